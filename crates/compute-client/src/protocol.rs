@@ -1,0 +1,109 @@
+//! The commands a compute replica executes and the responses it sends.
+//!
+//! # Contract
+//! - Commands arrive in order. `CreateDataflow` names only collections that exist: its
+//!   source imports are persist shards, readable at the dataflow's `as_of`.
+//! - `Peek { id, timestamp }` names an index export of an installed dataflow; the
+//!   replica answers once the index's upper is past `timestamp`, with the index's
+//!   contents at `timestamp` (or the error the dataflow computed), exactly once per
+//!   uuid, unless the peek is cancelled first.
+//! - `AllowCompaction { id, frontier }` lets the replica forget times before
+//!   `frontier`; `frontier = Timestamp::MAX` (the empty frontier) drops the collection
+//!   and, when none of its exports remain, the whole dataflow.
+//! - `Frontiers { id, upper }` reports that the export `id` is complete for every time
+//!   before `upper`. Uppers a replica reports for one id never decrease.
+
+use std::collections::BTreeMap;
+
+use expr::{MirScalarExpr, Plan};
+use repr::{Diff, EvalError, GlobalId, RelationDesc, Row, Timestamp};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A persist shard the dataflow reads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SourceImport {
+    /// The persist shard id, as `ShardId`'s text form.
+    pub shard_id: String,
+    pub desc: RelationDesc,
+}
+
+/// One collection the dataflow computes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BuildDesc {
+    pub id: GlobalId,
+    pub plan: Plan,
+}
+
+/// An arrangement of a built collection, kept so peeks can read it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IndexExport {
+    /// The collection (a `BuildDesc` id) that is arranged.
+    pub on_id: GlobalId,
+    /// The key expressions; the value is the whole row.
+    pub key: Vec<MirScalarExpr>,
+    pub arity: usize,
+}
+
+/// What a replica renders as one timely dataflow.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DataflowDescription {
+    pub debug_name: String,
+    pub source_imports: BTreeMap<GlobalId, SourceImport>,
+    /// Built in order; later objects may read earlier ones.
+    pub objects_to_build: Vec<BuildDesc>,
+    pub index_exports: BTreeMap<GlobalId, IndexExport>,
+    /// Inputs are read as of this time: every update is at it or later.
+    pub as_of: Timestamp,
+    /// Times at or after this are not needed (`as_of + 1` for a one-shot SELECT).
+    pub until: Option<Timestamp>,
+}
+
+impl DataflowDescription {
+    /// The ids of every export.
+    pub fn export_ids(&self) -> impl Iterator<Item = GlobalId> + '_ {
+        self.index_exports.keys().copied()
+    }
+}
+
+/// A request to read an index at a time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Peek {
+    pub uuid: Uuid,
+    /// The index export to read.
+    pub id: GlobalId,
+    pub timestamp: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ComputeCommand {
+    /// The first command on a (re)connection.
+    Hello {
+        nonce: Uuid,
+    },
+    CreateDataflow(DataflowDescription),
+    Peek(Peek),
+    CancelPeek {
+        uuid: Uuid,
+    },
+    AllowCompaction {
+        id: GlobalId,
+        frontier: Timestamp,
+    },
+}
+
+/// The answer to a peek.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum PeekResponse {
+    /// The rows at the peek's time, with multiplicities.
+    Rows(Vec<(Row, Diff)>),
+    /// The collection holds an error at that time; reads of it fail with it.
+    Error(EvalError),
+    Canceled,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ComputeResponse {
+    Frontiers { id: GlobalId, upper: Timestamp },
+    PeekResponse { uuid: Uuid, response: PeekResponse },
+}

@@ -1,0 +1,248 @@
+//! [`ComputeState`]: one worker's share of a replica.
+//!
+//! A worker renders every dataflow (its share of the data), keeps the traces of index
+//! exports, and answers a peek at `t` once the index's frontier has passed `t`, from
+//! its part of the arrangement; the dispatcher merges the parts.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use compute_client::{ComputeCommand, DataflowDescription, Peek, PeekResponse};
+use crossbeam_channel::{Receiver, Sender};
+use differential_dataflow::operators::arrange::TraceAgent;
+use differential_dataflow::trace::cursor::{cursor_list, Cursor};
+use differential_dataflow::trace::implementations::{KeySpine, ValSpine};
+use differential_dataflow::trace::TraceReader;
+use persist::{PersistClient, ShardId};
+use render::{CollectionBundle, Context};
+use repr::{Diff, EvalError, GlobalId, Row, Timestamp};
+use timely::dataflow::operators::probe::Handle as ProbeHandle;
+use timely::dataflow::operators::Probe;
+use timely::progress::Antichain;
+use timely::worker::Worker;
+use timely::PartialOrder;
+use uuid::Uuid;
+
+use crate::WorkerCommand;
+
+type OkTrace = TraceAgent<ValSpine<Row, Row, Timestamp, Diff>>;
+type ErrTrace = TraceAgent<KeySpine<EvalError, Timestamp, Diff>>;
+
+/// What a worker reports to the dispatcher.
+pub enum WorkerResponse {
+    Peek { uuid: Uuid, response: PeekResponse },
+    Frontier { id: GlobalId, upper: Timestamp },
+}
+
+/// An index export: the arranged rows and errors, and a probe on both.
+struct IndexState {
+    oks: OkTrace,
+    errs: ErrTrace,
+    probe: ProbeHandle<Timestamp>,
+    dataflow: usize,
+}
+
+pub struct ComputeState {
+    persist: PersistClient,
+    responses: Sender<WorkerResponse>,
+    indexes: BTreeMap<GlobalId, IndexState>,
+    /// The exports still alive in each timely dataflow.
+    dataflows: BTreeMap<usize, BTreeSet<GlobalId>>,
+    pending_peeks: Vec<Peek>,
+}
+
+impl ComputeState {
+    pub fn new(persist: PersistClient, responses: Sender<WorkerResponse>) -> Self {
+        ComputeState {
+            persist,
+            responses,
+            indexes: BTreeMap::new(),
+            dataflows: BTreeMap::new(),
+            pending_peeks: Vec::new(),
+        }
+    }
+
+    /// The worker's loop: commands in, steps, peek answers out, until shut down.
+    pub fn run(&mut self, worker: &mut Worker, commands: &Receiver<WorkerCommand>) {
+        loop {
+            loop {
+                match commands.try_recv() {
+                    Ok(WorkerCommand::Compute(command)) => self.handle_command(worker, command),
+                    Ok(WorkerCommand::Shutdown)
+                    | Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                        self.indexes.clear();
+                        for id in worker.installed_dataflows() {
+                            worker.drop_dataflow(id);
+                        }
+                        return;
+                    }
+                    Err(crossbeam_channel::TryRecvError::Empty) => break,
+                }
+            }
+            self.process_peeks();
+            // Activations (sources polling persist) and the dispatcher's unpark wake us.
+            worker.step_or_park(Some(Duration::from_millis(100)));
+            self.process_peeks();
+        }
+    }
+
+    fn handle_command(&mut self, worker: &mut Worker, command: ComputeCommand) {
+        match command {
+            ComputeCommand::Hello { .. } => {}
+            ComputeCommand::CreateDataflow(desc) => self.create_dataflow(worker, desc),
+            ComputeCommand::Peek(peek) => self.pending_peeks.push(peek),
+            ComputeCommand::CancelPeek { uuid } => {
+                if let Some(pos) = self.pending_peeks.iter().position(|p| p.uuid == uuid) {
+                    self.pending_peeks.remove(pos);
+                    let _ = self.responses.send(WorkerResponse::Peek {
+                        uuid,
+                        response: PeekResponse::Canceled,
+                    });
+                }
+            }
+            ComputeCommand::AllowCompaction { id, frontier } => {
+                if frontier == Timestamp::MAX {
+                    if let Some(index) = self.indexes.remove(&id) {
+                        let exports = self.dataflows.entry(index.dataflow).or_default();
+                        exports.remove(&id);
+                        if exports.is_empty() {
+                            self.dataflows.remove(&index.dataflow);
+                            worker.drop_dataflow(index.dataflow);
+                        }
+                    }
+                } else if let Some(index) = self.indexes.get_mut(&id) {
+                    let f = Antichain::from_elem(frontier);
+                    index.oks.set_logical_compaction(f.borrow());
+                    index.errs.set_logical_compaction(f.borrow());
+                }
+            }
+        }
+    }
+
+    fn create_dataflow(&mut self, worker: &mut Worker, desc: DataflowDescription) {
+        let dataflow = worker.next_dataflow_index();
+        let persist = self.persist.clone();
+        let exports = worker.dataflow_named::<Timestamp, _, _>(&desc.debug_name, |scope| {
+            let mut ctx = Context::new(scope, desc.as_of);
+            for (id, import) in &desc.source_imports {
+                let bundle = match import.shard_id.parse::<ShardId>() {
+                    Ok(shard) => render::persist_source::persist_source(
+                        scope,
+                        persist.clone(),
+                        shard,
+                        &id.to_string(),
+                        desc.as_of,
+                        desc.until,
+                    ),
+                    Err(e) => {
+                        let error = EvalError::Internal(format!(
+                            "invalid shard id {}: {e}",
+                            import.shard_id
+                        ));
+                        let plan = expr::Plan::Constant { rows: Err(error) };
+                        ctx.render_plan(&plan)
+                    }
+                };
+                ctx.insert(*id, bundle);
+            }
+            for object in &desc.objects_to_build {
+                let bundle = ctx.render_plan(&object.plan);
+                ctx.insert(object.id, bundle);
+            }
+            let mut exports = BTreeMap::new();
+            for (index_id, export) in &desc.index_exports {
+                let CollectionBundle { oks, errs } = ctx.collections[&export.on_id].clone();
+                let (keyed, key_errs) = render::join::key_by(oks, export.key.clone(), false);
+                let oks = keyed.arrange_by_key_named(&format!("Index({index_id})"));
+                let errs = errs
+                    .concat(key_errs)
+                    .arrange_by_self_named(&format!("IndexErrors({index_id})"));
+                let probe = ProbeHandle::new();
+                oks.stream.clone().probe_with(&probe);
+                errs.stream.clone().probe_with(&probe);
+                exports.insert(*index_id, (oks.trace, errs.trace, probe));
+            }
+            exports
+        });
+        let ids: BTreeSet<GlobalId> = exports.keys().copied().collect();
+        for (id, (oks, errs, probe)) in exports {
+            self.indexes.insert(
+                id,
+                IndexState {
+                    oks,
+                    errs,
+                    probe,
+                    dataflow,
+                },
+            );
+        }
+        self.dataflows.insert(dataflow, ids);
+    }
+
+    /// Answers the peeks whose index is complete at their time.
+    fn process_peeks(&mut self) {
+        let mut still_pending = Vec::new();
+        for peek in std::mem::take(&mut self.pending_peeks) {
+            let Some(index) = self.indexes.get_mut(&peek.id) else {
+                let error =
+                    EvalError::Internal(format!("index {} was dropped before the peek", peek.id));
+                let _ = self.responses.send(WorkerResponse::Peek {
+                    uuid: peek.uuid,
+                    response: PeekResponse::Error(error),
+                });
+                continue;
+            };
+            if index.probe.less_equal(&peek.timestamp) {
+                still_pending.push(peek);
+                continue;
+            }
+            let response = read_index(index, peek.timestamp);
+            let _ = self.responses.send(WorkerResponse::Peek {
+                uuid: peek.uuid,
+                response,
+            });
+        }
+        self.pending_peeks = still_pending;
+    }
+}
+
+/// This worker's part of the index's contents at `time`: its errors if it has any,
+/// else its rows with their multiplicities.
+fn read_index(index: &mut IndexState, time: Timestamp) -> PeekResponse {
+    let everything = Antichain::<Timestamp>::new();
+    if let Some(batches) = index.errs.batches_through(everything.borrow()) {
+        let (mut cursor, storage) = cursor_list(batches);
+        while let Some(error) = cursor.get_key(&storage) {
+            let mut count = 0;
+            cursor.map_times(&storage, |t, d| {
+                if t.less_equal(&time) {
+                    count += *d;
+                }
+            });
+            if count > 0 {
+                return PeekResponse::Error(error.clone());
+            }
+            cursor.step_key(&storage);
+        }
+    }
+    let mut rows = Vec::new();
+    if let Some(batches) = index.oks.batches_through(everything.borrow()) {
+        let (mut cursor, storage) = cursor_list(batches);
+        while cursor.key_valid(&storage) {
+            while let Some(row) = cursor.get_val(&storage) {
+                let mut count: Diff = 0;
+                cursor.map_times(&storage, |t, d| {
+                    if t.less_equal(&time) {
+                        count += *d;
+                    }
+                });
+                if count != 0 {
+                    rows.push((row.clone(), count));
+                }
+                cursor.step_val(&storage);
+            }
+            cursor.step_key(&storage);
+        }
+    }
+    PeekResponse::Rows(rows)
+}

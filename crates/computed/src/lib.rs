@@ -1,0 +1,142 @@
+//! computed: one replica of a compute cluster.
+//!
+//! Module map:
+//! - [`spawn_replica`] starts `workers` timely worker threads and a dispatcher thread.
+//!   The dispatcher receives [`ComputeCommand`]s from the controller, broadcasts them to
+//!   every worker (every worker must build the same dataflows in the same order), and
+//!   merges the workers' partial peek answers into one [`ComputeResponse`].
+//! - [`compute_state`]: what one worker holds: installed dataflows, index traces,
+//!   pending peeks; and how it executes each command.
+//!
+//! In the embedded default the replica runs on threads of environmentd's process and
+//! talks over channels; the same commands will cross TCP for separate processes.
+
+pub mod compute_state;
+
+use std::collections::BTreeMap;
+use std::thread::{self, JoinHandle, Thread};
+
+use compute_client::transport::ReplicaEndpoint;
+use compute_client::{ComputeCommand, ComputeResponse, PeekResponse};
+use crossbeam_channel::{select, unbounded, Receiver, Sender};
+use persist::PersistClient;
+use uuid::Uuid;
+
+use crate::compute_state::{ComputeState, WorkerResponse};
+
+/// How a replica is configured.
+#[derive(Clone, Debug)]
+pub struct ReplicaConfig {
+    /// Timely worker threads.
+    pub workers: usize,
+    pub persist: PersistClient,
+}
+
+/// A command to a worker thread.
+pub enum WorkerCommand {
+    Compute(ComputeCommand),
+    Shutdown,
+}
+
+/// A running replica; dropping it does not stop it, call [`ReplicaHandle::shutdown`].
+pub struct ReplicaHandle {
+    dispatcher: Option<JoinHandle<()>>,
+}
+
+impl ReplicaHandle {
+    /// Waits until the replica stops (its command channel closed).
+    pub fn join(mut self) {
+        if let Some(d) = self.dispatcher.take() {
+            let _ = d.join();
+        }
+    }
+}
+
+/// Starts a replica serving `endpoint`.
+pub fn spawn_replica(
+    config: ReplicaConfig,
+    endpoint: ReplicaEndpoint,
+) -> Result<ReplicaHandle, String> {
+    let workers = config.workers.max(1);
+    let (worker_txs, worker_rxs): (Vec<Sender<WorkerCommand>>, Vec<Receiver<WorkerCommand>>) =
+        (0..workers).map(|_| unbounded()).unzip();
+    let (response_tx, response_rx) = unbounded::<WorkerResponse>();
+    let (thread_tx, thread_rx) = unbounded::<(usize, Thread)>();
+    let persist = config.persist.clone();
+    let guards = timely::execute(timely::Config::process(workers), move |worker| {
+        let index = worker.index();
+        let commands = worker_rxs[index].clone();
+        let _ = thread_tx.send((index, thread::current()));
+        let mut state = ComputeState::new(persist.clone(), response_tx.clone());
+        state.run(worker, &commands);
+    })?;
+    let mut threads: Vec<(usize, Thread)> =
+        (0..workers).filter_map(|_| thread_rx.recv().ok()).collect();
+    threads.sort_by_key(|(i, _)| *i);
+    let threads: Vec<Thread> = threads.into_iter().map(|(_, t)| t).collect();
+    let dispatcher = thread::Builder::new()
+        .name("computed-dispatcher".into())
+        .spawn(move || {
+            dispatch(endpoint, worker_txs, threads, response_rx);
+            drop(guards);
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(ReplicaHandle {
+        dispatcher: Some(dispatcher),
+    })
+}
+
+/// Broadcasts commands to workers and merges their answers until the controller hangs up.
+fn dispatch(
+    endpoint: ReplicaEndpoint,
+    workers: Vec<Sender<WorkerCommand>>,
+    threads: Vec<Thread>,
+    responses: Receiver<WorkerResponse>,
+) {
+    let mut partial: BTreeMap<Uuid, (usize, PeekResponse)> = BTreeMap::new();
+    let n = workers.len();
+    loop {
+        select! {
+            recv(endpoint.commands) -> command => {
+                let Ok(command) = command else { break };
+                for w in &workers {
+                    let _ = w.send(WorkerCommand::Compute(command.clone()));
+                }
+                threads.iter().for_each(Thread::unpark);
+            }
+            recv(responses) -> response => {
+                let Ok(response) = response else { break };
+                match response {
+                    WorkerResponse::Peek { uuid, response } => {
+                        let entry = partial.entry(uuid).or_insert((0, PeekResponse::Rows(vec![])));
+                        entry.0 += 1;
+                        entry.1 = merge(std::mem::replace(&mut entry.1, PeekResponse::Canceled), response);
+                        if entry.0 == n {
+                            let (_, merged) = partial.remove(&uuid).expect("entry exists");
+                            let _ = endpoint.responses.send(ComputeResponse::PeekResponse { uuid, response: merged });
+                        }
+                    }
+                    WorkerResponse::Frontier { id, upper } => {
+                        let _ = endpoint.responses.send(ComputeResponse::Frontiers { id, upper });
+                    }
+                }
+            }
+        }
+    }
+    for w in &workers {
+        let _ = w.send(WorkerCommand::Shutdown);
+    }
+    threads.iter().for_each(Thread::unpark);
+}
+
+/// Combines two workers' answers to one peek: errors win over rows, cancellation over both.
+fn merge(a: PeekResponse, b: PeekResponse) -> PeekResponse {
+    match (a, b) {
+        (PeekResponse::Canceled, _) | (_, PeekResponse::Canceled) => PeekResponse::Canceled,
+        (PeekResponse::Error(e), _) | (_, PeekResponse::Error(e)) => PeekResponse::Error(e),
+        (PeekResponse::Rows(mut x), PeekResponse::Rows(y)) => {
+            x.extend(y);
+            PeekResponse::Rows(x)
+        }
+    }
+}

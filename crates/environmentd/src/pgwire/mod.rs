@@ -1,0 +1,783 @@
+//! The PostgreSQL wire protocol front end: accepts connections on the pgwire port and
+//! turns protocol messages into calls on the adapter [`Client`], and its answers back
+//! into messages.
+//!
+//! [`serve`] runs one tokio task per connection (`pgwire::tokio::process_socket`), each
+//! with its own `Connection`: the handlers pgwire calls, holding the connection's
+//! [`Session`]. pgwire owns framing, the statement and portal store, portal suspension
+//! and the extended protocol's error recovery (skip to Sync). This module owns:
+//!
+//! 1. startup: trust authentication (any user, no password), the [`Session`] with the
+//!    startup packet's settings, ParameterStatus, BackendKeyData;
+//! 2. simple queries: [`Client::execute_simple`], one response per statement;
+//! 3. extended queries: Parse → [`Client::describe`], cached on the statement; Bind →
+//!    parameters decoded to text (`encoding`); Describe → ParameterDescription and
+//!    RowDescription/NoData; Execute → [`Client::execute_extended`], rows encoded in the
+//!    portal's result formats (`max_rows` > 0 suspends the portal: pgwire keeps the
+//!    rows the statement returned and sends them `max_rows` at a time);
+//! 4. after each request, ParameterStatus for reported variables that changed, and
+//!    ReadyForQuery whose status byte is read from [`Session::transaction`] (an error
+//!    inside a transaction block fails the block, as in PostgreSQL);
+//! 5. CancelRequest → [`Client::cancel`].
+//!
+//! Invariant: nothing a client sends panics this module; a bad request ends in an
+//! ErrorResponse and the session goes on. Bytes that do not frame as messages end the
+//! connection in pgwire's decoder, logged at debug level, and the server keeps serving
+//! others. Two limits are pgwire 0.42's and not ours to set: message sizes (1 GiB for
+//! Query/Parse/Bind, 10 000 bytes for startup packets), and its decoders trusting
+//! message bodies: a truncated message (a Describe with no body) panics inside pgwire,
+//! which ends only that connection's task.
+
+mod encoding;
+#[cfg(test)]
+mod tests;
+
+use std::fmt::Debug;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::{stream, Sink, SinkExt};
+use pgwire::api::auth::{
+    protocol_negotiation, save_startup_parameters_to_metadata, StartupHandler,
+};
+use pgwire::api::cancel::CancelHandler;
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{
+    send_execution_response, send_query_response, send_ready_for_query, ExtendedQueryHandler,
+    SimpleQueryHandler,
+};
+use pgwire::api::results::{FieldFormat, FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::store::{Entry, PortalStore};
+use pgwire::api::{
+    ClientInfo, ClientPortalStore, ErrorHandler, PgWireConnectionState, PgWireServerHandlers, Type,
+    DEFAULT_NAME,
+};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult, SEVERITY_ERROR, SEVERITY_WARNING};
+use pgwire::messages::cancel::CancelRequest;
+use pgwire::messages::data::{NoData, ParameterDescription};
+use pgwire::messages::extendedquery::{
+    Bind, BindComplete, Describe, Sync as PgSync, TARGET_TYPE_BYTE_PORTAL,
+    TARGET_TYPE_BYTE_STATEMENT,
+};
+use pgwire::messages::response::{EmptyQueryResponse, TransactionStatus as WireStatus};
+use pgwire::messages::simplequery::Query;
+use pgwire::messages::startup::{Authentication, BackendKeyData, ParameterStatus, SecretKey};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use repr::{RelationDesc, Row, ScalarType};
+use tokio::net::TcpListener;
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
+use tracing::{debug, info, warn};
+
+use crate::adapter::{AdapterError, Client, ExecuteResponse, StatementDesc};
+use crate::session::{
+    allocate_conn_id, Session, TransactionStatus, DEFAULT_DATABASE, DEFAULT_USER,
+};
+
+/// How long to wait before accepting again after `accept` failed (e.g. out of file
+/// descriptors), so a persistent failure does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Serves the PostgreSQL protocol on `listener` forever, one task per connection.
+///
+/// Errors of one connection (bad bytes, a client that disconnects mid-query) end that
+/// connection's task only; failing `accept` calls are logged and retried.
+pub async fn serve(listener: TcpListener, client: Client) -> std::io::Result<()> {
+    serve_backend(listener, client).await
+}
+
+/// [`serve`] over any [`Backend`]: the tests run the protocol against a fake one.
+async fn serve_backend<B: Backend>(listener: TcpListener, backend: B) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        info!(%addr, "serving pgwire");
+    }
+    loop {
+        let (socket, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                warn!(%error, "accepting a pgwire connection failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        let handlers = Handlers(Arc::new(Connection::new(backend.clone())));
+        tokio::spawn(async move {
+            debug!(%peer, "pgwire connection accepted");
+            match pgwire::tokio::process_socket(socket, None, handlers).await {
+                Ok(()) => debug!(%peer, "pgwire connection closed"),
+                Err(error) => debug!(%peer, %error, "pgwire connection ended with an error"),
+            }
+        });
+    }
+}
+
+/// What the front end needs from the coordinator: the calls of [`Client`].
+#[async_trait]
+pub(crate) trait Backend: Clone + Send + Sync + 'static {
+    async fn execute_simple(
+        &self,
+        session: &mut Session,
+        sql: &str,
+    ) -> (Vec<ExecuteResponse>, Option<AdapterError>);
+
+    async fn describe(
+        &self,
+        session: &mut Session,
+        sql: &str,
+        param_types: &[Option<ScalarType>],
+    ) -> Result<StatementDesc, AdapterError>;
+
+    async fn execute_extended(
+        &self,
+        session: &mut Session,
+        sql: &str,
+        params: Vec<Option<String>>,
+        param_types: Vec<ScalarType>,
+    ) -> Result<ExecuteResponse, AdapterError>;
+
+    fn cancel(&self, conn_id: u32, secret_key: i32);
+}
+
+#[async_trait]
+impl Backend for Client {
+    async fn execute_simple(
+        &self,
+        session: &mut Session,
+        sql: &str,
+    ) -> (Vec<ExecuteResponse>, Option<AdapterError>) {
+        Client::execute_simple(self, session, sql).await
+    }
+
+    async fn describe(
+        &self,
+        session: &mut Session,
+        sql: &str,
+        param_types: &[Option<ScalarType>],
+    ) -> Result<StatementDesc, AdapterError> {
+        Client::describe(self, session, sql, param_types).await
+    }
+
+    async fn execute_extended(
+        &self,
+        session: &mut Session,
+        sql: &str,
+        params: Vec<Option<String>>,
+        param_types: Vec<ScalarType>,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        Client::execute_extended(self, session, sql, params, param_types).await
+    }
+
+    fn cancel(&self, conn_id: u32, secret_key: i32) {
+        Client::cancel(self, conn_id, secret_key)
+    }
+}
+
+/// A statement prepared by Parse: its text and what `describe` said about it.
+#[derive(Clone, Debug)]
+pub(crate) struct PreparedStatement {
+    sql: String,
+    desc: StatementDesc,
+}
+
+/// The session of one connection; `None` until the startup message is processed.
+type SessionSlot = Arc<Mutex<Option<Session>>>;
+
+async fn lock_session(slot: &SessionSlot) -> PgWireResult<MappedMutexGuard<'_, Session>> {
+    MutexGuard::try_map(slot.lock().await, Option::as_mut)
+        .map_err(|_| protocol_violation("the startup message has not been processed".into()))
+}
+
+/// The per-connection state and handlers. Messages of one connection are handled one
+/// at a time, so the session lock is never contended.
+struct Connection<B> {
+    backend: B,
+    session: SessionSlot,
+    parser: Arc<StatementParser<B>>,
+    /// An error went out through pgwire's error path since the last ReadyForQuery; at
+    /// Sync it fails an open transaction block, as every error does in PostgreSQL.
+    error_pending: AtomicBool,
+}
+
+/// Hands pgwire the handlers of one connection.
+struct Handlers<B>(Arc<Connection<B>>);
+
+impl<B: Backend> PgWireServerHandlers for Handlers<B> {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        Arc::clone(&self.0)
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        Arc::clone(&self.0)
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        Arc::clone(&self.0)
+    }
+
+    fn error_handler(&self) -> Arc<impl ErrorHandler> {
+        Arc::clone(&self.0)
+    }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        Arc::clone(&self.0)
+    }
+}
+
+impl<B: Backend> Connection<B> {
+    fn new(backend: B) -> Self {
+        let session = SessionSlot::default();
+        Connection {
+            parser: Arc::new(StatementParser {
+                backend: backend.clone(),
+                session: Arc::clone(&session),
+            }),
+            backend,
+            session,
+            error_pending: AtomicBool::new(false),
+        }
+    }
+
+    /// The end of a request, before ReadyForQuery: fails an open block if the request
+    /// failed, sends ParameterStatus for changed variables, and returns the status.
+    async fn finish_request<C>(&self, client: &mut C, failed: bool) -> PgWireResult<WireStatus>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let failed = self.error_pending.swap(false, Ordering::Relaxed) || failed;
+        let (reports, status) = {
+            let mut session = lock_session(&self.session).await?;
+            if failed && session.transaction == TransactionStatus::InBlock {
+                session.transaction = TransactionStatus::Failed;
+            }
+            (
+                session.take_reportable_changes(),
+                wire_status(session.transaction),
+            )
+        };
+        for (name, value) in reports {
+            let status = ParameterStatus::new(name.to_string(), value);
+            client
+                .feed(PgWireBackendMessage::ParameterStatus(status))
+                .await?;
+        }
+        client.set_transaction_status(status);
+        Ok(status)
+    }
+}
+
+fn wire_status(status: TransactionStatus) -> WireStatus {
+    match status {
+        TransactionStatus::Idle => WireStatus::Idle,
+        TransactionStatus::InBlock => WireStatus::Transaction,
+        TransactionStatus::Failed => WireStatus::Error,
+    }
+}
+
+#[async_trait]
+impl<B: Backend> StartupHandler for Connection<B> {
+    /// Trust authentication: the session starts as soon as the startup packet arrives.
+    /// Settings in the packet that Freshet rejects are reported as warnings, not fatal.
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let PgWireFrontendMessage::Startup(startup) = message else {
+            return Ok(());
+        };
+        protocol_negotiation(client, &startup).await?;
+        save_startup_parameters_to_metadata(client, &startup);
+
+        let param = |name: &str| {
+            let value = startup.parameters.get(name).map(String::as_str);
+            value.filter(|v| !v.is_empty())
+        };
+        let user = param("user").unwrap_or(DEFAULT_USER);
+        let database = param("database").unwrap_or(DEFAULT_DATABASE);
+        let conn_id = allocate_conn_id();
+        let secret_key = random_secret();
+        let mut session = Session::new(conn_id, secret_key, user, database);
+        let mut rejected = Vec::new();
+        for (name, value) in &startup.parameters {
+            match name.as_str() {
+                "user" | "database" | "replication" => {}
+                "options" => rejected.extend(session.apply_startup_options(value)),
+                _ => rejected.extend(session.set_startup(name, value).err()),
+            }
+        }
+
+        let pid = conn_id as i32;
+        client.set_pid_and_secret_key(pid, SecretKey::I32(secret_key));
+        client
+            .feed(PgWireBackendMessage::Authentication(Authentication::Ok))
+            .await?;
+        for (name, value) in session.startup_parameters() {
+            let status = ParameterStatus::new(name.to_string(), value);
+            client
+                .feed(PgWireBackendMessage::ParameterStatus(status))
+                .await?;
+        }
+        session.take_reportable_changes();
+        let key = BackendKeyData::new(pid, SecretKey::I32(secret_key));
+        client
+            .feed(PgWireBackendMessage::BackendKeyData(key))
+            .await?;
+        for error in rejected {
+            let mut notice = error_info(&error);
+            notice.severity = SEVERITY_WARNING.to_string();
+            notice.severity_nonlocalized = Some(SEVERITY_WARNING.to_string());
+            client
+                .feed(PgWireBackendMessage::NoticeResponse(notice.into()))
+                .await?;
+        }
+        debug!(conn_id, user, database, "pgwire session started");
+        *self.session.lock().await = Some(session);
+
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        send_ready_for_query(client, WireStatus::Idle).await
+    }
+}
+
+/// A random cancel secret (UUIDv4 randomness: the crate has no `rand`).
+fn random_secret() -> i32 {
+    uuid::Uuid::new_v4().as_u128() as i32
+}
+
+#[async_trait]
+impl<B: Backend> SimpleQueryHandler for Connection<B> {
+    /// Runs a Query message: every statement's response, then ParameterStatus for
+    /// changed variables, then ReadyForQuery with the session's transaction status.
+    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let mut failed = false;
+        for response in SimpleQueryHandler::do_query(self, client, &query.query).await? {
+            match response {
+                Response::Query(rows) => send_query_response(client, rows, true).await?,
+                Response::Execution(tag)
+                | Response::TransactionStart(tag)
+                | Response::TransactionEnd(tag) => send_execution_response(client, tag).await?,
+                Response::EmptyQuery => {
+                    let message =
+                        PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new());
+                    client.feed(message).await?
+                }
+                Response::Error(error) => {
+                    failed = true;
+                    let message = PgWireBackendMessage::ErrorResponse((*error).into());
+                    client.feed(message).await?
+                }
+                Response::CopyIn(_) | Response::CopyOut(_) | Response::CopyBoth(_) => {
+                    failed = true;
+                    let error = error_info_new("0A000", "COPY is not supported".into());
+                    let message = PgWireBackendMessage::ErrorResponse(error.into());
+                    client.feed(message).await?
+                }
+            }
+        }
+        let status = self.finish_request(client, failed).await?;
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        send_ready_for_query(client, status).await
+    }
+
+    /// Executes the statements of `query`; an error, if any, is the last response.
+    async fn do_query<C>(&self, _client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let (results, error) = {
+            let mut session = lock_session(&self.session).await?;
+            self.backend.execute_simple(&mut session, query).await
+        };
+        let mut responses: Vec<Response> = results
+            .into_iter()
+            .map(|result| execute_response(result, &Format::UnifiedText))
+            .collect::<PgWireResult<_>>()?;
+        responses.extend(error.map(|e| Response::Error(Box::new(error_info(&e)))));
+        Ok(responses)
+    }
+}
+
+/// The pgwire response for an executed statement, rows in the given column formats.
+fn execute_response(result: ExecuteResponse, formats: &Format) -> PgWireResult<Response> {
+    Ok(match result {
+        ExecuteResponse::Rows { desc, rows, tag } => {
+            let formats = column_formats(formats, desc.arity())?;
+            Response::Query(query_response(&desc, rows, &tag, formats))
+        }
+        ExecuteResponse::Command { tag } => Response::Execution(Tag::new(&tag)),
+        ExecuteResponse::EmptyQuery => Response::EmptyQuery,
+    })
+}
+
+/// Rows to send; pgwire appends the row count to `tag` in CommandComplete.
+fn query_response(
+    desc: &RelationDesc,
+    rows: Vec<Row>,
+    tag: &str,
+    formats: Vec<FieldFormat>,
+) -> QueryResponse {
+    let schema = Arc::new(encoding::field_infos(desc, &formats));
+    let data_rows = rows
+        .into_iter()
+        .map(move |row| Ok(encoding::encode_row(&row, &formats)));
+    let mut response = QueryResponse::new(schema, stream::iter(data_rows));
+    response.set_command_tag(tag);
+    response
+}
+
+/// The format of each of `arity` result columns, as a Bind message asked for them.
+fn column_formats(format: &Format, arity: usize) -> PgWireResult<Vec<FieldFormat>> {
+    match format {
+        Format::UnifiedText => Ok(vec![FieldFormat::Text; arity]),
+        Format::UnifiedBinary => Ok(vec![FieldFormat::Binary; arity]),
+        Format::Individual(codes) if codes.len() == arity => {
+            Ok(codes.iter().map(|code| FieldFormat::from(*code)).collect())
+        }
+        Format::Individual(codes) => Err(protocol_violation(format!(
+            "bind message has {} result formats but query has {arity} columns",
+            codes.len()
+        ))),
+    }
+}
+
+/// Format codes must be 0 (text) or 1 (binary).
+fn check_format_codes(codes: &[i16]) -> PgWireResult<()> {
+    match codes.iter().find(|code| !matches!(code, 0 | 1)) {
+        Some(code) => Err(user_error(&AdapterError {
+            code: "22023".into(),
+            message: format!("unsupported format code: {code}"),
+            detail: None,
+            hint: None,
+            position: None,
+        })),
+        None => Ok(()),
+    }
+}
+
+/// The parameters of a Bind message as PostgreSQL text, checked against the statement.
+fn decode_params(bind: &Bind, types: &[ScalarType]) -> PgWireResult<Vec<Option<String>>> {
+    let statement = bind.statement_name.as_deref().unwrap_or("");
+    if bind.parameters.len() != types.len() {
+        return Err(protocol_violation(format!(
+            "bind message supplies {} parameters, but prepared statement \"{statement}\" requires {}",
+            bind.parameters.len(),
+            types.len()
+        )));
+    }
+    let codes = &bind.parameter_format_codes;
+    if codes.len() > 1 && codes.len() != types.len() {
+        return Err(protocol_violation(format!(
+            "bind message has {} parameter formats but {} parameters",
+            codes.len(),
+            types.len()
+        )));
+    }
+    let format = |i: usize| {
+        let code = if codes.len() == 1 {
+            codes.first()
+        } else {
+            codes.get(i)
+        };
+        code.map_or(FieldFormat::Text, |code| FieldFormat::from(*code))
+    };
+    let params = bind.parameters.iter().zip(types).enumerate();
+    params
+        .map(|(i, (value, typ))| match value {
+            None => Ok(None),
+            Some(value) => encoding::decode_param(value, *typ, format(i), i + 1)
+                .map(Some)
+                .map_err(|e| user_error(&e)),
+        })
+        .collect()
+}
+
+/// Parses statements for the extended protocol by asking the coordinator to describe
+/// them; pgwire stores the result with the prepared statement.
+struct StatementParser<B> {
+    backend: B,
+    session: SessionSlot,
+}
+
+#[async_trait]
+impl<B: Backend> QueryParser for StatementParser<B> {
+    type Statement = PreparedStatement;
+
+    async fn parse_sql<C>(
+        &self,
+        _client: &C,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<PreparedStatement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        // An OID Freshet lacks (or 0) leaves the type to be inferred.
+        let declared: Vec<Option<ScalarType>> = types
+            .iter()
+            .map(|t| t.as_ref().and_then(|t| ScalarType::from_oid(t.oid())))
+            .collect();
+        let mut session = lock_session(&self.session).await?;
+        let desc = self
+            .backend
+            .describe(&mut session, sql, &declared)
+            .await
+            .map_err(|e| user_error(&e))?;
+        Ok(Some(PreparedStatement {
+            sql: sql.to_string(),
+            desc,
+        }))
+    }
+
+    fn get_parameter_types(&self, stmt: &PreparedStatement) -> PgWireResult<Vec<Type>> {
+        Ok(stmt
+            .desc
+            .param_types
+            .iter()
+            .map(|t| encoding::pg_type(*t))
+            .collect())
+    }
+
+    fn get_result_schema(
+        &self,
+        stmt: &PreparedStatement,
+        column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        let Some(desc) = &stmt.desc.result else {
+            return Ok(Vec::new());
+        };
+        let formats = column_formats(column_format.unwrap_or(&Format::UnifiedText), desc.arity())?;
+        Ok(encoding::field_infos(desc, &formats))
+    }
+}
+
+#[async_trait]
+impl<B: Backend> ExtendedQueryHandler for Connection<B> {
+    type Statement = PreparedStatement;
+    type QueryParser = StatementParser<B>;
+
+    fn query_parser(&self) -> Arc<StatementParser<B>> {
+        Arc::clone(&self.parser)
+    }
+
+    /// Binds parameters, decoding them to text now so that a bad one fails the Bind
+    /// (as in PostgreSQL); the portal keeps them as text.
+    async fn on_bind<C>(&self, client: &mut C, message: Bind) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        check_format_codes(&message.parameter_format_codes)?;
+        check_format_codes(&message.result_column_format_codes)?;
+        let statement_name = message.statement_name.as_deref().unwrap_or(DEFAULT_NAME);
+        match client.portal_store().get_statement(statement_name) {
+            Some(Entry::Value(statement)) => {
+                let params = decode_params(&message, &statement.statement.desc.param_types)?;
+                let result = statement
+                    .statement
+                    .desc
+                    .result
+                    .as_ref()
+                    .map(RelationDesc::arity);
+                let mut portal = Portal::try_new(&message, statement)?;
+                if let Some(arity) = result {
+                    column_formats(&portal.result_column_format, arity)?;
+                }
+                portal.parameters = params.into_iter().map(|p| p.map(Bytes::from)).collect();
+                portal.parameter_format = Format::UnifiedText;
+                client.portal_store().put_portal(Arc::new(portal));
+            }
+            Some(Entry::Empty) => {
+                if !message.parameters.is_empty() {
+                    return Err(protocol_violation(format!(
+                        "bind message supplies {} parameters, but prepared statement \"{}\" requires 0",
+                        message.parameters.len(),
+                        message.statement_name.as_deref().unwrap_or("")
+                    )));
+                }
+                let portal_name = message.portal_name.as_deref().unwrap_or(DEFAULT_NAME);
+                client.portal_store().put_empty_portal(portal_name);
+            }
+            None => return Err(PgWireError::StatementNotFound(statement_name.to_owned())),
+        }
+        client
+            .feed(PgWireBackendMessage::BindComplete(BindComplete::new()))
+            .await?;
+        Ok(())
+    }
+
+    /// ParameterDescription (statements only), then RowDescription in the portal's
+    /// result formats (text for statements), or NoData for statements without rows.
+    async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        let store = client.portal_store();
+        let (params, rows) = match message.target_type {
+            TARGET_TYPE_BYTE_STATEMENT => match store.get_statement(name) {
+                Some(Entry::Value(stmt)) => {
+                    let desc = &stmt.statement.desc;
+                    let params = desc.param_types.iter().map(ScalarType::oid).collect();
+                    let rows = desc
+                        .result
+                        .as_ref()
+                        .map(|r| encoding::row_description(r, &[]));
+                    (Some(params), rows)
+                }
+                Some(Entry::Empty) => (Some(Vec::new()), None),
+                None => return Err(PgWireError::StatementNotFound(name.to_owned())),
+            },
+            TARGET_TYPE_BYTE_PORTAL => match store.get_portal(name) {
+                Some(Entry::Value(portal)) => match &portal.statement.statement.desc.result {
+                    Some(desc) => {
+                        let formats = column_formats(&portal.result_column_format, desc.arity())?;
+                        (None, Some(encoding::row_description(desc, &formats)))
+                    }
+                    None => (None, None),
+                },
+                Some(Entry::Empty) => (None, None),
+                None => return Err(PgWireError::PortalNotFound(name.to_owned())),
+            },
+            other => return Err(PgWireError::InvalidTargetType(other)),
+        };
+        if let Some(params) = params {
+            let message = ParameterDescription::new(params);
+            client
+                .feed(PgWireBackendMessage::ParameterDescription(message))
+                .await?;
+        }
+        let message = match rows {
+            Some(rows) => PgWireBackendMessage::RowDescription(rows),
+            None => PgWireBackendMessage::NoData(NoData::new()),
+        };
+        client.feed(message).await?;
+        Ok(())
+    }
+
+    /// ParameterStatus for changed variables, then ReadyForQuery with the session's
+    /// transaction status (an error since the last one fails an open block).
+    async fn on_sync<C>(&self, client: &mut C, _message: PgSync) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        client.portal_store().rm_portal(DEFAULT_NAME);
+        let status = self.finish_request(client, false).await?;
+        send_ready_for_query(client, status).await
+    }
+
+    /// Executes a portal. pgwire keeps the rows in the portal and sends `max_rows` at a
+    /// time with PortalSuspended between; the statement itself runs once, to completion.
+    async fn do_query<C>(
+        &self,
+        _client: &mut C,
+        portal: &Portal<PreparedStatement>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let statement = &portal.statement.statement;
+        // Bind stored the parameters as text it decoded itself.
+        let params = portal
+            .parameters
+            .iter()
+            .map(|p| p.as_ref().map(|p| String::from_utf8_lossy(p).into_owned()))
+            .collect();
+        let result = {
+            let mut session = lock_session(&self.session).await?;
+            let types = statement.desc.param_types.clone();
+            self.backend
+                .execute_extended(&mut session, &statement.sql, params, types)
+                .await
+        };
+        match result {
+            Ok(result) => execute_response(result, &portal.result_column_format),
+            Err(e) => Err(user_error(&e)),
+        }
+    }
+}
+
+impl<B: Backend> ErrorHandler for Connection<B> {
+    /// Every error pgwire sends for us (extended protocol errors, protocol violations).
+    fn on_error<C>(&self, _client: &C, error: &mut PgWireError)
+    where
+        C: ClientInfo,
+    {
+        debug!(%error, "pgwire request failed");
+        self.error_pending.store(true, Ordering::Relaxed);
+    }
+}
+
+#[async_trait]
+impl<B: Backend> CancelHandler for Connection<B> {
+    async fn on_cancel_request(&self, request: CancelRequest) {
+        match request.secret_key.as_i32() {
+            Some(secret_key) => {
+                debug!(conn_id = request.pid, "pgwire cancel request");
+                self.backend.cancel(request.pid as u32, secret_key);
+            }
+            None => debug!(
+                conn_id = request.pid,
+                "ignoring a cancel request with a long key"
+            ),
+        }
+    }
+}
+
+/// The ErrorResponse fields of an adapter error.
+fn error_info(error: &AdapterError) -> ErrorInfo {
+    let mut info = error_info_new(&error.code, error.message.clone());
+    info.detail = error.detail.clone();
+    info.hint = error.hint.clone();
+    info.position = error.position.map(|p| p.to_string());
+    info
+}
+
+fn error_info_new(code: &str, message: String) -> ErrorInfo {
+    let mut info = ErrorInfo::new(SEVERITY_ERROR.to_string(), code.to_string(), message);
+    info.severity_nonlocalized = Some(SEVERITY_ERROR.to_string());
+    info
+}
+
+fn user_error(error: &AdapterError) -> PgWireError {
+    PgWireError::UserError(Box::new(error_info(error)))
+}
+
+/// 08P01: the client broke the protocol's rules (an ERROR, not FATAL: PostgreSQL too
+/// keeps the session for these).
+fn protocol_violation(message: String) -> PgWireError {
+    PgWireError::UserError(Box::new(error_info_new("08P01", message)))
+}

@@ -1,0 +1,39 @@
+//! Helpers for tests: the whole system in-process on a fresh data directory.
+
+use std::path::PathBuf;
+
+use crate::server::{start, Config, Server};
+
+/// Keeps a test server's data directory until dropped.
+pub struct TestServer {
+    pub server: Server,
+    pub data_dir: PathBuf,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// A fresh temporary data directory.
+pub fn temp_data_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("freshet-test-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("temp dir is writable");
+    dir
+}
+
+/// Starts Freshet on 127.0.0.1 (a free port) with a fresh data directory; returns the
+/// pgwire address and a guard that removes the data directory.
+pub async fn start_server() -> (std::net::SocketAddr, TestServer) {
+    let data_dir = temp_data_dir();
+    let config = Config {
+        listen_addr: "127.0.0.1:0".parse().expect("valid address"),
+        data_dir: data_dir.clone(),
+        persist_blob_url: None,
+        persist_consensus_url: None,
+        workers: 1,
+    };
+    let server = start(config).await.expect("server starts");
+    (server.local_addr, TestServer { server, data_dir })
+}

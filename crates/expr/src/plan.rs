@@ -1,0 +1,159 @@
+//! LIR: [`Plan`], the physical plan a dataflow renders, one variant per operator family.
+//!
+//! The semantics of each variant are documented here, once; the renderer (the `render`
+//! crate, one module per variant) implements them. Every plan produces two collections:
+//! the rows, and the errors raised computing them. If the error collection is empty,
+//! the row collection is correct.
+
+use std::fmt;
+
+use repr::{Diff, EvalError, GlobalId, Row};
+use serde::{Deserialize, Serialize};
+
+use crate::agg::AggregateExpr;
+use crate::mfp::MapFilterProject;
+use crate::scalar::MirScalarExpr;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Plan {
+    /// Literal rows, all at the dataflow's `as_of`; an error literal becomes one error.
+    Constant {
+        rows: Result<Vec<(Row, Diff)>, EvalError>,
+    },
+    /// The collection imported as `id`, with `mfp` applied as rows are read (pushed into
+    /// the source so filtered rows are never materialised).
+    Get { id: GlobalId, mfp: MapFilterProject },
+    /// Map, filter and project each row of `input`.
+    Mfp {
+        input: Box<Plan>,
+        mfp: MapFilterProject,
+    },
+    /// An inner equi-join of `inputs`; see [`LinearJoinPlan`].
+    Join {
+        inputs: Vec<Plan>,
+        plan: LinearJoinPlan,
+    },
+    /// Group by `key` (expressions of the input row) and aggregate; output rows are the
+    /// key values followed by one column per aggregate.
+    Reduce {
+        input: Box<Plan>,
+        key: Vec<MirScalarExpr>,
+        plan: ReducePlan,
+    },
+    /// Negates every multiplicity.
+    Negate { input: Box<Plan> },
+    /// Keeps rows with positive multiplicity (and their multiplicity).
+    Threshold { input: Box<Plan> },
+    /// The sum of the inputs' multiplicities.
+    Union { inputs: Vec<Plan> },
+}
+
+/// A linear join: input 0 is the initial stream; each stage joins the stream so far
+/// with one more input through arrangements of both sides on their keys (a
+/// `join_core`). The stream's columns are the joined inputs' columns in stage order,
+/// and `final_mfp` (residual predicates, projection) is applied to the result.
+/// Rows whose key holds a NULL never match (SQL `=`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LinearJoinPlan {
+    pub stages: Vec<LinearStagePlan>,
+    pub final_mfp: MapFilterProject,
+}
+
+/// One stage of a [`LinearJoinPlan`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LinearStagePlan {
+    pub lookup_input: usize,
+    /// Key over the stream's columns.
+    pub stream_key: Vec<MirScalarExpr>,
+    /// Key over the lookup input's columns, equal to `stream_key`.
+    pub lookup_key: Vec<MirScalarExpr>,
+}
+
+/// How a `Reduce` computes its aggregates.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ReducePlan {
+    /// No aggregates: one row per distinct key.
+    Distinct,
+    /// Every aggregate recomputed from the group's values when the group changes.
+    Basic { aggregates: Vec<AggregateExpr> },
+}
+
+impl Plan {
+    pub fn children(&self) -> Vec<&Plan> {
+        match self {
+            Plan::Constant { .. } | Plan::Get { .. } => vec![],
+            Plan::Mfp { input, .. }
+            | Plan::Reduce { input, .. }
+            | Plan::Negate { input }
+            | Plan::Threshold { input } => vec![input],
+            Plan::Join { inputs, .. } | Plan::Union { inputs } => inputs.iter().collect(),
+        }
+    }
+
+    fn fmt_indent(&self, f: &mut fmt::Formatter<'_>, depth: usize) -> fmt::Result {
+        let pad = "  ".repeat(depth);
+        match self {
+            Plan::Constant { rows: Ok(rows) } => {
+                writeln!(f, "{pad}Constant ({} rows)", rows.len())?
+            }
+            Plan::Constant { rows: Err(e) } => {
+                writeln!(f, "{pad}Constant error {:?}", e.to_string())?
+            }
+            Plan::Get { id, mfp } => {
+                if mfp.is_identity() {
+                    writeln!(f, "{pad}Get::PersistSource {id}")?;
+                } else {
+                    writeln!(f, "{pad}Get::PersistSource {id} {mfp}")?;
+                }
+            }
+            Plan::Mfp { mfp, .. } => writeln!(f, "{pad}Mfp {mfp}")?,
+            Plan::Join { plan, .. } => {
+                writeln!(f, "{pad}Join::Linear")?;
+                for (i, s) in plan.stages.iter().enumerate() {
+                    let sk: Vec<String> = s.stream_key.iter().map(|e| e.to_string()).collect();
+                    let lk: Vec<String> = s.lookup_key.iter().map(|e| e.to_string()).collect();
+                    writeln!(
+                        f,
+                        "{pad}  stage {i}: lookup input {} stream_key=[{}] lookup_key=[{}]",
+                        s.lookup_input,
+                        sk.join(", "),
+                        lk.join(", ")
+                    )?;
+                }
+                if !plan.final_mfp.is_identity() {
+                    writeln!(f, "{pad}  final {}", plan.final_mfp)?;
+                }
+            }
+            Plan::Reduce { key, plan, .. } => {
+                let k: Vec<String> = key.iter().map(|e| e.to_string()).collect();
+                match plan {
+                    ReducePlan::Distinct => {
+                        writeln!(f, "{pad}Reduce::Distinct key=[{}]", k.join(", "))?
+                    }
+                    ReducePlan::Basic { aggregates } => {
+                        let a: Vec<String> = aggregates.iter().map(|a| a.to_string()).collect();
+                        writeln!(
+                            f,
+                            "{pad}Reduce::Basic key=[{}] aggregates=[{}]",
+                            k.join(", "),
+                            a.join(", ")
+                        )?
+                    }
+                }
+            }
+            Plan::Negate { .. } => writeln!(f, "{pad}Negate")?,
+            Plan::Threshold { .. } => writeln!(f, "{pad}Threshold")?,
+            Plan::Union { .. } => writeln!(f, "{pad}Union")?,
+        }
+        for c in self.children() {
+            c.fmt_indent(f, depth + 1)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_indent(f, 0)
+    }
+}

@@ -1,0 +1,327 @@
+//! MIR: [`MirRelationExpr`], the relational algebra the optimizer rewrites.
+//!
+//! Every MIR expression denotes a collection (a multiset of rows that changes over
+//! time). Columns are referred to by position. `Join` is a multi-way equi-join: its
+//! `equivalences` are classes of expressions over the concatenated input columns that
+//! must all be equal (SQL `=`, so NULL never matches).
+
+use std::fmt;
+
+use repr::{ColumnType, Diff, EvalError, GlobalId, RelationType, Row, ScalarType};
+use serde::{Deserialize, Serialize};
+
+use crate::agg::AggregateExpr;
+use crate::scalar::MirScalarExpr;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MirRelationExpr {
+    /// Literal rows with multiplicities, or an error raised when the collection is read.
+    Constant {
+        rows: Result<Vec<(Row, Diff)>, EvalError>,
+        typ: RelationType,
+    },
+    /// A catalog collection (table, view) by id; `name` is for EXPLAIN.
+    Get {
+        id: GlobalId,
+        typ: RelationType,
+        name: String,
+    },
+    Project {
+        input: Box<MirRelationExpr>,
+        outputs: Vec<usize>,
+    },
+    /// Appends columns, each computed from the input columns and the ones before it.
+    Map {
+        input: Box<MirRelationExpr>,
+        scalars: Vec<MirScalarExpr>,
+    },
+    Filter {
+        input: Box<MirRelationExpr>,
+        predicates: Vec<MirScalarExpr>,
+    },
+    Join {
+        inputs: Vec<MirRelationExpr>,
+        equivalences: Vec<Vec<MirScalarExpr>>,
+    },
+    /// Groups by `group_key` and computes `aggregates` per group; output columns are
+    /// the key columns followed by the aggregates. No aggregates: DISTINCT.
+    Reduce {
+        input: Box<MirRelationExpr>,
+        group_key: Vec<MirScalarExpr>,
+        aggregates: Vec<AggregateExpr>,
+    },
+    Negate {
+        input: Box<MirRelationExpr>,
+    },
+    /// Keeps rows with positive multiplicity.
+    Threshold {
+        input: Box<MirRelationExpr>,
+    },
+    Union {
+        base: Box<MirRelationExpr>,
+        inputs: Vec<MirRelationExpr>,
+    },
+}
+
+impl MirRelationExpr {
+    pub fn constant(rows: Vec<Row>, typ: RelationType) -> Self {
+        MirRelationExpr::Constant {
+            rows: Ok(rows.into_iter().map(|r| (r, 1)).collect()),
+            typ,
+        }
+    }
+
+    pub fn project(self, outputs: Vec<usize>) -> Self {
+        MirRelationExpr::Project {
+            input: Box::new(self),
+            outputs,
+        }
+    }
+
+    pub fn map(self, scalars: Vec<MirScalarExpr>) -> Self {
+        if scalars.is_empty() {
+            return self;
+        }
+        MirRelationExpr::Map {
+            input: Box::new(self),
+            scalars,
+        }
+    }
+
+    pub fn filter(self, predicates: Vec<MirScalarExpr>) -> Self {
+        if predicates.is_empty() {
+            return self;
+        }
+        MirRelationExpr::Filter {
+            input: Box::new(self),
+            predicates,
+        }
+    }
+
+    pub fn negate(self) -> Self {
+        MirRelationExpr::Negate {
+            input: Box::new(self),
+        }
+    }
+
+    pub fn threshold(self) -> Self {
+        MirRelationExpr::Threshold {
+            input: Box::new(self),
+        }
+    }
+
+    pub fn distinct(self) -> Self {
+        let arity = self.arity();
+        MirRelationExpr::Reduce {
+            input: Box::new(self),
+            group_key: (0..arity).map(MirScalarExpr::Column).collect(),
+            aggregates: Vec::new(),
+        }
+    }
+
+    pub fn union(self, other: Self) -> Self {
+        MirRelationExpr::Union {
+            base: Box::new(self),
+            inputs: vec![other],
+        }
+    }
+
+    /// The number of columns.
+    pub fn arity(&self) -> usize {
+        self.typ().arity()
+    }
+
+    /// The column types of the collection.
+    pub fn typ(&self) -> RelationType {
+        match self {
+            MirRelationExpr::Constant { typ, .. } | MirRelationExpr::Get { typ, .. } => typ.clone(),
+            MirRelationExpr::Project { input, outputs } => {
+                let t = input.typ();
+                RelationType::new(outputs.iter().map(|c| t.column_types[*c]).collect())
+            }
+            MirRelationExpr::Map { input, scalars } => {
+                let mut cols = input.typ().column_types;
+                for s in scalars {
+                    let t = s.typ(&cols);
+                    cols.push(t);
+                }
+                RelationType::new(cols)
+            }
+            MirRelationExpr::Filter { input, .. } => input.typ(),
+            MirRelationExpr::Join { inputs, .. } => {
+                RelationType::new(inputs.iter().flat_map(|i| i.typ().column_types).collect())
+            }
+            MirRelationExpr::Reduce {
+                input,
+                group_key,
+                aggregates,
+            } => {
+                let cols = input.typ().column_types;
+                let mut out: Vec<ColumnType> = group_key.iter().map(|k| k.typ(&cols)).collect();
+                for a in aggregates {
+                    out.push(a.func.output_type(a.expr.typ(&cols)));
+                }
+                let mut typ = RelationType::new(out);
+                typ.keys.push((0..group_key.len()).collect());
+                typ
+            }
+            MirRelationExpr::Negate { input } | MirRelationExpr::Threshold { input } => input.typ(),
+            MirRelationExpr::Union { base, inputs } => {
+                let mut typ = base.typ();
+                typ.keys.clear();
+                for i in inputs {
+                    for (c, t) in typ.column_types.iter_mut().zip(i.typ().column_types) {
+                        c.nullable |= t.nullable;
+                    }
+                }
+                typ
+            }
+        }
+    }
+
+    /// The direct inputs.
+    pub fn children(&self) -> Vec<&MirRelationExpr> {
+        match self {
+            MirRelationExpr::Constant { .. } | MirRelationExpr::Get { .. } => vec![],
+            MirRelationExpr::Project { input, .. }
+            | MirRelationExpr::Map { input, .. }
+            | MirRelationExpr::Filter { input, .. }
+            | MirRelationExpr::Reduce { input, .. }
+            | MirRelationExpr::Negate { input }
+            | MirRelationExpr::Threshold { input } => vec![input],
+            MirRelationExpr::Join { inputs, .. } => inputs.iter().collect(),
+            MirRelationExpr::Union { base, inputs } => {
+                std::iter::once(&**base).chain(inputs.iter()).collect()
+            }
+        }
+    }
+
+    /// The direct inputs, mutably.
+    pub fn children_mut(&mut self) -> Vec<&mut MirRelationExpr> {
+        match self {
+            MirRelationExpr::Constant { .. } | MirRelationExpr::Get { .. } => vec![],
+            MirRelationExpr::Project { input, .. }
+            | MirRelationExpr::Map { input, .. }
+            | MirRelationExpr::Filter { input, .. }
+            | MirRelationExpr::Reduce { input, .. }
+            | MirRelationExpr::Negate { input }
+            | MirRelationExpr::Threshold { input } => vec![input],
+            MirRelationExpr::Join { inputs, .. } => inputs.iter_mut().collect(),
+            MirRelationExpr::Union { base, inputs } => std::iter::once(&mut **base)
+                .chain(inputs.iter_mut())
+                .collect(),
+        }
+    }
+
+    /// The ids of every collection the expression reads.
+    pub fn depends_on(&self) -> std::collections::BTreeSet<GlobalId> {
+        let mut out = std::collections::BTreeSet::new();
+        fn go(e: &MirRelationExpr, out: &mut std::collections::BTreeSet<GlobalId>) {
+            if let MirRelationExpr::Get { id, .. } = e {
+                out.insert(*id);
+            }
+            for c in e.children() {
+                go(c, out);
+            }
+        }
+        go(self, &mut out);
+        out
+    }
+
+    fn fmt_indent(&self, f: &mut fmt::Formatter<'_>, depth: usize) -> fmt::Result {
+        let pad = "  ".repeat(depth);
+        let list = |exprs: &[MirScalarExpr]| {
+            exprs
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            MirRelationExpr::Constant { rows: Ok(rows), .. } => {
+                if rows.is_empty() {
+                    writeln!(f, "{pad}Constant <empty>")?;
+                } else {
+                    writeln!(f, "{pad}Constant")?;
+                    for (row, diff) in rows {
+                        let vals: Vec<String> = row.iter().map(|d| d.to_string()).collect();
+                        let mult = if *diff == 1 {
+                            String::new()
+                        } else {
+                            format!(" x {diff}")
+                        };
+                        writeln!(f, "{pad}  - ({}){mult}", vals.join(", "))?;
+                    }
+                }
+            }
+            MirRelationExpr::Constant { rows: Err(e), .. } => {
+                writeln!(f, "{pad}Error {:?}", e.to_string())?
+            }
+            MirRelationExpr::Get { id, name, .. } => writeln!(f, "{pad}Get {name} ({id})")?,
+            MirRelationExpr::Project { outputs, .. } => {
+                let cols: Vec<String> = outputs.iter().map(|c| format!("#{c}")).collect();
+                writeln!(f, "{pad}Project ({})", cols.join(", "))?;
+            }
+            MirRelationExpr::Map { scalars, .. } => writeln!(f, "{pad}Map ({})", list(scalars))?,
+            MirRelationExpr::Filter { predicates, .. } => {
+                let preds: Vec<String> = predicates.iter().map(|p| p.to_string()).collect();
+                writeln!(f, "{pad}Filter {}", preds.join(" AND "))?;
+            }
+            MirRelationExpr::Join { equivalences, .. } => {
+                let eqs: Vec<String> = equivalences
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "({})",
+                            c.iter()
+                                .map(|e| e.to_string())
+                                .collect::<Vec<_>>()
+                                .join(" = ")
+                        )
+                    })
+                    .collect();
+                if eqs.is_empty() {
+                    writeln!(f, "{pad}CrossJoin")?;
+                } else {
+                    writeln!(f, "{pad}Join on={}", eqs.join(" AND "))?;
+                }
+            }
+            MirRelationExpr::Reduce {
+                group_key,
+                aggregates,
+                ..
+            } => {
+                if aggregates.is_empty() {
+                    writeln!(f, "{pad}Distinct project=[{}]", list(group_key))?;
+                } else {
+                    let aggs: Vec<String> = aggregates.iter().map(|a| a.to_string()).collect();
+                    writeln!(
+                        f,
+                        "{pad}Reduce group_by=[{}] aggregates=[{}]",
+                        list(group_key),
+                        aggs.join(", ")
+                    )?;
+                }
+            }
+            MirRelationExpr::Negate { .. } => writeln!(f, "{pad}Negate")?,
+            MirRelationExpr::Threshold { .. } => writeln!(f, "{pad}Threshold")?,
+            MirRelationExpr::Union { .. } => writeln!(f, "{pad}Union")?,
+        }
+        for c in self.children() {
+            c.fmt_indent(f, depth + 1)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for MirRelationExpr {
+    /// The EXPLAIN text: one operator per line, inputs indented below.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_indent(f, 0)
+    }
+}
+
+/// A relation type whose columns are all nullable text (for tests and EXPLAIN output).
+pub fn text_relation_type(arity: usize) -> RelationType {
+    RelationType::new(vec![ScalarType::String.nullable(true); arity])
+}

@@ -1,0 +1,70 @@
+//! `Plan::Join` with a `LinearJoinPlan`: each stage arranges the stream so far and the
+//! next input by their keys and joins the arrangements with `join_core`.
+//!
+//! Rows whose key holds a NULL are dropped before arranging: SQL `=` never matches NULL.
+
+use differential_dataflow::VecCollection;
+use expr::plan::LinearJoinPlan;
+use expr::{MirScalarExpr, RowArena};
+use repr::{Datum, Diff, Row, RowPacker, Timestamp};
+
+use crate::mfp::render_mfp;
+use crate::{split_results, CollectionBundle, ErrCollection, OkCollection};
+
+/// Keys each row by `key`, dropping rows with a NULL in the key.
+pub fn key_by<'s>(
+    rows: OkCollection<'s>,
+    key: Vec<MirScalarExpr>,
+    drop_nulls: bool,
+) -> (
+    VecCollection<'s, Timestamp, (Row, Row), Diff>,
+    ErrCollection<'s>,
+) {
+    let results = rows.flat_map(move |row| {
+        let arena = RowArena::new();
+        let datums: Vec<Datum> = row.iter().collect();
+        let mut packer = RowPacker::new();
+        for k in &key {
+            match k.eval(&datums, &arena) {
+                Ok(Datum::Null) if drop_nulls => return None,
+                Ok(d) => packer.push(d),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        Some(Ok((packer.finish(), row.clone())))
+    });
+    let oks = results.clone().flat_map(|r| r.ok());
+    let errs = results.flat_map(|r| r.err());
+    (oks, errs)
+}
+
+pub fn render_join<'s>(
+    inputs: Vec<CollectionBundle<'s>>,
+    plan: &LinearJoinPlan,
+) -> CollectionBundle<'s> {
+    let mut errs: Vec<ErrCollection<'s>> = inputs.iter().map(|b| b.errs.clone()).collect();
+    let mut stream = inputs[0].oks.clone();
+    for stage in &plan.stages {
+        let (stream_keyed, stream_errs) = key_by(stream, stage.stream_key.clone(), true);
+        let (lookup_keyed, lookup_errs) = key_by(
+            inputs[stage.lookup_input].oks.clone(),
+            stage.lookup_key.clone(),
+            true,
+        );
+        errs.push(stream_errs);
+        errs.push(lookup_errs);
+        let stream_arranged = stream_keyed.arrange_by_key_named("JoinStreamArrangement");
+        let lookup_arranged = lookup_keyed.arrange_by_key_named("JoinLookupArrangement");
+        stream = stream_arranged.join_core(lookup_arranged, |_key, left: &Row, right: &Row| {
+            let mut packer = RowPacker::new();
+            packer.extend_from_row(left);
+            packer.extend_from_row(right);
+            Some(packer.finish())
+        });
+    }
+    let scope = stream.scope();
+    let errs = differential_dataflow::collection::concatenate(scope, errs);
+    let joined = CollectionBundle { oks: stream, errs };
+    let _ = split_results;
+    render_mfp(joined, plan.final_mfp.clone())
+}

@@ -1,0 +1,134 @@
+//! Reads a persist shard into a collection: the snapshot at `as_of`, then every later
+//! update as the shard's upper advances, until `until`.
+//!
+//! Worker 0 reads (the arrangements downstream exchange the rows); the other workers'
+//! instances release their capability at once. The operator's output frontier follows
+//! the shard's upper, so a downstream probe that passes `t` means the shard was read
+//! completely through `t`. A read that fails (the shard compacted past `as_of`, storage
+//! errors) becomes one error in the error collection, not a panic.
+
+use std::time::Duration;
+
+use differential_dataflow::AsCollection;
+use persist::{ListenEvent, PersistClient, ReadError, ShardId};
+use repr::{Diff, EvalError, Row, Timestamp};
+use timely::dataflow::operators::generic::operator::source;
+use timely::dataflow::Scope;
+
+use crate::{split_results, CollectionBundle};
+
+/// How often an idle source looks for new data in persist.
+const POLL_INTERVAL: Duration = Duration::from_millis(5);
+
+enum Phase {
+    /// Waiting for the shard's upper to pass `as_of`.
+    Snapshot,
+    Listening(persist::Listen),
+}
+
+pub fn persist_source<'s>(
+    scope: Scope<'s, Timestamp>,
+    client: PersistClient,
+    shard_id: ShardId,
+    name: &str,
+    as_of: Timestamp,
+    until: Option<Timestamp>,
+) -> CollectionBundle<'s> {
+    let worker0 = scope.index() == 0;
+    let reader_name = format!("persist_source {name}");
+    let stream = source(
+        scope,
+        &format!("PersistSource({name})"),
+        move |capability, info| {
+            let activator = scope.activator_for(info.address);
+            let mut capability = worker0.then_some(capability);
+            if let Some(c) = capability.as_mut() {
+                c.downgrade(&as_of);
+            }
+            let mut reader = None;
+            let mut phase = Phase::Snapshot;
+            move |output| {
+                let Some(cap) = capability.as_mut() else {
+                    return;
+                };
+                let mut emitted: Vec<(Result<Row, EvalError>, Timestamp, Diff)> = Vec::new();
+                let mut done = false;
+                let mut next_frontier = None;
+                let step: Result<(), String> = (|| {
+                    if reader.is_none() {
+                        reader = Some(
+                            client
+                                .open_reader(shard_id, &reader_name)
+                                .map_err(|e| e.to_string())?,
+                        );
+                    }
+                    let handle = reader.as_ref().expect("opened above");
+                    match &mut phase {
+                        Phase::Snapshot => match handle.snapshot(as_of) {
+                            Ok(updates) => {
+                                emitted.extend(
+                                    updates
+                                        .into_iter()
+                                        .map(|(row, _, diff)| (Ok(row), as_of, diff)),
+                                );
+                                next_frontier = Some(as_of + 1);
+                                phase = Phase::Listening(
+                                    handle.listen(as_of).map_err(|e| e.to_string())?,
+                                );
+                            }
+                            Err(ReadError::NotYetAvailable { .. }) => {}
+                            Err(e) => return Err(e.to_string()),
+                        },
+                        Phase::Listening(listen) => {
+                            for event in listen.poll().map_err(|e| e.to_string())? {
+                                match event {
+                                    ListenEvent::Updates(updates) => emitted.extend(
+                                        updates
+                                            .into_iter()
+                                            .map(|(row, time, diff)| (Ok(row), time, diff)),
+                                    ),
+                                    ListenEvent::Progress(upper) => next_frontier = Some(upper),
+                                }
+                            }
+                        }
+                    }
+                    Ok(())
+                })();
+                if let Err(message) = step {
+                    emitted.push((
+                        Err(EvalError::Internal(format!(
+                            "reading {shard_id}: {message}"
+                        ))),
+                        *cap.time(),
+                        1,
+                    ));
+                    done = true;
+                }
+                if let Some(u) = until {
+                    emitted.retain(|(_, time, _)| *time < u);
+                    if next_frontier.is_some_and(|f| f >= u) {
+                        done = true;
+                    }
+                }
+                if !emitted.is_empty() {
+                    let mut session = output.session(&*cap);
+                    for update in emitted {
+                        session.give(update);
+                    }
+                }
+                if done {
+                    capability = None;
+                    reader = None;
+                    return;
+                }
+                if let Some(f) = next_frontier {
+                    if f > *cap.time() {
+                        cap.downgrade(&f);
+                    }
+                }
+                activator.activate_after(POLL_INTERVAL);
+            }
+        },
+    );
+    split_results(stream.as_collection())
+}

@@ -1,0 +1,16 @@
+//! `Plan::Threshold`: keeps rows whose multiplicity is positive.
+
+use repr::Diff;
+
+use crate::CollectionBundle;
+
+pub fn render_threshold(input: CollectionBundle<'_>) -> CollectionBundle<'_> {
+    let oks = input.oks.threshold_named(
+        "Threshold",
+        |_row, count: &Diff| if *count > 0 { *count } else { 0 },
+    );
+    CollectionBundle {
+        oks,
+        errs: input.errs,
+    }
+}

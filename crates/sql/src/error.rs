@@ -1,0 +1,78 @@
+//! [`PlanError`]: why a statement could not be planned, with its SQLSTATE.
+
+use repr::EvalError;
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// A syntax error at a 1-based character position of the statement text.
+    #[error("{message}")]
+    Parse {
+        message: String,
+        position: Option<usize>,
+    },
+    #[error("relation \"{0}\" does not exist")]
+    UnknownRelation(String),
+    #[error("relation \"{0}\" already exists")]
+    RelationExists(String),
+    #[error("column \"{0}\" does not exist")]
+    UnknownColumn(String),
+    #[error("column reference \"{0}\" is ambiguous")]
+    AmbiguousColumn(String),
+    #[error(
+        "column \"{0}\" must appear in the GROUP BY clause or be used in an aggregate function"
+    )]
+    UngroupedColumn(String),
+    #[error("{0}")]
+    DatatypeMismatch(String),
+    #[error("{0}")]
+    Grouping(String),
+    #[error("{0}")]
+    DuplicateColumn(String),
+    #[error("function {0} does not exist")]
+    UnknownFunction(String),
+    #[error("operator does not exist: {0}")]
+    UnknownOperator(String),
+    #[error("type \"{0}\" does not exist")]
+    UnknownType(String),
+    #[error("{0} is not supported")]
+    Unsupported(String),
+    #[error("{0}")]
+    InvalidColumnReference(String),
+    #[error("{0}")]
+    Syntax(String),
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+}
+
+impl PlanError {
+    /// The SQLSTATE PostgreSQL reports for the error.
+    pub fn sqlstate(&self) -> &'static str {
+        match self {
+            PlanError::Parse { .. } | PlanError::Syntax(_) => "42601",
+            PlanError::UnknownRelation(_) => "42P01",
+            PlanError::RelationExists(_) => "42P07",
+            PlanError::DuplicateColumn(_) => "42701",
+            PlanError::UnknownColumn(_) => "42703",
+            PlanError::AmbiguousColumn(_) => "42702",
+            PlanError::UngroupedColumn(_) | PlanError::Grouping(_) => "42803",
+            PlanError::DatatypeMismatch(_) => "42804",
+            PlanError::UnknownFunction(_) | PlanError::UnknownOperator(_) => "42883",
+            PlanError::UnknownType(_) => "42704",
+            PlanError::Unsupported(_) => "0A000",
+            PlanError::InvalidColumnReference(_) => "42P10",
+            PlanError::Eval(e) => e.sqlstate(),
+        }
+    }
+
+    /// The syntax error's position, if any.
+    pub fn position(&self) -> Option<usize> {
+        match self {
+            PlanError::Parse { position, .. } => *position,
+            _ => None,
+        }
+    }
+
+    pub fn unsupported(what: impl Into<String>) -> Self {
+        PlanError::Unsupported(what.into())
+    }
+}

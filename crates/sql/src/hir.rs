@@ -1,0 +1,358 @@
+//! HIR: the planner's first representation of a query, as written.
+//!
+//! HIR keeps SQL's structure: joins carry their ON condition, and scalar expressions
+//! may hold subqueries (`Exists`, `Select`) whose column references may point to outer
+//! scopes (`ColumnRef::level > 0`). [`crate::lower`] turns HIR into MIR; that is where
+//! decorrelation happens.
+
+use std::fmt;
+
+use expr::{AggregateFunc, BinaryFunc, UnaryFunc, VariadicFunc};
+use repr::{ColumnType, Datum, GlobalId, RelationType, Row, ScalarType};
+
+/// A column of the current scope (`level` 0) or an enclosing one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ColumnRef {
+    pub level: usize,
+    pub column: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum HirScalarExpr {
+    Column(ColumnRef),
+    Literal(Row, ColumnType),
+    CallUnary {
+        func: UnaryFunc,
+        expr: Box<HirScalarExpr>,
+    },
+    CallBinary {
+        func: BinaryFunc,
+        expr1: Box<HirScalarExpr>,
+        expr2: Box<HirScalarExpr>,
+    },
+    CallVariadic {
+        func: VariadicFunc,
+        exprs: Vec<HirScalarExpr>,
+    },
+    If {
+        cond: Box<HirScalarExpr>,
+        then: Box<HirScalarExpr>,
+        els: Box<HirScalarExpr>,
+    },
+    /// `EXISTS (subquery)`.
+    Exists(Box<HirRelationExpr>),
+    /// A scalar subquery: its one column of at most one row.
+    Select(Box<HirRelationExpr>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JoinKind {
+    Inner,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct HirAggregateExpr {
+    pub func: AggregateFunc,
+    pub expr: Box<HirScalarExpr>,
+    pub distinct: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum HirRelationExpr {
+    Constant {
+        rows: Vec<Row>,
+        typ: RelationType,
+    },
+    Get {
+        id: GlobalId,
+        typ: RelationType,
+        name: String,
+    },
+    Project {
+        input: Box<HirRelationExpr>,
+        outputs: Vec<usize>,
+    },
+    Map {
+        input: Box<HirRelationExpr>,
+        scalars: Vec<HirScalarExpr>,
+    },
+    Filter {
+        input: Box<HirRelationExpr>,
+        predicates: Vec<HirScalarExpr>,
+    },
+    Join {
+        left: Box<HirRelationExpr>,
+        right: Box<HirRelationExpr>,
+        on: HirScalarExpr,
+        kind: JoinKind,
+    },
+    /// Groups by the `group_key` columns; output is those columns then the aggregates.
+    Reduce {
+        input: Box<HirRelationExpr>,
+        group_key: Vec<usize>,
+        aggregates: Vec<HirAggregateExpr>,
+    },
+    Distinct {
+        input: Box<HirRelationExpr>,
+    },
+    Negate {
+        input: Box<HirRelationExpr>,
+    },
+    Threshold {
+        input: Box<HirRelationExpr>,
+    },
+    Union {
+        base: Box<HirRelationExpr>,
+        inputs: Vec<HirRelationExpr>,
+    },
+}
+
+impl HirScalarExpr {
+    pub fn column(column: usize) -> Self {
+        HirScalarExpr::Column(ColumnRef { level: 0, column })
+    }
+
+    pub fn literal(datum: Datum, scalar_type: ScalarType) -> Self {
+        HirScalarExpr::Literal(
+            Row::pack_slice(&[datum]),
+            scalar_type.nullable(datum.is_null()),
+        )
+    }
+
+    pub fn literal_null(scalar_type: ScalarType) -> Self {
+        Self::literal(Datum::Null, scalar_type)
+    }
+
+    pub fn call_unary(self, func: UnaryFunc) -> Self {
+        HirScalarExpr::CallUnary {
+            func,
+            expr: Box::new(self),
+        }
+    }
+
+    pub fn call_binary(self, other: Self, func: BinaryFunc) -> Self {
+        HirScalarExpr::CallBinary {
+            func,
+            expr1: Box::new(self),
+            expr2: Box::new(other),
+        }
+    }
+
+    /// The result type, given the column types of the current scope.
+    pub fn typ(&self, input: &[ColumnType]) -> ColumnType {
+        match self {
+            HirScalarExpr::Column(c) => input[c.column],
+            HirScalarExpr::Literal(_, t) => *t,
+            HirScalarExpr::CallUnary { func, expr } => func.output_type(expr.typ(input)),
+            HirScalarExpr::CallBinary { func, expr1, expr2 } => {
+                func.output_type(expr1.typ(input), expr2.typ(input))
+            }
+            HirScalarExpr::CallVariadic { func, exprs } => {
+                func.output_type(exprs.iter().map(|e| e.typ(input)).collect())
+            }
+            HirScalarExpr::If { then, els, .. } => {
+                let (t, e) = (then.typ(input), els.typ(input));
+                let scalar = if matches!(**then, HirScalarExpr::Literal(ref r, _) if r.iter().next() == Some(Datum::Null))
+                {
+                    e.scalar_type
+                } else {
+                    t.scalar_type
+                };
+                scalar.nullable(t.nullable || e.nullable)
+            }
+            HirScalarExpr::Exists(_) => ScalarType::Bool.nullable(false),
+            HirScalarExpr::Select(q) => q
+                .typ()
+                .column_types
+                .first()
+                .map(|t| t.scalar_type)
+                .unwrap_or(ScalarType::String)
+                .nullable(true),
+        }
+    }
+
+    /// Whether the expression is a literal.
+    pub fn is_literal(&self) -> bool {
+        matches!(self, HirScalarExpr::Literal(..))
+    }
+}
+
+impl HirRelationExpr {
+    pub fn typ(&self) -> RelationType {
+        match self {
+            HirRelationExpr::Constant { typ, .. } | HirRelationExpr::Get { typ, .. } => typ.clone(),
+            HirRelationExpr::Project { input, outputs } => {
+                let t = input.typ();
+                RelationType::new(outputs.iter().map(|c| t.column_types[*c]).collect())
+            }
+            HirRelationExpr::Map { input, scalars } => {
+                let mut cols = input.typ().column_types;
+                for s in scalars {
+                    let t = s.typ(&cols);
+                    cols.push(t);
+                }
+                RelationType::new(cols)
+            }
+            HirRelationExpr::Filter { input, .. }
+            | HirRelationExpr::Distinct { input }
+            | HirRelationExpr::Negate { input }
+            | HirRelationExpr::Threshold { input } => input.typ(),
+            HirRelationExpr::Join { left, right, .. } => {
+                let mut cols = left.typ().column_types;
+                cols.extend(right.typ().column_types);
+                RelationType::new(cols)
+            }
+            HirRelationExpr::Reduce {
+                input,
+                group_key,
+                aggregates,
+            } => {
+                let cols = input.typ().column_types;
+                let mut out: Vec<ColumnType> = group_key.iter().map(|c| cols[*c]).collect();
+                out.extend(
+                    aggregates
+                        .iter()
+                        .map(|a| a.func.output_type(a.expr.typ(&cols))),
+                );
+                RelationType::new(out)
+            }
+            HirRelationExpr::Union { base, inputs } => {
+                let mut typ = base.typ();
+                for i in inputs {
+                    for (c, t) in typ.column_types.iter_mut().zip(i.typ().column_types) {
+                        c.nullable |= t.nullable;
+                    }
+                }
+                typ
+            }
+        }
+    }
+
+    pub fn arity(&self) -> usize {
+        self.typ().arity()
+    }
+
+    fn children(&self) -> Vec<&HirRelationExpr> {
+        match self {
+            HirRelationExpr::Constant { .. } | HirRelationExpr::Get { .. } => vec![],
+            HirRelationExpr::Project { input, .. }
+            | HirRelationExpr::Map { input, .. }
+            | HirRelationExpr::Filter { input, .. }
+            | HirRelationExpr::Reduce { input, .. }
+            | HirRelationExpr::Distinct { input }
+            | HirRelationExpr::Negate { input }
+            | HirRelationExpr::Threshold { input } => vec![input],
+            HirRelationExpr::Join { left, right, .. } => vec![left, right],
+            HirRelationExpr::Union { base, inputs } => {
+                std::iter::once(&**base).chain(inputs.iter()).collect()
+            }
+        }
+    }
+
+    fn fmt_indent(&self, f: &mut fmt::Formatter<'_>, depth: usize) -> fmt::Result {
+        let pad = "  ".repeat(depth);
+        let list = |es: &[HirScalarExpr]| {
+            es.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            HirRelationExpr::Constant { rows, .. } => {
+                writeln!(f, "{pad}Constant ({} rows)", rows.len())?
+            }
+            HirRelationExpr::Get { id, name, .. } => writeln!(f, "{pad}Get {name} ({id})")?,
+            HirRelationExpr::Project { outputs, .. } => writeln!(
+                f,
+                "{pad}Project ({})",
+                outputs
+                    .iter()
+                    .map(|c| format!("#{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )?,
+            HirRelationExpr::Map { scalars, .. } => writeln!(f, "{pad}Map ({})", list(scalars))?,
+            HirRelationExpr::Filter { predicates, .. } => writeln!(
+                f,
+                "{pad}Filter {}",
+                predicates
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" AND ")
+            )?,
+            HirRelationExpr::Join { on, kind, .. } => writeln!(f, "{pad}{kind:?}Join on={on}")?,
+            HirRelationExpr::Reduce {
+                group_key,
+                aggregates,
+                ..
+            } => {
+                let keys: Vec<String> = group_key.iter().map(|c| format!("#{c}")).collect();
+                let aggs: Vec<String> = aggregates
+                    .iter()
+                    .map(|a| {
+                        format!(
+                            "{}({}{})",
+                            a.func,
+                            if a.distinct { "distinct " } else { "" },
+                            a.expr
+                        )
+                    })
+                    .collect();
+                writeln!(
+                    f,
+                    "{pad}Reduce group_by=[{}] aggregates=[{}]",
+                    keys.join(", "),
+                    aggs.join(", ")
+                )?
+            }
+            HirRelationExpr::Distinct { .. } => writeln!(f, "{pad}Distinct")?,
+            HirRelationExpr::Negate { .. } => writeln!(f, "{pad}Negate")?,
+            HirRelationExpr::Threshold { .. } => writeln!(f, "{pad}Threshold")?,
+            HirRelationExpr::Union { .. } => writeln!(f, "{pad}Union")?,
+        }
+        for c in self.children() {
+            c.fmt_indent(f, depth + 1)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for HirRelationExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_indent(f, 0)
+    }
+}
+
+impl fmt::Display for HirScalarExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HirScalarExpr::Column(c) if c.level == 0 => write!(f, "#{}", c.column),
+            HirScalarExpr::Column(c) => write!(f, "#^{}{}", c.level, c.column),
+            HirScalarExpr::Literal(row, typ) => {
+                write!(f, "{}", expr::MirScalarExpr::Literal(Ok(row.clone()), *typ))
+            }
+            HirScalarExpr::CallUnary { func, expr } => write!(f, "{func}({expr})"),
+            HirScalarExpr::CallBinary { func, expr1, expr2 } => match func.infix() {
+                Some(op) => write!(f, "({expr1} {op} {expr2})"),
+                None => write!(f, "{func}({expr1}, {expr2})"),
+            },
+            HirScalarExpr::CallVariadic { func, exprs } => {
+                write!(
+                    f,
+                    "{func}({})",
+                    exprs
+                        .iter()
+                        .map(|e| e.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+            HirScalarExpr::If { cond, then, els } => {
+                write!(f, "case when {cond} then {then} else {els} end")
+            }
+            HirScalarExpr::Exists(_) => write!(f, "exists(subquery)"),
+            HirScalarExpr::Select(_) => write!(f, "select(subquery)"),
+        }
+    }
+}

@@ -1,0 +1,437 @@
+//! Parsing: SQL text into [`ParsedStatement`]s.
+//!
+//! The text is tokenized once with sqlparser's tokenizer and split at top-level
+//! semicolons. Freshet's own statements (`SET`/`SHOW`/`RESET` in every PostgreSQL form,
+//! `EXPLAIN ... PLAN FOR`) are recognised from their first words; everything else is
+//! parsed by sqlparser's PostgreSQL dialect. Syntax errors carry the 1-based character
+//! position in the whole query text, as PostgreSQL reports it.
+
+use sqlparser::ast;
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whitespace};
+
+use crate::error::PlanError;
+
+/// Which stage of planning `EXPLAIN` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExplainStage {
+    /// HIR, as planned from SQL.
+    Raw,
+    /// MIR, as lowered from HIR, before optimization.
+    Decorrelated,
+    /// MIR after the optimizer.
+    Optimized,
+    /// LIR, what the dataflow renders.
+    Physical,
+}
+
+/// The value of a `SET`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SetValue {
+    Default,
+    Values(Vec<String>),
+}
+
+/// A statement: sqlparser's AST, or one of Freshet's own.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Statement {
+    Sql(Box<ast::Statement>),
+    SetVariable {
+        name: String,
+        value: SetValue,
+    },
+    /// `RESET name`, or `RESET ALL` (`name` is `None`).
+    ResetVariable {
+        name: Option<String>,
+    },
+    /// `SHOW name`; `SHOW ALL` has name "all".
+    ShowVariable {
+        name: String,
+    },
+    Explain {
+        stage: ExplainStage,
+        statement: Box<ast::Statement>,
+    },
+}
+
+/// One statement with its text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParsedStatement {
+    pub statement: Statement,
+    pub sql: String,
+}
+
+/// Parses every statement in `sql`.
+pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>, PlanError> {
+    let dialect = PostgreSqlDialect {};
+    let line_starts = line_starts(sql);
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| {
+            let (line, col) = (e.location.line, e.location.column);
+            PlanError::Parse {
+                message: format!("syntax error: {}", e.message),
+                position: char_position(sql, &line_starts, line, col),
+            }
+        })?;
+    let mut out = Vec::new();
+    for group in tokens.split(|t| t.token == Token::SemiColon) {
+        let meaningful: Vec<&TokenWithSpan> = group
+            .iter()
+            .filter(|t| !matches!(t.token, Token::Whitespace(_) | Token::EOF))
+            .collect();
+        let (Some(first), Some(last)) = (meaningful.first(), meaningful.last()) else {
+            continue;
+        };
+        let start = byte_offset(
+            &line_starts,
+            first.span.start.line,
+            first.span.start.column,
+            sql,
+        );
+        let end = byte_offset(&line_starts, last.span.end.line, last.span.end.column, sql);
+        let text = &sql[start..end.max(start)];
+        let words: Vec<&Token> = meaningful.iter().map(|t| &t.token).collect();
+        let statement = match parse_custom(&words, text)? {
+            Some(s) => s,
+            None => parse_sqlparser(text, sql, start, &line_starts)?,
+        };
+        out.push(ParsedStatement {
+            statement,
+            sql: text.to_string(),
+        });
+    }
+    Ok(out)
+}
+
+fn parse_sqlparser(
+    text: &str,
+    whole: &str,
+    start: usize,
+    line_starts: &[usize],
+) -> Result<Statement, PlanError> {
+    let dialect = PostgreSqlDialect {};
+    let mut parser = Parser::new(&dialect)
+        .try_with_sql(text)
+        .map_err(|e| parse_error(e, whole, start, line_starts))?;
+    let statement = parser
+        .parse_statement()
+        .map_err(|e| parse_error(e, whole, start, line_starts))?;
+    // Anything after the statement is a syntax error.
+    if parser.peek_token().token != Token::EOF {
+        let tok = parser.peek_token();
+        let position = char_position_in(
+            whole,
+            start,
+            text,
+            tok.span.start.line,
+            tok.span.start.column,
+        );
+        return Err(PlanError::Parse {
+            message: format!("syntax error at or near \"{}\"", tok.token),
+            position,
+        });
+    }
+    Ok(Statement::Sql(Box::new(statement)))
+}
+
+fn parse_error(e: ParserError, whole: &str, start: usize, _line_starts: &[usize]) -> PlanError {
+    let message = match &e {
+        ParserError::TokenizerError(m) | ParserError::ParserError(m) => m.clone(),
+        ParserError::RecursionLimitExceeded => {
+            return PlanError::Parse {
+                message: "statement is too deeply nested".into(),
+                position: None,
+            }
+        }
+    };
+    // sqlparser appends " at Line: L, Column: C" to its messages.
+    let (text, position) = match message.rsplit_once(" at Line: ") {
+        Some((msg, loc)) => {
+            let mut parts = loc.split(", Column: ");
+            let line: u64 = parts
+                .next()
+                .and_then(|l| l.trim().parse().ok())
+                .unwrap_or(1);
+            let col: u64 = parts
+                .next()
+                .and_then(|c| c.trim().parse().ok())
+                .unwrap_or(1);
+            let stmt_text = &whole[start..];
+            (
+                msg.to_string(),
+                char_position_in(whole, start, stmt_text, line, col),
+            )
+        }
+        None => (message.clone(), None),
+    };
+    let near = text.split("found: ").nth(1).map(|f| f.trim().to_string());
+    let message = match near {
+        Some(tok) if tok != "EOF" => format!("syntax error at or near \"{tok}\""),
+        Some(_) => "syntax error at end of input".to_string(),
+        None => format!("syntax error: {text}"),
+    };
+    PlanError::Parse { message, position }
+}
+
+fn line_starts(s: &str) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(s.match_indices('\n').map(|(i, _)| i + 1))
+        .collect()
+}
+
+/// The byte offset of a 1-based (line, column-in-chars) location.
+fn byte_offset(line_starts: &[usize], line: u64, col: u64, s: &str) -> usize {
+    let Some(&line_start) = line_starts.get(line.saturating_sub(1) as usize) else {
+        return s.len();
+    };
+    let rest = &s[line_start..];
+    rest.char_indices()
+        .nth(col.saturating_sub(1) as usize)
+        .map(|(i, _)| line_start + i)
+        .unwrap_or(s.len())
+}
+
+fn char_position(s: &str, line_starts: &[usize], line: u64, col: u64) -> Option<usize> {
+    let byte = byte_offset(line_starts, line, col, s);
+    Some(s[..byte].chars().count() + 1)
+}
+
+/// The 1-based character position in `whole` of a location inside the statement that
+/// starts at byte `start`.
+fn char_position_in(whole: &str, start: usize, stmt: &str, line: u64, col: u64) -> Option<usize> {
+    let local = byte_offset(&line_starts(stmt), line, col, stmt);
+    Some(
+        whole[..start + local.min(whole.len() - start)]
+            .chars()
+            .count()
+            + 1,
+    )
+}
+
+fn word(t: &Token) -> Option<String> {
+    match t {
+        Token::Word(w) => Some(w.value.to_lowercase()),
+        _ => None,
+    }
+}
+
+fn token_text(t: &Token) -> String {
+    match t {
+        Token::Word(w) => w.value.clone(),
+        Token::SingleQuotedString(s) => s.clone(),
+        Token::Number(n, _) => n.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Freshet's own statements, recognised by their leading words.
+fn parse_custom(tokens: &[&Token], text: &str) -> Result<Option<Statement>, PlanError> {
+    let words: Vec<Option<String>> = tokens.iter().map(|t| word(t)).collect();
+    let w = |i: usize| words.get(i).cloned().flatten().unwrap_or_default();
+    let syntax = |msg: &str| PlanError::Parse {
+        message: format!("syntax error: {msg}"),
+        position: None,
+    };
+    match w(0).as_str() {
+        "set" => {
+            let mut i = 1;
+            if matches!(w(i).as_str(), "session" | "local") {
+                i += 1;
+                if w(i) == "characteristics" {
+                    // SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL ...
+                    i += 2;
+                }
+            }
+            if w(i) == "transaction" && w(i + 1) == "isolation" && w(i + 2) == "level" {
+                let level: Vec<String> = tokens[i + 3..]
+                    .iter()
+                    .map(|t| token_text(t).to_lowercase())
+                    .collect();
+                return Ok(Some(Statement::SetVariable {
+                    name: "transaction_isolation".into(),
+                    value: SetValue::Values(vec![level.join(" ")]),
+                }));
+            }
+            if w(i) == "time" && w(i + 1) == "zone" {
+                let value = tokens[i + 2..]
+                    .iter()
+                    .map(|t| token_text(t))
+                    .collect::<Vec<_>>()
+                    .join("");
+                return Ok(Some(Statement::SetVariable {
+                    name: "timezone".into(),
+                    value: SetValue::Values(vec![value]),
+                }));
+            }
+            if w(i) == "names" {
+                let value = tokens[i + 1..]
+                    .iter()
+                    .map(|t| token_text(t))
+                    .collect::<Vec<_>>()
+                    .join("");
+                return Ok(Some(Statement::SetVariable {
+                    name: "client_encoding".into(),
+                    value: SetValue::Values(vec![value]),
+                }));
+            }
+            let name = match tokens.get(i) {
+                Some(Token::Word(w)) => w.value.to_lowercase(),
+                _ => return Err(syntax("expected a variable name after SET")),
+            };
+            i += 1;
+            // Dotted names (`foo.bar`) are custom variables.
+            let mut name = name;
+            while tokens.get(i) == Some(&&Token::Period) {
+                name.push('.');
+                name.push_str(&tokens.get(i + 1).map(|t| token_text(t)).unwrap_or_default());
+                i += 2;
+            }
+            match tokens.get(i) {
+                Some(Token::Eq) => i += 1,
+                Some(Token::Word(w)) if w.value.eq_ignore_ascii_case("to") => i += 1,
+                _ => return Err(syntax("expected TO or = after the variable name")),
+            }
+            if tokens.len() == i + 1 && w(i) == "default" {
+                return Ok(Some(Statement::SetVariable {
+                    name,
+                    value: SetValue::Default,
+                }));
+            }
+            let mut values = Vec::new();
+            let mut current = String::new();
+            for t in &tokens[i..] {
+                if **t == Token::Comma {
+                    values.push(std::mem::take(&mut current));
+                } else {
+                    current.push_str(&token_text(t));
+                }
+            }
+            if current.is_empty() && values.is_empty() {
+                return Err(syntax("expected a value"));
+            }
+            values.push(current);
+            Ok(Some(Statement::SetVariable {
+                name,
+                value: SetValue::Values(values),
+            }))
+        }
+        "reset" => {
+            let name = if w(1) == "all" {
+                None
+            } else {
+                Some(
+                    tokens[1..]
+                        .iter()
+                        .map(|t| token_text(t))
+                        .collect::<String>()
+                        .to_lowercase(),
+                )
+            };
+            if name.as_deref() == Some("") {
+                return Err(syntax("expected a variable name after RESET"));
+            }
+            Ok(Some(Statement::ResetVariable { name }))
+        }
+        "show" => {
+            let rest: Vec<String> = tokens[1..]
+                .iter()
+                .map(|t| token_text(t).to_lowercase())
+                .collect();
+            let name = match rest.join(" ").as_str() {
+                "transaction isolation level" => "transaction_isolation".to_string(),
+                "time zone" => "timezone".to_string(),
+                "" => return Err(syntax("expected a variable name after SHOW")),
+                _ => rest.join(""),
+            };
+            Ok(Some(Statement::ShowVariable { name }))
+        }
+        "explain" => {
+            let (stage, skip) = match (w(1).as_str(), w(2).as_str(), w(3).as_str()) {
+                ("raw", "plan", "for") => (ExplainStage::Raw, 4),
+                ("decorrelated", "plan", "for") => (ExplainStage::Decorrelated, 4),
+                ("optimized", "plan", "for") => (ExplainStage::Optimized, 4),
+                ("physical", "plan", "for") => (ExplainStage::Physical, 4),
+                ("plan", "for", _) => (ExplainStage::Optimized, 3),
+                _ => (ExplainStage::Optimized, 1),
+            };
+            // Re-parse the explained statement from its text.
+            let mut rest = text;
+            for _ in 0..skip {
+                rest = rest.trim_start();
+                let end = rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len());
+                rest = &rest[end..];
+            }
+            let inner = parse(rest)?;
+            match inner.into_iter().next().map(|p| p.statement) {
+                Some(Statement::Sql(statement)) => {
+                    Ok(Some(Statement::Explain { stage, statement }))
+                }
+                _ => Err(syntax("EXPLAIN expects a query")),
+            }
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Whitespace tokens are never meaningful; re-exported for tests.
+pub fn is_whitespace(t: &Token) -> bool {
+    matches!(
+        t,
+        Token::Whitespace(Whitespace::Space | Whitespace::Newline | Whitespace::Tab)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_statements_and_keeps_text() {
+        let parsed = parse("SELECT 1; ; select 'a;b' ;").unwrap();
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed[1].sql, "select 'a;b'");
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let err = parse("SELECT 1;\nSELEC 2").unwrap_err();
+        assert_eq!(err.sqlstate(), "42601");
+        assert_eq!(err.position(), Some(11));
+        assert_eq!(err.to_string(), "syntax error at or near \"SELEC\"");
+    }
+
+    #[test]
+    fn recognises_set_show_reset_and_explain() {
+        let p = |s: &str| parse(s).unwrap().remove(0).statement;
+        assert_eq!(
+            p("SET application_name = 'x'"),
+            Statement::SetVariable {
+                name: "application_name".into(),
+                value: SetValue::Values(vec!["x".into()])
+            }
+        );
+        assert_eq!(
+            p("SET search_path TO a, b"),
+            Statement::SetVariable {
+                name: "search_path".into(),
+                value: SetValue::Values(vec!["a".into(), "b".into()])
+            }
+        );
+        assert_eq!(p("RESET ALL"), Statement::ResetVariable { name: None });
+        assert_eq!(
+            p("SHOW TRANSACTION ISOLATION LEVEL"),
+            Statement::ShowVariable {
+                name: "transaction_isolation".into()
+            }
+        );
+        assert!(matches!(
+            p("EXPLAIN PHYSICAL PLAN FOR SELECT 1"),
+            Statement::Explain {
+                stage: ExplainStage::Physical,
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,1851 @@
+//! Query planning: sqlparser's AST into HIR, with name resolution and typing.
+//!
+//! The entry points are [`plan_root_query`] (a top-level SELECT, whose ORDER BY and
+//! LIMIT become a [`RowSetFinishing`]) and [`plan_nested_query`]. Types follow
+//! PostgreSQL: string literals and untyped parameters take the type their context
+//! asks for; numbers widen along int2 → int4 → int8 → numeric → float4 → float8.
+
+use std::cell::RefCell;
+
+use expr::{AggregateFunc, BinaryFunc, ColumnOrder, RowSetFinishing, UnaryFunc, VariadicFunc};
+use repr::strconv;
+use repr::{ColumnType, Datum, RelationDesc, RelationType, Row, ScalarType};
+use sqlparser::ast;
+
+use crate::catalog::SqlCatalog;
+use crate::error::PlanError;
+use crate::hir::{ColumnRef, HirAggregateExpr, HirRelationExpr, HirScalarExpr, JoinKind};
+
+/// The `$n` parameters of a statement: their types (known or inferred) and values.
+#[derive(Clone, Debug, Default)]
+pub struct Params {
+    pub types: Vec<Option<ScalarType>>,
+    /// The values as PostgreSQL text, when executing (not when describing).
+    pub values: Option<Vec<Option<String>>>,
+}
+
+/// What query planning needs from its surroundings.
+pub struct QueryContext<'a> {
+    pub catalog: &'a dyn SqlCatalog,
+    pub params: RefCell<Params>,
+}
+
+impl<'a> QueryContext<'a> {
+    pub fn new(catalog: &'a dyn SqlCatalog, params: Params) -> Self {
+        QueryContext {
+            catalog,
+            params: RefCell::new(params),
+        }
+    }
+}
+
+/// One column a name can resolve to.
+#[derive(Clone, Debug)]
+pub struct ScopeItem {
+    pub table: Option<String>,
+    pub column: String,
+}
+
+/// The columns visible to expressions, in column order.
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    pub items: Vec<ScopeItem>,
+}
+
+impl Scope {
+    fn from_names(table: Option<&str>, names: &[String]) -> Self {
+        Scope {
+            items: names
+                .iter()
+                .map(|n| ScopeItem {
+                    table: table.map(String::from),
+                    column: n.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    fn concat(mut self, other: Scope) -> Scope {
+        self.items.extend(other.items);
+        self
+    }
+
+    /// The column named `column` (in `table`, if given).
+    fn resolve(&self, table: Option<&str>, column: &str) -> Result<Option<usize>, PlanError> {
+        let mut found = None;
+        for (i, item) in self.items.iter().enumerate() {
+            if item.column == column && (table.is_none() || item.table.as_deref() == table) {
+                if found.is_some() {
+                    return Err(PlanError::AmbiguousColumn(column.to_string()));
+                }
+                found = Some(i);
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// A planned query: its HIR, output names, and (for the root query) its finishing.
+pub struct PlannedQuery {
+    pub expr: HirRelationExpr,
+    pub desc: RelationDesc,
+    pub finishing: RowSetFinishing,
+}
+
+/// Normalises an identifier: unquoted names fold to lowercase.
+pub fn normalize_ident(ident: &ast::Ident) -> String {
+    match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_lowercase(),
+    }
+}
+
+/// The normalised name of a (possibly schema-qualified) object.
+pub fn normalize_object_name(name: &ast::ObjectName) -> Result<String, PlanError> {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|p| {
+            p.as_ident()
+                .map(normalize_ident)
+                .ok_or_else(|| PlanError::unsupported(format!("object name {name}")))
+        })
+        .collect::<Result<_, _>>()?;
+    match parts.as_slice() {
+        [n] => Ok(n.clone()),
+        [schema, n] if schema == "public" => Ok(n.clone()),
+        [db, schema, n] if schema == "public" && db == "freshet" => Ok(n.clone()),
+        _ => Err(PlanError::UnknownRelation(name.to_string())),
+    }
+}
+
+/// Plans a top-level query: ORDER BY / LIMIT / OFFSET go into the finishing.
+pub fn plan_root_query(qcx: &QueryContext, query: &ast::Query) -> Result<PlannedQuery, PlanError> {
+    plan_query(qcx, query, &Scope::default(), true)
+}
+
+/// Plans a query used as a relation (FROM subquery, INSERT source).
+pub fn plan_nested_query(
+    qcx: &QueryContext,
+    query: &ast::Query,
+) -> Result<(HirRelationExpr, Vec<String>), PlanError> {
+    let planned = plan_query(qcx, query, &Scope::default(), false)?;
+    Ok((planned.expr, planned.desc.names))
+}
+
+fn plan_query(
+    qcx: &QueryContext,
+    query: &ast::Query,
+    _outer: &Scope,
+    root: bool,
+) -> Result<PlannedQuery, PlanError> {
+    if query.with.is_some() {
+        return Err(PlanError::unsupported("WITH"));
+    }
+    if query.fetch.is_some() || !query.locks.is_empty() {
+        return Err(PlanError::unsupported("FETCH and FOR UPDATE"));
+    }
+    let order_by: Vec<ast::OrderByExpr> = match &query.order_by {
+        None => vec![],
+        Some(ob) => match &ob.kind {
+            ast::OrderByKind::Expressions(exprs) => exprs.clone(),
+            ast::OrderByKind::All(_) => return Err(PlanError::unsupported("ORDER BY ALL")),
+        },
+    };
+    let (limit, offset) = match &query.limit_clause {
+        None => (None, 0),
+        Some(ast::LimitClause::LimitOffset {
+            limit,
+            offset,
+            limit_by,
+        }) => {
+            if !limit_by.is_empty() {
+                return Err(PlanError::unsupported("LIMIT BY"));
+            }
+            let limit = match limit {
+                Some(e) => plan_limit(qcx, e, "LIMIT")?,
+                None => None,
+            };
+            let offset = match offset {
+                Some(o) => plan_limit(qcx, &o.value, "OFFSET")?.unwrap_or(0),
+                None => 0,
+            };
+            (limit, offset)
+        }
+        Some(ast::LimitClause::OffsetCommaLimit { .. }) => {
+            return Err(PlanError::unsupported("LIMIT offset, count"))
+        }
+    };
+    if !root && (limit.is_some() || offset > 0) {
+        return Err(PlanError::unsupported("LIMIT or OFFSET in a subquery"));
+    }
+    let (expr, names, order, visible) = match &*query.body {
+        ast::SetExpr::Select(select) => plan_select(qcx, select, &order_by)?,
+        other => {
+            let (expr, names) = plan_set_expr(qcx, other)?;
+            let order = plan_output_order(&order_by, &names)?;
+            let n = names.len();
+            (expr, names, order, n)
+        }
+    };
+    let typ = expr.typ();
+    let desc = RelationDesc::new(
+        RelationType::new(typ.column_types[..visible].to_vec()),
+        names,
+    );
+    let finishing = RowSetFinishing {
+        order_by: order,
+        limit,
+        offset,
+        project: (0..visible).collect(),
+    };
+    let expr = if root || visible == typ.arity() {
+        expr
+    } else {
+        HirRelationExpr::Project {
+            input: Box::new(expr),
+            outputs: (0..visible).collect(),
+        }
+    };
+    Ok(PlannedQuery {
+        expr,
+        desc,
+        finishing,
+    })
+}
+
+fn plan_limit(qcx: &QueryContext, e: &ast::Expr, what: &str) -> Result<Option<usize>, PlanError> {
+    let scope = Scope::default();
+    let ecx = ExprContext::new(qcx, &scope, &[]);
+    let planned = plan_expr(&ecx, e, Some(ScalarType::Int64))?.lower()?;
+    let mut planned = planned.call_unary(UnaryFunc::Cast(ScalarType::Int64));
+    planned.reduce(&[]);
+    match planned.as_literal() {
+        Some(Ok(Datum::Null)) => Ok(None),
+        Some(Ok(Datum::Int64(n))) if n < 0 => Err(PlanError::Eval(
+            repr::EvalError::InvalidParameter(format!("{what} must not be negative")),
+        )),
+        Some(Ok(Datum::Int64(n))) => Ok(Some(n as usize)),
+        Some(Err(e)) => Err(PlanError::Eval(e.clone())),
+        _ => Err(PlanError::unsupported(format!("non-constant {what}"))),
+    }
+}
+
+/// ORDER BY over the output columns only (set operations, VALUES).
+fn plan_output_order(
+    order_by: &[ast::OrderByExpr],
+    names: &[String],
+) -> Result<Vec<ColumnOrder>, PlanError> {
+    order_by
+        .iter()
+        .map(|o| {
+            let column =
+                match &o.expr {
+                    ast::Expr::Value(v) => ordinal(&v.value, names.len())?,
+                    ast::Expr::Identifier(id) => names
+                        .iter()
+                        .position(|n| *n == normalize_ident(id))
+                        .ok_or_else(|| PlanError::UnknownColumn(normalize_ident(id)))?,
+                    _ => {
+                        return Err(PlanError::unsupported(
+                            "ORDER BY expressions on set operations",
+                        ))
+                    }
+                };
+            Ok(column_order(column, &o.options))
+        })
+        .collect()
+}
+
+fn ordinal(v: &ast::Value, arity: usize) -> Result<usize, PlanError> {
+    match v {
+        ast::Value::Number(n, _) => {
+            let pos: usize = n
+                .parse()
+                .map_err(|_| PlanError::Syntax(format!("invalid ORDER BY position {n}")))?;
+            if pos == 0 || pos > arity {
+                return Err(PlanError::InvalidColumnReference(format!(
+                    "ORDER BY position {n} is not in select list"
+                )));
+            }
+            Ok(pos - 1)
+        }
+        _ => Err(PlanError::unsupported("ORDER BY a constant")),
+    }
+}
+
+fn column_order(column: usize, options: &ast::OrderByOptions) -> ColumnOrder {
+    let desc = options.asc == Some(false);
+    // PostgreSQL: NULLs are larger than every value, so last ascending, first descending.
+    let nulls_last = match options.nulls_first {
+        Some(first) => !first,
+        None => !desc,
+    };
+    ColumnOrder {
+        column,
+        desc,
+        nulls_last,
+    }
+}
+
+fn plan_set_expr(
+    qcx: &QueryContext,
+    body: &ast::SetExpr,
+) -> Result<(HirRelationExpr, Vec<String>), PlanError> {
+    match body {
+        ast::SetExpr::Select(select) => {
+            let (expr, names, _, visible) = plan_select(qcx, select, &[])?;
+            debug_assert_eq!(visible, names.len());
+            Ok((expr, names))
+        }
+        ast::SetExpr::Query(q) => plan_nested_query(qcx, q),
+        ast::SetExpr::Values(values) => plan_values(qcx, values, &[]),
+        ast::SetExpr::SetOperation {
+            op,
+            set_quantifier,
+            left,
+            right,
+        } => {
+            let (l, names) = plan_set_expr(qcx, left)?;
+            let (r, _) = plan_set_expr(qcx, right)?;
+            let op_name = match op {
+                ast::SetOperator::Union => "UNION",
+                ast::SetOperator::Except => "EXCEPT",
+                ast::SetOperator::Intersect => "INTERSECT",
+                _ => return Err(PlanError::unsupported(format!("{op}"))),
+            };
+            if l.arity() != r.arity() {
+                return Err(PlanError::Syntax(format!(
+                    "each {op_name} query must have the same number of columns"
+                )));
+            }
+            let (l, r) = unify_relations(l, r, op_name)?;
+            let all = matches!(set_quantifier, ast::SetQuantifier::All);
+            let expr = match (op, all) {
+                (ast::SetOperator::Union, true) => HirRelationExpr::Union {
+                    base: Box::new(l),
+                    inputs: vec![r],
+                },
+                (ast::SetOperator::Union, false) => HirRelationExpr::Distinct {
+                    input: Box::new(HirRelationExpr::Union {
+                        base: Box::new(l),
+                        inputs: vec![r],
+                    }),
+                },
+                (ast::SetOperator::Except, true) => threshold_minus(l, r),
+                (ast::SetOperator::Except, false) => threshold_minus(distinct(l), distinct(r)),
+                (ast::SetOperator::Intersect, all) => {
+                    // a ∩ b = a - (a - b), with multiplicities min(a, b).
+                    let inner = threshold_minus(l.clone(), r);
+                    let both = threshold_minus(l, inner);
+                    if all {
+                        both
+                    } else {
+                        distinct(both)
+                    }
+                }
+                _ => unreachable!("checked above"),
+            };
+            Ok((expr, names))
+        }
+        other => Err(PlanError::unsupported(format!("{other}"))),
+    }
+}
+
+fn distinct(e: HirRelationExpr) -> HirRelationExpr {
+    HirRelationExpr::Distinct { input: Box::new(e) }
+}
+
+fn threshold_minus(l: HirRelationExpr, r: HirRelationExpr) -> HirRelationExpr {
+    HirRelationExpr::Threshold {
+        input: Box::new(HirRelationExpr::Union {
+            base: Box::new(l),
+            inputs: vec![HirRelationExpr::Negate { input: Box::new(r) }],
+        }),
+    }
+}
+
+/// Casts the columns of two relations to common types.
+fn unify_relations(
+    l: HirRelationExpr,
+    r: HirRelationExpr,
+    what: &str,
+) -> Result<(HirRelationExpr, HirRelationExpr), PlanError> {
+    let (lt, rt) = (l.typ().column_types, r.typ().column_types);
+    let mut targets = Vec::new();
+    for (a, b) in lt.iter().zip(&rt) {
+        let t = common_type(a.scalar_type, b.scalar_type).ok_or_else(|| {
+            PlanError::DatatypeMismatch(format!(
+                "{what} types {} and {} cannot be matched",
+                a.scalar_type, b.scalar_type
+            ))
+        })?;
+        targets.push(t);
+    }
+    let cast_all = |e: HirRelationExpr, types: &[ColumnType]| -> HirRelationExpr {
+        if types
+            .iter()
+            .zip(&targets)
+            .all(|(t, target)| t.scalar_type == *target)
+        {
+            return e;
+        }
+        let n = types.len();
+        let casts: Vec<HirScalarExpr> = types
+            .iter()
+            .zip(&targets)
+            .enumerate()
+            .map(|(i, (t, target))| cast_to(HirScalarExpr::column(i), t.scalar_type, *target))
+            .collect();
+        HirRelationExpr::Project {
+            input: Box::new(HirRelationExpr::Map {
+                input: Box::new(e),
+                scalars: casts,
+            }),
+            outputs: (n..2 * n).collect(),
+        }
+    };
+    Ok((cast_all(l, &lt), cast_all(r, &rt)))
+}
+
+/// The type two operands are both cast to, for comparison, arithmetic or UNION.
+pub fn common_type(a: ScalarType, b: ScalarType) -> Option<ScalarType> {
+    use ScalarType::*;
+    if a == b {
+        return Some(a);
+    }
+    let rank = |t: ScalarType| match t {
+        Int16 => Some(0),
+        Int32 => Some(1),
+        Int64 => Some(2),
+        Numeric => Some(3),
+        Float32 => Some(4),
+        Float64 => Some(5),
+        _ => None,
+    };
+    match (rank(a), rank(b)) {
+        (Some(x), Some(y)) => return Some(if x >= y { a } else { b }),
+        (None, None) => {}
+        _ => return None,
+    }
+    match (a, b) {
+        (Date, Timestamp) | (Timestamp, Date) => Some(Timestamp),
+        (Date | Timestamp, TimestampTz) | (TimestampTz, Date | Timestamp) => Some(TimestampTz),
+        _ => None,
+    }
+}
+
+fn cast_to(e: HirScalarExpr, from: ScalarType, to: ScalarType) -> HirScalarExpr {
+    if from == to {
+        e
+    } else {
+        e.call_unary(UnaryFunc::Cast(to))
+    }
+}
+
+fn plan_values(
+    qcx: &QueryContext,
+    values: &ast::Values,
+    hints: &[ScalarType],
+) -> Result<(HirRelationExpr, Vec<String>), PlanError> {
+    let arity = values.rows.first().map(|r| r.len()).unwrap_or(0);
+    let scope = Scope::default();
+    let ecx = ExprContext::new(qcx, &scope, &[]);
+    let mut rows: Vec<Vec<HirScalarExpr>> = Vec::new();
+    for row in &values.rows {
+        if row.len() != arity {
+            return Err(PlanError::Syntax(
+                "VALUES lists must all be the same length".into(),
+            ));
+        }
+        let planned = row
+            .iter()
+            .enumerate()
+            .map(|(i, e)| plan_expr(&ecx, e, hints.get(i).copied()))
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.push(planned);
+    }
+    // The column type is the common type of the column's non-NULL values.
+    let mut types = Vec::new();
+    for c in 0..arity {
+        let mut t: Option<ScalarType> = None;
+        for row in &rows {
+            let rt = row[c].typ(&[]);
+            if is_null_literal(&row[c]) {
+                continue;
+            }
+            t = Some(match t {
+                None => rt.scalar_type,
+                Some(prev) => common_type(prev, rt.scalar_type).ok_or_else(|| {
+                    PlanError::DatatypeMismatch(format!(
+                        "VALUES types {prev} and {} cannot be matched",
+                        rt.scalar_type
+                    ))
+                })?,
+            });
+        }
+        types.push(t.or(hints.get(c).copied()).unwrap_or(ScalarType::String));
+    }
+    let names: Vec<String> = (1..=arity).map(|i| format!("column{i}")).collect();
+    let one_row = HirRelationExpr::Constant {
+        rows: vec![Row::default()],
+        typ: RelationType::new(vec![]),
+    };
+    let mut planned_rows = rows.into_iter().map(|row| {
+        let scalars: Vec<HirScalarExpr> = row
+            .into_iter()
+            .zip(&types)
+            .map(|(e, t)| {
+                let from = e.typ(&[]).scalar_type;
+                if is_null_literal(&e) {
+                    HirScalarExpr::literal_null(*t)
+                } else {
+                    cast_to(e, from, *t)
+                }
+            })
+            .collect();
+        HirRelationExpr::Map {
+            input: Box::new(one_row.clone()),
+            scalars,
+        }
+    });
+    let base = planned_rows
+        .next()
+        .ok_or_else(|| PlanError::Syntax("VALUES needs at least one row".into()))?;
+    let rest: Vec<HirRelationExpr> = planned_rows.collect();
+    let expr = if rest.is_empty() {
+        base
+    } else {
+        HirRelationExpr::Union {
+            base: Box::new(base),
+            inputs: rest,
+        }
+    };
+    Ok((expr, names))
+}
+
+fn is_null_literal(e: &HirScalarExpr) -> bool {
+    matches!(e, HirScalarExpr::Literal(row, _) if row.iter().next() == Some(Datum::Null))
+}
+
+/// Plans `VALUES` whose columns should take the given types (INSERT targets).
+pub fn plan_values_with_hints(
+    qcx: &QueryContext,
+    values: &ast::Values,
+    hints: &[ScalarType],
+) -> Result<(HirRelationExpr, Vec<String>), PlanError> {
+    plan_values(qcx, values, hints)
+}
+
+fn plan_from(
+    qcx: &QueryContext,
+    from: &[ast::TableWithJoins],
+) -> Result<(HirRelationExpr, Scope), PlanError> {
+    let mut result: Option<(HirRelationExpr, Scope)> = None;
+    for twj in from {
+        let (mut expr, mut scope) = plan_table_factor(qcx, &twj.relation)?;
+        for join in &twj.joins {
+            let (right, right_scope) = plan_table_factor(qcx, &join.relation)?;
+            let constraint = match &join.join_operator {
+                ast::JoinOperator::Join(c) | ast::JoinOperator::Inner(c) => Some(c),
+                ast::JoinOperator::CrossJoin(_) => None,
+                other => {
+                    return Err(PlanError::unsupported(format!(
+                        "{} joins",
+                        join_kind_name(other)
+                    )))
+                }
+            };
+            let joined_scope = scope.concat(right_scope);
+            let on = match constraint {
+                None | Some(ast::JoinConstraint::None) => {
+                    HirScalarExpr::literal(Datum::True, ScalarType::Bool)
+                }
+                Some(ast::JoinConstraint::On(e)) => {
+                    let types: Vec<ColumnType> = expr
+                        .typ()
+                        .column_types
+                        .into_iter()
+                        .chain(right.typ().column_types)
+                        .collect();
+                    let ecx = ExprContext::new(qcx, &joined_scope, &types);
+                    plan_predicate(&ecx, e, "JOIN/ON")?
+                }
+                Some(ast::JoinConstraint::Using(_)) => {
+                    return Err(PlanError::unsupported("JOIN ... USING"))
+                }
+                Some(ast::JoinConstraint::Natural) => {
+                    return Err(PlanError::unsupported("NATURAL JOIN"))
+                }
+            };
+            expr = HirRelationExpr::Join {
+                left: Box::new(expr),
+                right: Box::new(right),
+                on,
+                kind: JoinKind::Inner,
+            };
+            scope = joined_scope;
+        }
+        result = Some(match result {
+            None => (expr, scope),
+            Some((prev, prev_scope)) => (
+                HirRelationExpr::Join {
+                    left: Box::new(prev),
+                    right: Box::new(expr),
+                    on: HirScalarExpr::literal(Datum::True, ScalarType::Bool),
+                    kind: JoinKind::Inner,
+                },
+                prev_scope.concat(scope),
+            ),
+        });
+    }
+    Ok(result.unwrap_or_else(|| {
+        (
+            HirRelationExpr::Constant {
+                rows: vec![Row::default()],
+                typ: RelationType::new(vec![]),
+            },
+            Scope::default(),
+        )
+    }))
+}
+
+fn join_kind_name(op: &ast::JoinOperator) -> &'static str {
+    match op {
+        ast::JoinOperator::Left(_) | ast::JoinOperator::LeftOuter(_) => "LEFT",
+        ast::JoinOperator::Right(_) | ast::JoinOperator::RightOuter(_) => "RIGHT",
+        ast::JoinOperator::FullOuter(_) => "FULL",
+        _ => "these",
+    }
+}
+
+fn plan_table_factor(
+    qcx: &QueryContext,
+    factor: &ast::TableFactor,
+) -> Result<(HirRelationExpr, Scope), PlanError> {
+    match factor {
+        ast::TableFactor::Table {
+            name,
+            alias,
+            args: None,
+            ..
+        } => {
+            let normalized = normalize_object_name(name)?;
+            let item = qcx
+                .catalog
+                .resolve(&normalized)
+                .ok_or_else(|| PlanError::UnknownRelation(normalized.clone()))?;
+            let expr = HirRelationExpr::Get {
+                id: item.id,
+                typ: item.desc.typ.clone(),
+                name: item.name.clone(),
+            };
+            let mut names = item.desc.names.clone();
+            let table_name = match alias {
+                Some(a) => {
+                    for (i, c) in a.columns.iter().enumerate() {
+                        if i < names.len() {
+                            names[i] = normalize_ident(&c.name);
+                        }
+                    }
+                    normalize_ident(&a.name)
+                }
+                None => normalized,
+            };
+            Ok((expr, Scope::from_names(Some(&table_name), &names)))
+        }
+        ast::TableFactor::Derived {
+            lateral: false,
+            subquery,
+            alias,
+            sample: None,
+        } => {
+            let (expr, mut names) = plan_nested_query(qcx, subquery)?;
+            let table = alias.as_ref().map(|a| {
+                for (i, c) in a.columns.iter().enumerate() {
+                    if i < names.len() {
+                        names[i] = normalize_ident(&c.name);
+                    }
+                }
+                normalize_ident(&a.name)
+            });
+            Ok((expr, Scope::from_names(table.as_deref(), &names)))
+        }
+        ast::TableFactor::NestedJoin {
+            table_with_joins,
+            alias: None,
+        } => plan_from(qcx, std::slice::from_ref(table_with_joins)),
+        other => Err(PlanError::unsupported(format!("FROM item {other}"))),
+    }
+}
+
+/// The GROUP BY context for expressions evaluated after a Reduce.
+struct Grouping {
+    /// For each group key, the input column it is (if a plain column) and its AST.
+    keys: Vec<(Option<usize>, ast::Expr)>,
+    /// The aggregate calls, in output order after the keys.
+    aggregates: Vec<ast::Expr>,
+}
+
+struct ExprContext<'a> {
+    qcx: &'a QueryContext<'a>,
+    scope: &'a Scope,
+    types: &'a [ColumnType],
+    grouping: Option<&'a Grouping>,
+    /// Inside an aggregate's argument, where nested aggregates are not allowed.
+    in_aggregate: bool,
+}
+
+impl<'a> ExprContext<'a> {
+    fn new(qcx: &'a QueryContext<'a>, scope: &'a Scope, types: &'a [ColumnType]) -> Self {
+        ExprContext {
+            qcx,
+            scope,
+            types,
+            grouping: None,
+            in_aggregate: false,
+        }
+    }
+}
+
+/// Plans the SELECT; returns the expression (visible columns then hidden ORDER BY
+/// columns), the visible names, the ORDER BY, and the number of visible columns.
+fn plan_select(
+    qcx: &QueryContext,
+    select: &ast::Select,
+    order_by: &[ast::OrderByExpr],
+) -> Result<(HirRelationExpr, Vec<String>, Vec<ColumnOrder>, usize), PlanError> {
+    if select.having.is_some() && matches!(select.group_by, ast::GroupByExpr::All(_)) {
+        return Err(PlanError::unsupported("GROUP BY ALL"));
+    }
+    if !select.lateral_views.is_empty()
+        || select.qualify.is_some()
+        || select.into.is_some()
+        || select.top.is_some()
+    {
+        return Err(PlanError::unsupported("this SELECT clause"));
+    }
+    let (mut expr, scope) = plan_from(qcx, &select.from)?;
+    let input_types = expr.typ().column_types;
+
+    if let Some(selection) = &select.selection {
+        let ecx = ExprContext::new(qcx, &scope, &input_types);
+        let pred = plan_predicate(&ecx, selection, "WHERE")?;
+        expr = HirRelationExpr::Filter {
+            input: Box::new(expr),
+            predicates: vec![pred],
+        };
+    }
+
+    // Expand the projection into (AST, name) pairs.
+    let mut projection: Vec<(ast::Expr, String)> = Vec::new();
+    for item in &select.projection {
+        match item {
+            ast::SelectItem::UnnamedExpr(e) => projection.push((e.clone(), column_name(e))),
+            ast::SelectItem::ExprWithAlias { expr: e, alias } => {
+                projection.push((e.clone(), normalize_ident(alias)))
+            }
+            ast::SelectItem::Wildcard(_) => {
+                if select.from.is_empty() {
+                    return Err(PlanError::Syntax(
+                        "SELECT * with no tables specified is not valid".into(),
+                    ));
+                }
+                for item in &scope.items {
+                    projection.push((column_expr(item), item.column.clone()));
+                }
+            }
+            ast::SelectItem::QualifiedWildcard(kind, _) => {
+                let table = match kind {
+                    ast::SelectItemQualifiedWildcardKind::ObjectName(name) => {
+                        normalize_object_name(name)?
+                    }
+                    _ => return Err(PlanError::unsupported("this wildcard")),
+                };
+                let before = projection.len();
+                for item in scope
+                    .items
+                    .iter()
+                    .filter(|i| i.table.as_deref() == Some(&table))
+                {
+                    projection.push((column_expr(item), item.column.clone()));
+                }
+                if projection.len() == before {
+                    return Err(PlanError::UnknownRelation(table));
+                }
+            }
+        }
+    }
+
+    let group_exprs: Vec<ast::Expr> = match &select.group_by {
+        ast::GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => exprs.clone(),
+        _ => return Err(PlanError::unsupported("GROUP BY modifiers")),
+    };
+    let mut aggregate_asts = Vec::new();
+    for (e, _) in &projection {
+        collect_aggregates(e, &mut aggregate_asts);
+    }
+    if let Some(h) = &select.having {
+        collect_aggregates(h, &mut aggregate_asts);
+    }
+    for o in order_by {
+        collect_aggregates(&o.expr, &mut aggregate_asts);
+    }
+
+    let grouping_storage;
+    let (scope_after, types_after): (Scope, Vec<ColumnType>);
+    if !group_exprs.is_empty() || !aggregate_asts.is_empty() || select.having.is_some() {
+        // Group keys: ordinals and output names refer to the select list.
+        let mut keys = Vec::new();
+        let mut key_exprs = Vec::new();
+        let ecx = ExprContext::new(qcx, &scope, &input_types);
+        for g in &group_exprs {
+            let ast_expr = match g {
+                ast::Expr::Value(v) if matches!(v.value, ast::Value::Number(..)) => {
+                    let i = ordinal(&v.value, projection.len()).map_err(|_| {
+                        PlanError::InvalidColumnReference(format!(
+                            "GROUP BY position {} is not in select list",
+                            v.value
+                        ))
+                    })?;
+                    projection[i].0.clone()
+                }
+                ast::Expr::Identifier(id)
+                    if scope.resolve(None, &normalize_ident(id))?.is_none() =>
+                {
+                    let name = normalize_ident(id);
+                    projection
+                        .iter()
+                        .find(|(_, n)| *n == name)
+                        .map(|(e, _)| e.clone())
+                        .ok_or(PlanError::UnknownColumn(name))?
+                }
+                other => other.clone(),
+            };
+            let planned = plan_expr(&ecx, &ast_expr, None)?;
+            let column = match &planned {
+                HirScalarExpr::Column(c) if c.level == 0 => Some(c.column),
+                _ => None,
+            };
+            keys.push((column, ast_expr));
+            key_exprs.push(planned);
+        }
+        let mut aggregates = Vec::new();
+        for a in &aggregate_asts {
+            aggregates.push(plan_aggregate(&ecx, a)?);
+        }
+        let n = input_types.len();
+        let k = key_exprs.len();
+        expr = HirRelationExpr::Reduce {
+            input: Box::new(HirRelationExpr::Map {
+                input: Box::new(expr),
+                scalars: key_exprs,
+            }),
+            group_key: (n..n + k).collect(),
+            aggregates,
+        };
+        grouping_storage = Grouping {
+            keys,
+            aggregates: aggregate_asts,
+        };
+        types_after = expr.typ().column_types;
+        scope_after = scope.clone();
+    } else {
+        grouping_storage = Grouping {
+            keys: vec![],
+            aggregates: vec![],
+        };
+        types_after = input_types.clone();
+        scope_after = scope.clone();
+    }
+    let grouped = !grouping_storage.keys.is_empty()
+        || !grouping_storage.aggregates.is_empty()
+        || select.having.is_some();
+    let mut ecx = ExprContext::new(qcx, &scope_after, &types_after);
+    if grouped {
+        ecx.grouping = Some(&grouping_storage);
+    }
+
+    if let Some(having) = &select.having {
+        let pred = plan_predicate(&ecx, having, "HAVING")?;
+        expr = HirRelationExpr::Filter {
+            input: Box::new(expr),
+            predicates: vec![pred],
+        };
+    }
+
+    // The select list, then hidden ORDER BY columns.
+    let base_arity = types_after.len();
+    let mut scalars = Vec::new();
+    let mut names = Vec::new();
+    for (e, name) in &projection {
+        scalars.push(plan_expr(&ecx, e, None)?);
+        names.push(name.clone());
+    }
+    let visible = scalars.len();
+    let mut order = Vec::new();
+    for o in order_by {
+        let column = match &o.expr {
+            ast::Expr::Value(v) if matches!(v.value, ast::Value::Number(..)) => {
+                ordinal(&v.value, visible)?
+            }
+            ast::Expr::Identifier(id)
+                if names.iter().filter(|n| **n == normalize_ident(id)).count() == 1 =>
+            {
+                names
+                    .iter()
+                    .position(|n| *n == normalize_ident(id))
+                    .expect("counted above")
+            }
+            other => {
+                let planned = plan_expr(&ecx, other, None)?;
+                match scalars.iter().position(|s| *s == planned) {
+                    Some(i) => i,
+                    None => {
+                        if select.distinct.is_some() {
+                            return Err(PlanError::InvalidColumnReference(
+                                "for SELECT DISTINCT, ORDER BY expressions must appear in select list".into(),
+                            ));
+                        }
+                        scalars.push(planned);
+                        scalars.len() - 1
+                    }
+                }
+            }
+        };
+        order.push(column_order(column, &o.options));
+    }
+    let arity = scalars.len();
+    expr = HirRelationExpr::Project {
+        input: Box::new(HirRelationExpr::Map {
+            input: Box::new(expr),
+            scalars,
+        }),
+        outputs: (base_arity..base_arity + arity).collect(),
+    };
+    match &select.distinct {
+        None | Some(ast::Distinct::All) => {}
+        Some(ast::Distinct::Distinct) => expr = distinct(expr),
+        Some(ast::Distinct::On(_)) => return Err(PlanError::unsupported("DISTINCT ON")),
+    }
+    Ok((expr, names, order, visible))
+}
+
+fn column_expr(item: &ScopeItem) -> ast::Expr {
+    let col = ast::Ident::with_quote('"', item.column.clone());
+    match &item.table {
+        Some(t) => ast::Expr::CompoundIdentifier(vec![ast::Ident::with_quote('"', t.clone()), col]),
+        None => ast::Expr::Identifier(col),
+    }
+}
+
+/// The output name PostgreSQL gives an unaliased select item.
+fn column_name(e: &ast::Expr) -> String {
+    match e {
+        ast::Expr::Identifier(id) => normalize_ident(id),
+        ast::Expr::CompoundIdentifier(ids) => ids.last().map(normalize_ident).unwrap_or_default(),
+        ast::Expr::Function(f) => f
+            .name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .map(normalize_ident)
+            .unwrap_or_default(),
+        ast::Expr::Cast { expr, .. } => match column_name(expr).as_str() {
+            "?column?" => cast_type_name(e),
+            other => other.to_string(),
+        },
+        ast::Expr::Nested(inner) => column_name(inner),
+        ast::Expr::Case { .. } => "case".into(),
+        _ => "?column?".into(),
+    }
+}
+
+fn cast_type_name(e: &ast::Expr) -> String {
+    match e {
+        ast::Expr::Cast { data_type, .. } => match parse_data_type(data_type) {
+            Ok(ScalarType::Int32) => "int4".into(),
+            Ok(ScalarType::Int64) => "int8".into(),
+            Ok(ScalarType::Int16) => "int2".into(),
+            Ok(ScalarType::Float64) => "float8".into(),
+            Ok(ScalarType::Float32) => "float4".into(),
+            Ok(ScalarType::Bool) => "bool".into(),
+            Ok(t) => t.name().split(' ').next().unwrap_or("?column?").to_string(),
+            Err(_) => "?column?".into(),
+        },
+        _ => "?column?".into(),
+    }
+}
+
+fn aggregate_func(f: &ast::Function) -> Option<AggregateFunc> {
+    let name = f.name.0.last()?.as_ident()?.value.to_lowercase();
+    Some(match name.as_str() {
+        "count" => AggregateFunc::Count,
+        "sum" => AggregateFunc::Sum,
+        "min" => AggregateFunc::Min,
+        "max" => AggregateFunc::Max,
+        "avg" => AggregateFunc::Avg,
+        _ => return None,
+    })
+}
+
+/// Collects the aggregate calls in `e` (not descending into them), without duplicates.
+fn collect_aggregates(e: &ast::Expr, out: &mut Vec<ast::Expr>) {
+    use ast::Expr::*;
+    match e {
+        Function(f) if aggregate_func(f).is_some() => {
+            if !out.contains(e) {
+                out.push(e.clone());
+            }
+        }
+        Function(f) => {
+            if let ast::FunctionArguments::List(list) = &f.args {
+                for a in &list.args {
+                    if let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) = a {
+                        collect_aggregates(x, out);
+                    }
+                }
+            }
+        }
+        BinaryOp { left, right, .. } => {
+            collect_aggregates(left, out);
+            collect_aggregates(right, out);
+        }
+        UnaryOp { expr, .. }
+        | Nested(expr)
+        | IsNull(expr)
+        | IsNotNull(expr)
+        | IsTrue(expr)
+        | IsFalse(expr)
+        | IsNotTrue(expr)
+        | IsNotFalse(expr)
+        | Cast { expr, .. } => collect_aggregates(expr, out),
+        IsDistinctFrom(a, b) | IsNotDistinctFrom(a, b) => {
+            collect_aggregates(a, out);
+            collect_aggregates(b, out);
+        }
+        Between {
+            expr, low, high, ..
+        } => {
+            collect_aggregates(expr, out);
+            collect_aggregates(low, out);
+            collect_aggregates(high, out);
+        }
+        InList { expr, list, .. } => {
+            collect_aggregates(expr, out);
+            list.iter().for_each(|x| collect_aggregates(x, out));
+        }
+        Like { expr, pattern, .. } | ILike { expr, pattern, .. } => {
+            collect_aggregates(expr, out);
+            collect_aggregates(pattern, out);
+        }
+        Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => {
+            if let Some(o) = operand {
+                collect_aggregates(o, out);
+            }
+            for c in conditions {
+                collect_aggregates(&c.condition, out);
+                collect_aggregates(&c.result, out);
+            }
+            if let Some(e) = else_result {
+                collect_aggregates(e, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn function_args(f: &ast::Function) -> Result<(Vec<&ast::Expr>, bool, bool), PlanError> {
+    let name = f.name.to_string();
+    if f.filter.is_some() || f.over.is_some() || !f.within_group.is_empty() {
+        return Err(PlanError::unsupported(format!(
+            "FILTER, OVER and WITHIN GROUP on {name}"
+        )));
+    }
+    match &f.args {
+        ast::FunctionArguments::None => Ok((vec![], false, false)),
+        ast::FunctionArguments::List(list) => {
+            if !list.clauses.is_empty() {
+                return Err(PlanError::unsupported(format!(
+                    "clauses in arguments of {name}"
+                )));
+            }
+            let distinct = matches!(
+                list.duplicate_treatment,
+                Some(ast::DuplicateTreatment::Distinct)
+            );
+            let mut args = Vec::new();
+            let mut star = false;
+            for a in &list.args {
+                match a {
+                    ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => args.push(e),
+                    ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard) => star = true,
+                    _ => {
+                        return Err(PlanError::unsupported(format!(
+                            "this argument form of {name}"
+                        )))
+                    }
+                }
+            }
+            Ok((args, distinct, star))
+        }
+        ast::FunctionArguments::Subquery(_) => {
+            Err(PlanError::unsupported("subquery function arguments"))
+        }
+    }
+}
+
+fn plan_aggregate(ecx: &ExprContext, e: &ast::Expr) -> Result<HirAggregateExpr, PlanError> {
+    let ast::Expr::Function(f) = e else {
+        unreachable!("collected aggregates are function calls")
+    };
+    let func = aggregate_func(f).expect("collected aggregates are known");
+    let (args, distinct, star) = function_args(f)?;
+    let inner = ExprContext {
+        in_aggregate: true,
+        ..ExprContext::new(ecx.qcx, ecx.scope, ecx.types)
+    };
+    let expr = match (func, star, args.as_slice()) {
+        (AggregateFunc::Count, true, []) => HirScalarExpr::literal(Datum::True, ScalarType::Bool),
+        (_, false, [arg]) => {
+            let planned = plan_expr(&inner, arg, None)?;
+            let t = planned.typ(ecx.types).scalar_type;
+            match func {
+                AggregateFunc::Sum | AggregateFunc::Avg
+                    if !t.is_numeric()
+                        && !(t == ScalarType::Interval && func == AggregateFunc::Avg) =>
+                {
+                    return Err(PlanError::UnknownFunction(format!("{func}({t})")));
+                }
+                _ => {}
+            }
+            planned
+        }
+        _ => {
+            return Err(PlanError::UnknownFunction(format!(
+                "{func} with {} arguments",
+                args.len()
+            )))
+        }
+    };
+    Ok(HirAggregateExpr {
+        func,
+        expr: Box::new(expr),
+        distinct,
+    })
+}
+
+/// Plans a scalar expression over `scope` (UPDATE's SET and WHERE). With `clause`
+/// set, the expression must be boolean.
+pub fn plan_scalar_in_scope(
+    qcx: &QueryContext,
+    scope: &Scope,
+    types: &[ColumnType],
+    e: &ast::Expr,
+    hint: Option<ScalarType>,
+    clause: Option<&str>,
+) -> Result<HirScalarExpr, PlanError> {
+    let ecx = ExprContext::new(qcx, scope, types);
+    match clause {
+        Some(clause) => plan_predicate(&ecx, e, clause),
+        None => plan_expr(&ecx, e, hint),
+    }
+}
+
+/// Plans a condition that must be boolean (WHERE, ON, HAVING).
+fn plan_predicate(
+    ecx: &ExprContext,
+    e: &ast::Expr,
+    clause: &str,
+) -> Result<HirScalarExpr, PlanError> {
+    let planned = plan_expr(ecx, e, Some(ScalarType::Bool))?;
+    let t = planned.typ(ecx.types).scalar_type;
+    if t != ScalarType::Bool && !is_null_literal(&planned) {
+        return Err(PlanError::DatatypeMismatch(format!(
+            "argument of {clause} must be type boolean, not type {t}"
+        )));
+    }
+    Ok(planned)
+}
+
+/// Maps a SQL type name to a scalar type.
+pub fn parse_data_type(t: &ast::DataType) -> Result<ScalarType, PlanError> {
+    let text = t.to_string().to_lowercase();
+    let base = match text.find('(') {
+        Some(open) => {
+            let close = text.rfind(')').unwrap_or(text.len() - 1);
+            format!("{}{}", text[..open].trim_end(), &text[close + 1..])
+        }
+        None => text.clone(),
+    };
+    let base = base.trim();
+    ScalarType::from_sql_name(base)
+        .or_else(|| match base {
+            "signed" | "signed integer" => Some(ScalarType::Int64),
+            "unsigned" => None,
+            _ => None,
+        })
+        .ok_or_else(|| PlanError::UnknownType(text))
+}
+
+fn plan_literal(v: &ast::Value, hint: Option<ScalarType>) -> Result<HirScalarExpr, PlanError> {
+    Ok(match v {
+        ast::Value::Null => HirScalarExpr::literal_null(hint.unwrap_or(ScalarType::String)),
+        ast::Value::Boolean(b) => HirScalarExpr::literal(Datum::from_bool(*b), ScalarType::Bool),
+        ast::Value::Number(n, _) => {
+            if let Ok(i) = n.parse::<i32>() {
+                HirScalarExpr::literal(Datum::Int32(i), ScalarType::Int32)
+            } else if let Ok(i) = n.parse::<i64>() {
+                HirScalarExpr::literal(Datum::Int64(i), ScalarType::Int64)
+            } else {
+                let d = strconv::parse_numeric(n)
+                    .ok_or_else(|| PlanError::Syntax(format!("invalid number {n}")))?;
+                HirScalarExpr::literal(Datum::Numeric(d), ScalarType::Numeric)
+            }
+        }
+        ast::Value::SingleQuotedString(s)
+        | ast::Value::EscapedStringLiteral(s)
+        | ast::Value::DollarQuotedString(ast::DollarQuotedString { value: s, .. }) => {
+            typed_string(s, hint.unwrap_or(ScalarType::String))?
+        }
+        other => return Err(PlanError::unsupported(format!("literal {other}"))),
+    })
+}
+
+/// A string literal read as `typ` (PostgreSQL's "unknown" literals).
+fn typed_string(s: &str, typ: ScalarType) -> Result<HirScalarExpr, PlanError> {
+    let row = strconv::parse_datum(s, typ)?;
+    Ok(HirScalarExpr::Literal(row, typ.nullable(false)))
+}
+
+/// Whether the expression's type comes from its context (string literal, NULL, `$n`
+/// of unknown type).
+fn is_unknown(ecx: &ExprContext, e: &ast::Expr) -> bool {
+    match e {
+        ast::Expr::Value(v) => match &v.value {
+            ast::Value::SingleQuotedString(_) | ast::Value::Null => true,
+            ast::Value::Placeholder(p) => param_index(p)
+                .map(|i| {
+                    ecx.qcx
+                        .params
+                        .borrow()
+                        .types
+                        .get(i)
+                        .copied()
+                        .flatten()
+                        .is_none()
+                })
+                .unwrap_or(false),
+            _ => false,
+        },
+        ast::Expr::Nested(inner) => is_unknown(ecx, inner),
+        _ => false,
+    }
+}
+
+fn param_index(p: &str) -> Option<usize> {
+    p.strip_prefix('$')?.parse::<usize>().ok()?.checked_sub(1)
+}
+
+fn plan_param(
+    ecx: &ExprContext,
+    p: &str,
+    hint: Option<ScalarType>,
+) -> Result<HirScalarExpr, PlanError> {
+    let i = param_index(p).ok_or_else(|| PlanError::Syntax(format!("invalid parameter {p}")))?;
+    let mut params = ecx.qcx.params.borrow_mut();
+    if params.types.len() <= i {
+        params.types.resize(i + 1, None);
+    }
+    let typ = match params.types[i] {
+        Some(t) => t,
+        None => {
+            let t = hint.unwrap_or(ScalarType::String);
+            params.types[i] = Some(t);
+            t
+        }
+    };
+    match &params.values {
+        None => Ok(HirScalarExpr::Literal(
+            Row::pack_slice(&[Datum::Null]),
+            typ.nullable(true),
+        )),
+        Some(values) => match values.get(i) {
+            Some(Some(text)) => typed_string(text, typ),
+            Some(None) => Ok(HirScalarExpr::literal_null(typ)),
+            None => Err(PlanError::Syntax(format!(
+                "there is no parameter ${}",
+                i + 1
+            ))),
+        },
+    }
+}
+
+/// Plans a binary operator, typing unknown operands by the other side.
+fn plan_binary(
+    ecx: &ExprContext,
+    op: &ast::BinaryOperator,
+    left: &ast::Expr,
+    right: &ast::Expr,
+) -> Result<HirScalarExpr, PlanError> {
+    use ast::BinaryOperator as Op;
+    if matches!(op, Op::And | Op::Or) {
+        let l = plan_predicate(ecx, left, &op.to_string())?;
+        let r = plan_predicate(ecx, right, &op.to_string())?;
+        return Ok(l.call_binary(
+            r,
+            if *op == Op::And {
+                BinaryFunc::And
+            } else {
+                BinaryFunc::Or
+            },
+        ));
+    }
+    let (l, r) = if is_unknown(ecx, left) && !is_unknown(ecx, right) {
+        let r = plan_expr(ecx, right, None)?;
+        let l = plan_expr(ecx, left, Some(r.typ(ecx.types).scalar_type))?;
+        (l, r)
+    } else {
+        let l = plan_expr(ecx, left, None)?;
+        let hint = if matches!(op, Op::StringConcat) {
+            None
+        } else {
+            Some(l.typ(ecx.types).scalar_type)
+        };
+        let r = plan_expr(ecx, right, hint)?;
+        (l, r)
+    };
+    let (lt, rt) = (l.typ(ecx.types).scalar_type, r.typ(ecx.types).scalar_type);
+    let func = match op {
+        Op::Eq => BinaryFunc::Eq,
+        Op::NotEq => BinaryFunc::NotEq,
+        Op::Lt => BinaryFunc::Lt,
+        Op::LtEq => BinaryFunc::Lte,
+        Op::Gt => BinaryFunc::Gt,
+        Op::GtEq => BinaryFunc::Gte,
+        Op::Plus => BinaryFunc::Add,
+        Op::Minus => BinaryFunc::Sub,
+        Op::Multiply => BinaryFunc::Mul,
+        Op::Divide => BinaryFunc::Div,
+        Op::Modulo => BinaryFunc::Mod,
+        Op::StringConcat => {
+            if lt != ScalarType::String && rt != ScalarType::String {
+                return Err(PlanError::UnknownOperator(format!("{lt} || {rt}")));
+            }
+            return Ok(l.call_binary(r, BinaryFunc::TextConcat));
+        }
+        other => return Err(PlanError::unsupported(format!("operator {other}"))),
+    };
+    let operator_error = || PlanError::UnknownOperator(format!("{lt} {op} {rt}"));
+    // Temporal arithmetic keeps its operand types.
+    let temporal = matches!(
+        (func, lt, rt),
+        (
+            BinaryFunc::Add | BinaryFunc::Sub,
+            ScalarType::Date | ScalarType::Timestamp | ScalarType::TimestampTz,
+            ScalarType::Interval
+        ) | (BinaryFunc::Sub, ScalarType::Date, ScalarType::Date)
+            | (
+                BinaryFunc::Sub,
+                ScalarType::Timestamp,
+                ScalarType::Timestamp
+            )
+            | (
+                BinaryFunc::Sub,
+                ScalarType::TimestampTz,
+                ScalarType::TimestampTz
+            )
+            | (
+                BinaryFunc::Add | BinaryFunc::Sub,
+                ScalarType::Interval,
+                ScalarType::Interval
+            )
+    );
+    if temporal {
+        return Ok(l.call_binary(r, func));
+    }
+    if matches!(func, BinaryFunc::Add | BinaryFunc::Sub)
+        && lt == ScalarType::Date
+        && rt.is_integer()
+    {
+        return Ok(l.call_binary(cast_to(r, rt, ScalarType::Int32), func));
+    }
+    let target = common_type(lt, rt).ok_or_else(operator_error)?;
+    let arithmetic = matches!(
+        func,
+        BinaryFunc::Add | BinaryFunc::Sub | BinaryFunc::Mul | BinaryFunc::Div | BinaryFunc::Mod
+    );
+    if arithmetic && !target.is_numeric() {
+        return Err(operator_error());
+    }
+    Ok(cast_to(l, lt, target).call_binary(cast_to(r, rt, target), func))
+}
+
+/// Plans a scalar expression. `hint` is the type the context expects, used to type
+/// string literals and parameters.
+fn plan_expr(
+    ecx: &ExprContext,
+    e: &ast::Expr,
+    hint: Option<ScalarType>,
+) -> Result<HirScalarExpr, PlanError> {
+    use ast::Expr;
+    // After GROUP BY, group keys and aggregates are columns of the Reduce output.
+    if let Some(grouping) = ecx.grouping {
+        if let Some(i) = grouping.keys.iter().position(|(_, k)| k == e) {
+            return Ok(HirScalarExpr::column(i));
+        }
+        if let Some(j) = grouping.aggregates.iter().position(|a| a == e) {
+            return Ok(HirScalarExpr::column(grouping.keys.len() + j));
+        }
+    }
+    match e {
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
+            let (table, column) = match e {
+                Expr::Identifier(id) => (None, normalize_ident(id)),
+                Expr::CompoundIdentifier(ids) => {
+                    let names: Vec<String> = ids.iter().map(normalize_ident).collect();
+                    match names.as_slice() {
+                        [t, c] => (Some(t.clone()), c.clone()),
+                        [s, t, c] if s == "public" => (Some(t.clone()), c.clone()),
+                        _ => return Err(PlanError::UnknownColumn(names.join("."))),
+                    }
+                }
+                _ => unreachable!(),
+            };
+            let display = match &table {
+                Some(t) => format!("{t}.{column}"),
+                None => column.clone(),
+            };
+            let found = ecx.scope.resolve(table.as_deref(), &column)?;
+            let Some(c) = found else {
+                if let Some(t) = &table {
+                    if !ecx
+                        .scope
+                        .items
+                        .iter()
+                        .any(|i| i.table.as_deref() == Some(t))
+                    {
+                        return Err(PlanError::UnknownRelation(format!(
+                            "missing FROM-clause entry for table \"{t}\""
+                        )));
+                    }
+                }
+                return Err(PlanError::UnknownColumn(display));
+            };
+            if let Some(grouping) = ecx.grouping {
+                return match grouping.keys.iter().position(|(col, _)| *col == Some(c)) {
+                    Some(i) => Ok(HirScalarExpr::column(i)),
+                    None => Err(PlanError::UngroupedColumn(display)),
+                };
+            }
+            Ok(HirScalarExpr::Column(ColumnRef {
+                level: 0,
+                column: c,
+            }))
+        }
+        Expr::Value(v) => match &v.value {
+            ast::Value::Placeholder(p) => plan_param(ecx, p, hint),
+            other => plan_literal(other, hint),
+        },
+        Expr::Nested(inner) => plan_expr(ecx, inner, hint),
+        Expr::BinaryOp { left, op, right } => plan_binary(ecx, op, left, right),
+        Expr::UnaryOp { op, expr } => match op {
+            ast::UnaryOperator::Not => {
+                Ok(plan_predicate(ecx, expr, "NOT")?.call_unary(UnaryFunc::Not))
+            }
+            ast::UnaryOperator::Minus => {
+                // Fold negative number literals so that i32::MIN stays an int4.
+                if let Expr::Value(v) = &**expr {
+                    if let ast::Value::Number(n, l) = &v.value {
+                        return plan_literal(&ast::Value::Number(format!("-{n}"), *l), hint);
+                    }
+                }
+                let planned = plan_expr(ecx, expr, hint)?;
+                let t = planned.typ(ecx.types).scalar_type;
+                if !t.is_numeric() && t != ScalarType::Interval {
+                    return Err(PlanError::UnknownOperator(format!("- {t}")));
+                }
+                Ok(planned.call_unary(UnaryFunc::Neg))
+            }
+            ast::UnaryOperator::Plus => {
+                let planned = plan_expr(ecx, expr, hint)?;
+                let t = planned.typ(ecx.types).scalar_type;
+                if !t.is_numeric() {
+                    return Err(PlanError::UnknownOperator(format!("+ {t}")));
+                }
+                Ok(planned)
+            }
+            other => Err(PlanError::unsupported(format!("operator {other}"))),
+        },
+        Expr::IsNull(inner) => Ok(plan_expr(ecx, inner, None)?.call_unary(UnaryFunc::IsNull)),
+        Expr::IsNotNull(inner) => Ok(plan_expr(ecx, inner, None)?
+            .call_unary(UnaryFunc::IsNull)
+            .call_unary(UnaryFunc::Not)),
+        Expr::IsTrue(inner) => {
+            Ok(plan_predicate(ecx, inner, "IS TRUE")?.call_unary(UnaryFunc::IsTrue))
+        }
+        Expr::IsFalse(inner) => {
+            Ok(plan_predicate(ecx, inner, "IS FALSE")?.call_unary(UnaryFunc::IsFalse))
+        }
+        Expr::IsNotTrue(inner) => Ok(plan_predicate(ecx, inner, "IS NOT TRUE")?
+            .call_unary(UnaryFunc::IsTrue)
+            .call_unary(UnaryFunc::Not)),
+        Expr::IsNotFalse(inner) => Ok(plan_predicate(ecx, inner, "IS NOT FALSE")?
+            .call_unary(UnaryFunc::IsFalse)
+            .call_unary(UnaryFunc::Not)),
+        Expr::IsDistinctFrom(a, b) | Expr::IsNotDistinctFrom(a, b) => {
+            let eq = plan_binary(ecx, &ast::BinaryOperator::Eq, a, b)?;
+            let HirScalarExpr::CallBinary { expr1, expr2, .. } = eq else {
+                unreachable!("plan_binary of = is a call")
+            };
+            let same = expr1.call_binary(*expr2, BinaryFunc::IsNotDistinctFrom);
+            Ok(if matches!(e, Expr::IsDistinctFrom(..)) {
+                same.call_unary(UnaryFunc::Not)
+            } else {
+                same
+            })
+        }
+        Expr::Between {
+            expr,
+            negated,
+            low,
+            high,
+        } => {
+            let ge = plan_binary(ecx, &ast::BinaryOperator::GtEq, expr, low)?;
+            let le = plan_binary(ecx, &ast::BinaryOperator::LtEq, expr, high)?;
+            let both = ge.call_binary(le, BinaryFunc::And);
+            Ok(if *negated {
+                both.call_unary(UnaryFunc::Not)
+            } else {
+                both
+            })
+        }
+        Expr::InList {
+            expr,
+            list,
+            negated,
+        } => {
+            // x IN (a, b) is x = a OR x = b, with SQL's NULL semantics.
+            let mut result: Option<HirScalarExpr> = None;
+            for item in list {
+                let eq = plan_binary(ecx, &ast::BinaryOperator::Eq, expr, item)?;
+                result = Some(match result {
+                    None => eq,
+                    Some(prev) => prev.call_binary(eq, BinaryFunc::Or),
+                });
+            }
+            let result =
+                result.ok_or_else(|| PlanError::Syntax("IN list must not be empty".into()))?;
+            Ok(if *negated {
+                result.call_unary(UnaryFunc::Not)
+            } else {
+                result
+            })
+        }
+        Expr::Like {
+            negated,
+            any: false,
+            expr,
+            pattern,
+            escape_char: None,
+        }
+        | Expr::ILike {
+            negated,
+            any: false,
+            expr,
+            pattern,
+            escape_char: None,
+        } => {
+            let text = plan_expr(ecx, expr, Some(ScalarType::String))?;
+            let pat = plan_expr(ecx, pattern, Some(ScalarType::String))?;
+            for t in [
+                text.typ(ecx.types).scalar_type,
+                pat.typ(ecx.types).scalar_type,
+            ] {
+                if t != ScalarType::String {
+                    return Err(PlanError::UnknownOperator(format!("{t} ~~ text")));
+                }
+            }
+            let func = if matches!(e, Expr::ILike { .. }) {
+                BinaryFunc::ILike
+            } else {
+                BinaryFunc::Like
+            };
+            let like = text.call_binary(pat, func);
+            Ok(if *negated {
+                like.call_unary(UnaryFunc::Not)
+            } else {
+                like
+            })
+        }
+        Expr::Cast {
+            kind,
+            expr,
+            data_type,
+            format: None,
+            ..
+        } => {
+            if matches!(kind, ast::CastKind::TryCast | ast::CastKind::SafeCast) {
+                return Err(PlanError::unsupported("TRY_CAST"));
+            }
+            let to = parse_data_type(data_type)?;
+            let planned = plan_expr(ecx, expr, Some(to))?;
+            let from = planned.typ(ecx.types).scalar_type;
+            check_cast(from, to)?;
+            Ok(cast_to(planned, from, to))
+        }
+        Expr::TypedString(ts) => {
+            let to = parse_data_type(&ts.data_type)?;
+            match &ts.value.value {
+                ast::Value::SingleQuotedString(s) => typed_string(s, to),
+                other => Err(PlanError::unsupported(format!("typed literal {other}"))),
+            }
+        }
+        Expr::Interval(iv) => {
+            if iv.leading_field.is_some() || iv.last_field.is_some() {
+                return Err(PlanError::unsupported("INTERVAL with field qualifiers"));
+            }
+            match &*iv.value {
+                Expr::Value(v) => match &v.value {
+                    ast::Value::SingleQuotedString(s) => typed_string(s, ScalarType::Interval),
+                    other => Err(PlanError::unsupported(format!("INTERVAL {other}"))),
+                },
+                other => Err(PlanError::unsupported(format!("INTERVAL {other}"))),
+            }
+        }
+        Expr::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => {
+            let mut results = Vec::new();
+            let mut conds = Vec::new();
+            for c in conditions {
+                let cond = match operand {
+                    Some(op) => plan_binary(ecx, &ast::BinaryOperator::Eq, op, &c.condition)?,
+                    None => plan_predicate(ecx, &c.condition, "CASE/WHEN")?,
+                };
+                conds.push(cond);
+                results.push(&c.result);
+            }
+            let mut branches: Vec<&ast::Expr> = results.clone();
+            if let Some(e) = else_result {
+                branches.push(e);
+            }
+            let planned = plan_homogeneous(ecx, &branches, "CASE", hint)?;
+            let (mut planned, target) = planned;
+            let els = if else_result.is_some() {
+                planned.pop().expect("else branch planned")
+            } else {
+                HirScalarExpr::literal_null(target)
+            };
+            let mut result = els;
+            for (cond, then) in conds.into_iter().zip(planned).rev() {
+                result = HirScalarExpr::If {
+                    cond: Box::new(cond),
+                    then: Box::new(then),
+                    els: Box::new(result),
+                };
+            }
+            Ok(result)
+        }
+        Expr::Function(f) => plan_function(ecx, f, hint),
+        Expr::Exists { .. } | Expr::Subquery(_) | Expr::InSubquery { .. } => {
+            Err(PlanError::unsupported("subqueries"))
+        }
+        other => Err(PlanError::unsupported(format!("expression {other}"))),
+    }
+}
+
+/// Whether a cast from `from` to `to` exists.
+fn check_cast(from: ScalarType, to: ScalarType) -> Result<(), PlanError> {
+    use ScalarType::*;
+    let ok = from == to
+        || from == String
+        || to == String
+        || (from.is_numeric() && to.is_numeric())
+        || matches!((from, to), (Bool, Int32 | Int64) | (Int32 | Int64, Bool))
+        || matches!(
+            (from, to),
+            (
+                Date | Timestamp | TimestampTz,
+                Date | Timestamp | TimestampTz
+            ) | (Timestamp | TimestampTz, Time)
+        );
+    if ok {
+        Ok(())
+    } else {
+        Err(PlanError::DatatypeMismatch(format!(
+            "cannot cast type {from} to {to}"
+        )))
+    }
+}
+
+/// Plans expressions that must share one type (CASE branches, COALESCE arguments).
+fn plan_homogeneous(
+    ecx: &ExprContext,
+    exprs: &[&ast::Expr],
+    what: &str,
+    hint: Option<ScalarType>,
+) -> Result<(Vec<HirScalarExpr>, ScalarType), PlanError> {
+    let mut planned: Vec<Option<HirScalarExpr>> = vec![None; exprs.len()];
+    let mut target: Option<ScalarType> = None;
+    for (i, e) in exprs.iter().enumerate() {
+        if is_unknown(ecx, e) {
+            continue;
+        }
+        let p = plan_expr(ecx, e, None)?;
+        let t = p.typ(ecx.types).scalar_type;
+        target = Some(match target {
+            None => t,
+            Some(prev) => common_type(prev, t).ok_or_else(|| {
+                PlanError::DatatypeMismatch(format!(
+                    "{what} types {prev} and {t} cannot be matched"
+                ))
+            })?,
+        });
+        planned[i] = Some(p);
+    }
+    let target = target.or(hint).unwrap_or(ScalarType::String);
+    let mut out = Vec::new();
+    for (i, e) in exprs.iter().enumerate() {
+        let p = match planned[i].take() {
+            Some(p) => p,
+            None => plan_expr(ecx, e, Some(target))?,
+        };
+        let t = p.typ(ecx.types).scalar_type;
+        out.push(if is_null_literal(&p) {
+            HirScalarExpr::literal_null(target)
+        } else {
+            cast_to(p, t, target)
+        });
+    }
+    Ok((out, target))
+}
+
+fn plan_function(
+    ecx: &ExprContext,
+    f: &ast::Function,
+    hint: Option<ScalarType>,
+) -> Result<HirScalarExpr, PlanError> {
+    let name = f
+        .name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(normalize_ident)
+        .unwrap_or_default();
+    if aggregate_func(f).is_some() {
+        if ecx.in_aggregate {
+            return Err(
+                PlanError::Syntax("aggregate function calls cannot be nested".into())
+                    .grouping_error(),
+            );
+        }
+        return Err(
+            PlanError::Syntax(format!("aggregate functions are not allowed here: {name}"))
+                .grouping_error(),
+        );
+    }
+    let (args, distinct, star) = function_args(f)?;
+    if distinct || star {
+        return Err(PlanError::UnknownFunction(format!("{name}(*)")));
+    }
+    let arg = |i: usize, hint: Option<ScalarType>| plan_expr(ecx, args[i], hint);
+    let arity_error =
+        || PlanError::UnknownFunction(format!("{name} with {} arguments", args.len()));
+    match (name.as_str(), args.len()) {
+        ("abs", 1) => {
+            let a = arg(0, None)?;
+            let t = a.typ(ecx.types).scalar_type;
+            if !t.is_numeric() {
+                return Err(PlanError::UnknownFunction(format!("abs({t})")));
+            }
+            Ok(a.call_unary(UnaryFunc::Abs))
+        }
+        ("lower" | "upper", 1) => {
+            let a = arg(0, Some(ScalarType::String))?;
+            let t = a.typ(ecx.types).scalar_type;
+            if t != ScalarType::String {
+                return Err(PlanError::UnknownFunction(format!("{name}({t})")));
+            }
+            Ok(a.call_unary(if name == "lower" {
+                UnaryFunc::Lower
+            } else {
+                UnaryFunc::Upper
+            }))
+        }
+        ("length" | "char_length" | "character_length", 1) => {
+            let a = arg(0, Some(ScalarType::String))?;
+            let t = a.typ(ecx.types).scalar_type;
+            if t != ScalarType::String && t != ScalarType::Bytes {
+                return Err(PlanError::UnknownFunction(format!("{name}({t})")));
+            }
+            Ok(a.call_unary(UnaryFunc::CharLength))
+        }
+        ("mod", 2) => plan_binary(ecx, &ast::BinaryOperator::Modulo, args[0], args[1]),
+        ("nullif", 2) => {
+            let (planned, _) = plan_homogeneous(ecx, &[args[0], args[1]], "NULLIF", hint)?;
+            let (a, b) = (planned[0].clone(), planned[1].clone());
+            let t = a.typ(ecx.types).scalar_type;
+            Ok(HirScalarExpr::If {
+                cond: Box::new(a.clone().call_binary(b, BinaryFunc::Eq)),
+                then: Box::new(HirScalarExpr::literal_null(t)),
+                els: Box::new(a),
+            })
+        }
+        ("coalesce" | "greatest" | "least", n) if n > 0 => {
+            let (planned, _) = plan_homogeneous(ecx, &args, &name.to_uppercase(), hint)?;
+            let func = match name.as_str() {
+                "coalesce" => VariadicFunc::Coalesce,
+                "greatest" => VariadicFunc::Greatest,
+                _ => VariadicFunc::Least,
+            };
+            Ok(HirScalarExpr::CallVariadic {
+                func,
+                exprs: planned,
+            })
+        }
+        ("concat", _) => Ok(HirScalarExpr::CallVariadic {
+            func: VariadicFunc::Concat,
+            exprs: (0..args.len())
+                .map(|i| arg(i, Some(ScalarType::String)))
+                .collect::<Result<_, _>>()?,
+        }),
+        ("version", 0) => Ok(HirScalarExpr::CallVariadic {
+            func: VariadicFunc::Version,
+            exprs: vec![],
+        }),
+        (
+            "abs" | "lower" | "upper" | "length" | "char_length" | "mod" | "nullif" | "version",
+            _,
+        ) => Err(arity_error()),
+        _ => Err(PlanError::UnknownFunction(format!(
+            "{name}({})",
+            vec!["unknown"; args.len()].join(", ")
+        ))),
+    }
+}
+
+impl PlanError {
+    /// Aggregates in the wrong place are grouping errors (42803) in PostgreSQL.
+    fn grouping_error(self) -> PlanError {
+        match self {
+            PlanError::Syntax(m) => PlanError::UngroupedColumn(m).reword(),
+            other => other,
+        }
+    }
+
+    fn reword(self) -> PlanError {
+        match self {
+            PlanError::UngroupedColumn(m) => PlanError::Grouping(m),
+            other => other,
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Constant folding: literal sub-expressions become literals, and operators over
+//! constant inputs become constants (so `INSERT ... VALUES` needs no dataflow).
+//!
+//! Errors met while folding stay errors: a scalar that fails becomes an error literal,
+//! raised only if it is evaluated; a constant collection that fails becomes an error
+//! collection.
+
+use expr::{MapFilterProject, MirRelationExpr, MirScalarExpr, RowArena};
+use repr::{Datum, Row, RowPacker};
+
+pub fn fold(expr: &mut MirRelationExpr) {
+    for child in expr.children_mut() {
+        fold(child);
+    }
+    let input_types = expr.children().first().map(|c| c.typ().column_types);
+    match expr {
+        MirRelationExpr::Map { scalars, .. } => {
+            let mut cols = input_types.unwrap_or_default();
+            for s in scalars.iter_mut() {
+                s.reduce(&cols);
+                cols.push(s.typ(&cols));
+            }
+        }
+        MirRelationExpr::Filter { input, predicates } => {
+            let cols = input_types.unwrap_or_default();
+            for p in predicates.iter_mut() {
+                p.reduce(&cols);
+            }
+            if predicates.iter().any(|p| p.is_literal_false_or_null()) {
+                let typ = input.typ();
+                *expr = MirRelationExpr::Constant {
+                    rows: Ok(vec![]),
+                    typ,
+                };
+                return;
+            }
+            predicates.retain(|p| !p.is_literal_true());
+            if predicates.is_empty() {
+                let inner = std::mem::replace(
+                    &mut **input,
+                    MirRelationExpr::constant(vec![], Default::default()),
+                );
+                *expr = inner;
+                return;
+            }
+        }
+        MirRelationExpr::Reduce {
+            group_key,
+            aggregates,
+            input,
+        } => {
+            let cols = input.typ().column_types;
+            group_key.iter_mut().for_each(|k| k.reduce(&cols));
+            aggregates.iter_mut().for_each(|a| a.expr.reduce(&cols));
+        }
+        _ => {}
+    }
+    // Evaluate Map / Filter / Project over constant rows.
+    let typ = expr.typ();
+    let folded = match expr {
+        MirRelationExpr::Map { input, scalars } => constant_rows(input).map(|rows| {
+            let mfp = MapFilterProject::new(input.arity()).map(scalars.iter().cloned());
+            apply(rows, &mfp)
+        }),
+        MirRelationExpr::Filter { input, predicates } => constant_rows(input).map(|rows| {
+            let mfp = MapFilterProject::new(input.arity()).filter(predicates.iter().cloned());
+            apply(rows, &mfp)
+        }),
+        MirRelationExpr::Project { input, outputs } => constant_rows(input).map(|rows| {
+            let mfp = MapFilterProject::new(input.arity()).project(outputs.iter().copied());
+            apply(rows, &mfp)
+        }),
+        MirRelationExpr::Union { base, inputs } => {
+            let mut all = constant_rows(base);
+            for i in inputs.iter() {
+                all = match (all, constant_rows(i)) {
+                    (Some(Ok(mut a)), Some(Ok(b))) => {
+                        a.extend(b);
+                        Some(Ok(a))
+                    }
+                    (Some(Err(e)), Some(_)) | (Some(Ok(_)), Some(Err(e))) => Some(Err(e)),
+                    _ => None,
+                };
+            }
+            all
+        }
+        MirRelationExpr::Negate { input } => constant_rows(input)
+            .map(|rows| rows.map(|r| r.into_iter().map(|(row, d)| (row, -d)).collect())),
+        _ => None,
+    };
+    if let Some(rows) = folded {
+        *expr = MirRelationExpr::Constant { rows, typ };
+    }
+}
+
+type Rows = Result<Vec<(Row, i64)>, repr::EvalError>;
+
+fn constant_rows(e: &MirRelationExpr) -> Option<Rows> {
+    match e {
+        MirRelationExpr::Constant { rows, .. } => Some(rows.clone()),
+        _ => None,
+    }
+}
+
+fn apply(rows: Rows, mfp: &MapFilterProject) -> Rows {
+    let rows = rows?;
+    let arena = RowArena::new();
+    let mut packer = RowPacker::new();
+    let mut out = Vec::new();
+    for (row, diff) in rows {
+        if let Some(r) = mfp.evaluate(&row, &arena, &mut packer)? {
+            out.push((r, diff));
+        }
+    }
+    Ok(out)
+}
+
+/// Whether an expression is the literal `true` (for callers outside this module).
+pub fn is_true(e: &MirScalarExpr) -> bool {
+    matches!(e.as_literal(), Some(Ok(Datum::True)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use expr::BinaryFunc;
+    use repr::{RelationType, ScalarType};
+
+    #[test]
+    fn values_fold_to_constants_and_errors_are_kept() {
+        let one_row = MirRelationExpr::constant(vec![Row::default()], RelationType::new(vec![]));
+        let lit = |v| MirScalarExpr::literal(Datum::Int32(v), ScalarType::Int32);
+        let mut e = one_row
+            .clone()
+            .map(vec![lit(6).call_binary(lit(3), BinaryFunc::Div)]);
+        fold(&mut e);
+        let MirRelationExpr::Constant { rows: Ok(rows), .. } = &e else {
+            panic!("not folded: {e}")
+        };
+        assert_eq!(rows, &vec![(Row::pack_slice(&[Datum::Int32(2)]), 1)]);
+        let mut bad = one_row.map(vec![lit(1).call_binary(lit(0), BinaryFunc::Div)]);
+        fold(&mut bad);
+        let MirRelationExpr::Constant { rows: Err(err), .. } = &bad else {
+            panic!("not folded: {bad}")
+        };
+        assert_eq!(err.sqlstate(), "22012");
+    }
+}

@@ -1,0 +1,120 @@
+//! Predicate pushdown: a Filter above a Join moves its equalities between inputs into
+//! the join's equivalences, and its predicates on one input down onto that input.
+
+use expr::{BinaryFunc, MirRelationExpr, MirScalarExpr};
+
+pub fn pushdown(expr: &mut MirRelationExpr) {
+    if let MirRelationExpr::Filter { input, predicates } = expr {
+        if let MirRelationExpr::Join {
+            inputs,
+            equivalences,
+        } = &mut **input
+        {
+            let arities: Vec<usize> = inputs.iter().map(|i| i.arity()).collect();
+            let offsets: Vec<usize> = arities
+                .iter()
+                .scan(0, |acc, a| {
+                    let o = *acc;
+                    *acc += a;
+                    Some(o)
+                })
+                .collect();
+            let input_of = |e: &MirScalarExpr| -> Option<usize> {
+                let support = e.support();
+                let first = *support.iter().next()?;
+                let i = offsets.iter().rposition(|o| *o <= first)?;
+                support
+                    .iter()
+                    .all(|c| *c >= offsets[i] && *c < offsets[i] + arities[i])
+                    .then_some(i)
+            };
+            let mut pushed: Vec<Vec<MirScalarExpr>> = vec![Vec::new(); inputs.len()];
+            let mut kept = Vec::new();
+            for p in predicates.drain(..) {
+                if let MirScalarExpr::CallBinary {
+                    func: BinaryFunc::Eq,
+                    expr1,
+                    expr2,
+                } = &p
+                {
+                    if let (Some(a), Some(b)) = (input_of(expr1), input_of(expr2)) {
+                        if a != b {
+                            equivalences.push(vec![(**expr1).clone(), (**expr2).clone()]);
+                            continue;
+                        }
+                    }
+                }
+                match input_of(&p) {
+                    Some(i) => {
+                        let mut local = p;
+                        let map: Vec<usize> = (0..offsets[i] + arities[i])
+                            .map(|c| c.saturating_sub(offsets[i]))
+                            .collect();
+                        local.permute(&map);
+                        pushed[i].push(local);
+                    }
+                    None => kept.push(p),
+                }
+            }
+            for (input, preds) in inputs.iter_mut().zip(pushed) {
+                if !preds.is_empty() {
+                    let inner = std::mem::replace(
+                        input,
+                        MirRelationExpr::constant(vec![], Default::default()),
+                    );
+                    *input = inner.filter(preds);
+                }
+            }
+            *predicates = kept;
+        }
+    }
+    for child in expr.children_mut() {
+        pushdown(child);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use repr::{Datum, GlobalId, RelationType, ScalarType};
+
+    #[test]
+    fn equalities_become_equivalences_and_local_predicates_move_down() {
+        let get = |id| MirRelationExpr::Get {
+            id: GlobalId::User(id),
+            typ: RelationType::new(vec![ScalarType::Int32.nullable(true); 2]),
+            name: format!("t{id}"),
+        };
+        let join = MirRelationExpr::Join {
+            inputs: vec![get(1), get(2)],
+            equivalences: vec![],
+        };
+        let five = MirScalarExpr::literal(Datum::Int32(5), ScalarType::Int32);
+        let mut e = join.filter(vec![
+            MirScalarExpr::column(1).call_binary(MirScalarExpr::column(2), BinaryFunc::Eq),
+            MirScalarExpr::column(3).call_binary(five.clone(), BinaryFunc::Gt),
+        ]);
+        pushdown(&mut e);
+        let MirRelationExpr::Filter { input, predicates } = &e else {
+            panic!("{e}")
+        };
+        assert!(predicates.is_empty());
+        let MirRelationExpr::Join {
+            inputs,
+            equivalences,
+        } = &**input
+        else {
+            panic!("{e}")
+        };
+        assert_eq!(
+            equivalences,
+            &vec![vec![MirScalarExpr::column(1), MirScalarExpr::column(2)]]
+        );
+        assert_eq!(
+            inputs[1],
+            get(2).filter(vec![
+                MirScalarExpr::column(1).call_binary(five, BinaryFunc::Gt)
+            ])
+        );
+    }
+}
