@@ -6,10 +6,6 @@
 //! The front end alone (against a fake coordinator) is tested in `src/pgwire/tests.rs`;
 //! these tests pin what the coordinator adds: real statements, real errors, real
 //! transactions and cancellation.
-//!
-//! Enabled by the integrator: remove the `cfg` line below once
-//! `environmentd::testing::start_server()` (async, returning `(SocketAddr, guard)`) exists.
-#![cfg(any())]
 
 use std::net::SocketAddr;
 use std::time::Duration;

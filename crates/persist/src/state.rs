@@ -196,7 +196,7 @@ impl ShardState {
         expected_upper: Timestamp,
         new_upper: Timestamp,
     ) -> Result<(), UpperMismatch> {
-        if false && self.upper != expected_upper {
+        if self.upper != expected_upper {
             return Err(UpperMismatch {
                 expected: expected_upper,
                 current: self.upper,

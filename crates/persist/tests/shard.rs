@@ -97,34 +97,37 @@ fn racing_writers_commit_each_interval_once() {
                 // Separate clients, as separate replicas would have.
                 let client = env.client();
                 let barrier = Arc::clone(&barrier);
+                let mut writer = client
+                    .open_writer(shard, &format!("replica {replica}"))
+                    .unwrap();
                 thread::spawn(move || {
-                    let mut writer = client
-                        .open_writer(shard, &format!("replica {replica}"))
-                        .unwrap();
-                    let mut wins = Vec::new();
+                    // No panics in here: the other thread would wait at the barrier.
+                    let mut outcomes = Vec::new();
                     for round in 0..ROUNDS {
                         let (lower, upper) = (round * 10, round * 10 + 10);
                         let updates = [update(round as i64, lower + 1, 1)];
                         barrier.wait();
-                        match writer.compare_and_append(&updates, lower, upper).unwrap() {
-                            Ok(()) => wins.push(round),
-                            Err(m) => assert_eq!(
-                                m,
-                                UpperMismatch {
-                                    expected: lower,
-                                    current: upper
-                                }
-                            ),
-                        }
+                        let outcome = writer.compare_and_append(&updates, lower, upper);
+                        outcomes.push((round, outcome));
                     }
-                    wins
+                    outcomes
                 })
             })
             .collect();
-        let mut wins: Vec<u64> = replicas
-            .into_iter()
-            .flat_map(|t| t.join().unwrap())
-            .collect();
+        let mut wins = Vec::new();
+        for (round, outcome) in replicas.into_iter().flat_map(|t| t.join().unwrap()) {
+            let (lower, upper) = (round * 10, round * 10 + 10);
+            match outcome.unwrap() {
+                Ok(()) => wins.push(round),
+                Err(m) => assert_eq!(
+                    m,
+                    UpperMismatch {
+                        expected: lower,
+                        current: upper
+                    }
+                ),
+            }
+        }
         wins.sort();
         assert_eq!(
             wins,

@@ -52,7 +52,12 @@ impl TableWriter {
         updates: Vec<(GlobalId, Vec<(Row, Diff)>)>,
     ) -> Result<(), String> {
         let new_upper = write_ts + 1;
+        // One append per table, however many statements wrote to it.
+        let mut by_table: BTreeMap<GlobalId, Vec<(Row, Diff)>> = BTreeMap::new();
         for (id, rows) in updates {
+            by_table.entry(id).or_default().extend(rows);
+        }
+        for (id, rows) in by_table {
             let writer = self
                 .tables
                 .get_mut(&id)

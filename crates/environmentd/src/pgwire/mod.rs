@@ -139,6 +139,9 @@ pub(crate) trait Backend: Clone + Send + Sync + 'static {
     ) -> Result<ExecuteResponse, AdapterError>;
 
     fn cancel(&self, conn_id: u32, secret_key: i32);
+
+    /// The connection closed; its open transaction is discarded.
+    fn terminate(&self, _conn_id: u32) {}
 }
 
 #[async_trait]
@@ -173,6 +176,10 @@ impl Backend for Client {
     fn cancel(&self, conn_id: u32, secret_key: i32) {
         Client::cancel(self, conn_id, secret_key)
     }
+
+    fn terminate(&self, conn_id: u32) {
+        Client::terminate(self, conn_id)
+    }
 }
 
 /// A statement prepared by Parse: its text and what `describe` said about it.
@@ -192,7 +199,7 @@ async fn lock_session(slot: &SessionSlot) -> PgWireResult<MappedMutexGuard<'_, S
 
 /// The per-connection state and handlers. Messages of one connection are handled one
 /// at a time, so the session lock is never contended.
-struct Connection<B> {
+struct Connection<B: Backend> {
     backend: B,
     session: SessionSlot,
     parser: Arc<StatementParser<B>>,
@@ -201,8 +208,19 @@ struct Connection<B> {
     error_pending: AtomicBool,
 }
 
+impl<B: Backend> Drop for Connection<B> {
+    fn drop(&mut self) {
+        // The last handle on the connection's state is gone: the socket closed.
+        if let Ok(slot) = self.session.try_lock() {
+            if let Some(session) = slot.as_ref() {
+                self.backend.terminate(session.conn_id);
+            }
+        }
+    }
+}
+
 /// Hands pgwire the handlers of one connection.
-struct Handlers<B>(Arc<Connection<B>>);
+struct Handlers<B: Backend>(Arc<Connection<B>>);
 
 impl<B: Backend> PgWireServerHandlers for Handlers<B> {
     fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
