@@ -53,7 +53,7 @@ impl RowArena {
     }
 
     /// Moves `bytes` into the arena and returns a reference that lives as long as it.
-    pub fn push_bytes<'a>(&'a self, bytes: Vec<u8>) -> &'a [u8] {
+    pub fn push_bytes(&self, bytes: Vec<u8>) -> &[u8] {
         let boxed = bytes.into_boxed_slice();
         let ptr: *const [u8] = &*boxed;
         self.owned.borrow_mut().push(boxed);
@@ -62,7 +62,7 @@ impl RowArena {
         unsafe { &*ptr }
     }
 
-    pub fn push_string<'a>(&'a self, s: String) -> &'a str {
+    pub fn push_string(&self, s: String) -> &str {
         let bytes = self.push_bytes(s.into_bytes());
         std::str::from_utf8(bytes).expect("bytes came from a String")
     }

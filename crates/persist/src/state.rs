@@ -102,7 +102,7 @@ impl ShardState {
     }
 
     /// Removes the leases of readers and writers silent for longer than `lease_ms`.
-    pub fn expire_leases(&mut self, now_ms: u64, lease_ms: u64) -> usize {
+    pub(crate) fn expire_leases(&mut self, now_ms: u64, lease_ms: u64) -> usize {
         let live = |last: u64| now_ms.saturating_sub(last) <= lease_ms;
         let before = self.readers.len() + self.writers.len();
         let shard = self.shard_id;
@@ -126,7 +126,12 @@ impl ShardState {
     }
 
     /// Registers a reader at `since`, which must not be before the shard's since.
-    pub fn register_reader(&mut self, name: &str, since: Timestamp, now_ms: u64) -> ReaderId {
+    pub(crate) fn register_reader(
+        &mut self,
+        name: &str,
+        since: Timestamp,
+        now_ms: u64,
+    ) -> ReaderId {
         assert!(
             since >= self.since,
             "reader registered at {since} before the since {}",
@@ -147,7 +152,7 @@ impl ShardState {
     }
 
     /// Registers a writer.
-    pub fn register_writer(&mut self, name: &str, now_ms: u64) -> WriterId {
+    pub(crate) fn register_writer(&mut self, name: &str, now_ms: u64) -> WriterId {
         let id = WriterId(self.next_id);
         self.next_id += 1;
         self.heartbeat_writer(id, name, now_ms);
@@ -155,7 +160,7 @@ impl ShardState {
     }
 
     /// Renews a writer's entry, recreating it if it expired.
-    pub fn heartbeat_writer(&mut self, id: WriterId, name: &str, now_ms: u64) {
+    pub(crate) fn heartbeat_writer(&mut self, id: WriterId, name: &str, now_ms: u64) {
         self.writers.insert(
             id,
             WriterState {
@@ -167,7 +172,7 @@ impl ShardState {
 
     /// Renews a reader's lease and advances its since to at least `since`; false if the
     /// lease has expired.
-    pub fn downgrade_reader(&mut self, id: ReaderId, since: Timestamp, now_ms: u64) -> bool {
+    pub(crate) fn downgrade_reader(&mut self, id: ReaderId, since: Timestamp, now_ms: u64) -> bool {
         let Some(reader) = self.readers.get_mut(&id) else {
             return false;
         };
@@ -178,19 +183,19 @@ impl ShardState {
     }
 
     /// Removes a reader's lease; false if it was already gone.
-    pub fn expire_reader(&mut self, id: ReaderId) -> bool {
+    pub(crate) fn expire_reader(&mut self, id: ReaderId) -> bool {
         let removed = self.readers.remove(&id).is_some();
         self.refresh_since();
         removed
     }
 
-    pub fn expire_writer(&mut self, id: WriterId) -> bool {
+    pub(crate) fn expire_writer(&mut self, id: WriterId) -> bool {
         self.writers.remove(&id).is_some()
     }
 
     /// Appends `batch` (none for an empty append) and advances the upper to `new_upper`,
     /// if the upper is `expected_upper`.
-    pub fn compare_and_append(
+    pub(crate) fn compare_and_append(
         &mut self,
         batch: Option<HollowBatch>,
         expected_upper: Timestamp,
@@ -214,7 +219,11 @@ impl ShardState {
     /// Replaces `old`, which must still be the first batches of the state, by `merged`
     /// (none if they consolidated to nothing); false if the state no longer starts
     /// with `old`.
-    pub fn replace_batches(&mut self, old: &[HollowBatch], merged: Option<HollowBatch>) -> bool {
+    pub(crate) fn replace_batches(
+        &mut self,
+        old: &[HollowBatch],
+        merged: Option<HollowBatch>,
+    ) -> bool {
         if old.is_empty() || !self.batches.starts_with(old) {
             return false;
         }

@@ -12,10 +12,8 @@ pub fn render_constant<'s>(
 ) -> CollectionBundle<'s> {
     let as_of = ctx.as_of;
     let worker0 = ctx.scope.index() == 0;
-    let (oks, errs): (
-        Vec<(Row, Timestamp, Diff)>,
-        Vec<(EvalError, Timestamp, Diff)>,
-    ) = match rows {
+    type Updates<D> = Vec<(D, Timestamp, Diff)>;
+    let (oks, errs): (Updates<Row>, Updates<EvalError>) = match rows {
         _ if !worker0 => (vec![], vec![]),
         Ok(rows) => (
             rows.iter().map(|(r, d)| (r.clone(), as_of, *d)).collect(),

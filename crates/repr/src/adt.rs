@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// A PostgreSQL interval: months, days and microseconds, kept apart because a month has
 /// no fixed number of days and a day no fixed number of hours across DST.
-#[derive(Clone, Copy, Debug, Default, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub struct Interval {
     pub months: i32,
     pub days: i32,
@@ -21,6 +21,13 @@ impl Interval {
     pub fn as_micros_approx(&self) -> i128 {
         (self.months as i128 * 30 + self.days as i128) * MICROS_PER_DAY as i128
             + self.micros as i128
+    }
+}
+
+impl std::hash::Hash for Interval {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Consistent with equality: intervals equal under PostgreSQL's rule hash alike.
+        self.as_micros_approx().hash(state);
     }
 }
 

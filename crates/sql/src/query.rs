@@ -993,11 +993,8 @@ fn aggregate_func(f: &ast::Function) -> Option<AggregateFunc> {
 fn collect_aggregates(e: &ast::Expr, out: &mut Vec<ast::Expr>) {
     use ast::Expr::*;
     match e {
-        Function(f) if aggregate_func(f).is_some() => {
-            if !out.contains(e) {
-                out.push(e.clone());
-            }
-        }
+        Function(f) if aggregate_func(f).is_some() && !out.contains(e) => out.push(e.clone()),
+        Function(f) if aggregate_func(f).is_some() => {}
         Function(f) => {
             if let ast::FunctionArguments::List(list) = &f.args {
                 for a in &list.args {
@@ -1117,8 +1114,8 @@ fn plan_aggregate(ecx: &ExprContext, e: &ast::Expr) -> Result<HirAggregateExpr, 
             let t = planned.typ(ecx.types).scalar_type;
             match func {
                 AggregateFunc::Sum | AggregateFunc::Avg
-                    if !t.is_numeric()
-                        && !(t == ScalarType::Interval && func == AggregateFunc::Avg) =>
+                    if !(t.is_numeric()
+                        || t == ScalarType::Interval && func == AggregateFunc::Avg) =>
                 {
                     return Err(PlanError::UnknownFunction(format!("{func}({t})")));
                 }
@@ -1184,13 +1181,7 @@ pub fn parse_data_type(t: &ast::DataType) -> Result<ScalarType, PlanError> {
         None => text.clone(),
     };
     let base = base.trim();
-    ScalarType::from_sql_name(base)
-        .or_else(|| match base {
-            "signed" | "signed integer" => Some(ScalarType::Int64),
-            "unsigned" => None,
-            _ => None,
-        })
-        .ok_or_else(|| PlanError::UnknownType(text))
+    ScalarType::from_sql_name(base).ok_or(PlanError::UnknownType(text))
 }
 
 fn plan_literal(v: &ast::Value, hint: Option<ScalarType>) -> Result<HirScalarExpr, PlanError> {

@@ -3,7 +3,31 @@
 
 use expr::{BinaryFunc, MirRelationExpr, MirScalarExpr};
 
+/// Splits `a AND b` into separate predicates, so each can move on its own.
+fn split_conjunctions(predicates: Vec<MirScalarExpr>) -> Vec<MirScalarExpr> {
+    let mut out = Vec::new();
+    let mut todo = predicates;
+    while let Some(p) = todo.pop() {
+        match p {
+            MirScalarExpr::CallBinary {
+                func: BinaryFunc::And,
+                expr1,
+                expr2,
+            } => {
+                todo.push(*expr2);
+                todo.push(*expr1);
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 pub fn pushdown(expr: &mut MirRelationExpr) {
+    if let MirRelationExpr::Filter { predicates, .. } = expr {
+        let split = split_conjunctions(std::mem::take(predicates));
+        *predicates = split;
+    }
     if let MirRelationExpr::Filter { input, predicates } = expr {
         if let MirRelationExpr::Join {
             inputs,
@@ -90,10 +114,12 @@ mod tests {
             equivalences: vec![],
         };
         let five = MirScalarExpr::literal(Datum::Int32(5), ScalarType::Int32);
-        let mut e = join.filter(vec![
-            MirScalarExpr::column(1).call_binary(MirScalarExpr::column(2), BinaryFunc::Eq),
-            MirScalarExpr::column(3).call_binary(five.clone(), BinaryFunc::Gt),
-        ]);
+        let mut e = join.filter(vec![MirScalarExpr::column(1)
+            .call_binary(MirScalarExpr::column(2), BinaryFunc::Eq)
+            .call_binary(
+                MirScalarExpr::column(3).call_binary(five.clone(), BinaryFunc::Gt),
+                BinaryFunc::And,
+            )]);
         pushdown(&mut e);
         let MirRelationExpr::Filter { input, predicates } = &e else {
             panic!("{e}")
