@@ -13,7 +13,7 @@ cd "$root"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/freshet-target}"
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
 
-misc/install-deps.sh
+python="$(misc/install-deps.sh | tail -n 1)"
 
 echo "== build"
 cargo build --workspace --all-targets
@@ -22,6 +22,10 @@ echo "== cargo test"
 cargo test --workspace
 
 bin="$CARGO_TARGET_DIR/debug"
+
+echo "== clients: psql and psycopg against environmentd"
+"$python" test/e2e/clients.py "$bin/environmentd"
+
 corpus="$root/../shared/sqllogictest/sqlite"
 if [ -d "$corpus" ]; then
   echo "== SQLite corpus (progress report; failures allowed until the SQL issue lands)"

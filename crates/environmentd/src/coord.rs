@@ -494,6 +494,17 @@ impl Coordinator {
                     Err(e) => done(Err(e)),
                 }
             }
+            Plan::Deallocate { all } => command(if all { "DEALLOCATE ALL" } else { "DEALLOCATE" }),
+            Plan::Discard { all } => {
+                if all {
+                    if session.transaction != TransactionStatus::Idle {
+                        return done(Err(AdapterError::new("25001", "DISCARD ALL cannot run inside a transaction block")));
+                    }
+                    session.reset_all();
+                    return command("DISCARD ALL");
+                }
+                command("DISCARD")
+            }
             Plan::Rollback => {
                 session.transaction = TransactionStatus::Idle;
                 self.transactions.remove(&conn_id);

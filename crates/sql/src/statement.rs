@@ -68,6 +68,11 @@ pub enum Plan {
     StartTransaction,
     Commit,
     Rollback,
+    /// `DEALLOCATE [PREPARE] name | ALL`: prepared statements live in the protocol
+    /// layer, which replaces them on the next Parse of the same name.
+    Deallocate { all: bool },
+    /// `DISCARD ALL | PLANS | SEQUENCES | TEMP`: resets the session variables for ALL.
+    Discard { all: bool },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,6 +145,12 @@ fn plan_statement(qcx: &QueryContext, stmt: &Statement) -> Result<Plan, PlanErro
             ast::Statement::Rollback {
                 savepoint: None, ..
             } => Ok(Plan::Rollback),
+            ast::Statement::Deallocate { name, .. } => Ok(Plan::Deallocate {
+                all: name.value.eq_ignore_ascii_case("all") && name.quote_style.is_none(),
+            }),
+            ast::Statement::Discard { object_type } => Ok(Plan::Discard {
+                all: matches!(object_type, ast::DiscardObject::ALL),
+            }),
             other => Err(PlanError::unsupported(statement_kind(other))),
         },
     }
