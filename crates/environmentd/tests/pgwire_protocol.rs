@@ -440,3 +440,263 @@ async fn cancel_request_stops_a_running_statement() {
         vec![Some("1".into())]
     );
 }
+
+// Malformed frames. pgwire runs behind a guard that validates every frame before pgwire
+// decodes it: a frame pgwire's decoders would panic on (or misread) ends its connection
+// with a FATAL ErrorResponse (08P01) after the answers to the frames before it, and the
+// server goes on serving everyone else.
+
+/// A typed message: type byte, length, body.
+fn frame(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut frame = vec![kind];
+    frame.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+    frame.extend_from_slice(body);
+    frame
+}
+
+/// The fields of an ErrorResponse body, by field type.
+fn error_fields(body: &[u8]) -> Vec<(char, String)> {
+    let mut fields = Vec::new();
+    let mut rest = body;
+    while let Some((&code, tail)) = rest.split_first() {
+        if code == 0 {
+            break;
+        }
+        let end = tail.iter().position(|&b| b == 0).expect("terminated field");
+        fields.push((
+            code as char,
+            String::from_utf8_lossy(&tail[..end]).into_owned(),
+        ));
+        rest = &tail[end + 1..];
+    }
+    fields
+}
+
+fn field(fields: &[(char, String)], code: char) -> Option<&str> {
+    fields
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, value)| value.as_str())
+}
+
+impl Raw {
+    /// Every message up to EOF, which must come in time.
+    async fn until_closed(&mut self) -> Vec<(u8, Vec<u8>)> {
+        let mut messages = Vec::new();
+        timeout(WAIT, async {
+            while let Some(message) = self.message().await {
+                messages.push(message);
+            }
+        })
+        .await
+        .expect("the server closes the connection in time");
+        messages
+    }
+}
+
+/// Asserts that `messages` end with a FATAL 08P01 ErrorResponse whose text contains
+/// `text`; returns the message types before it.
+fn assert_fatal_08p01(messages: &[(u8, Vec<u8>)], text: &str) -> String {
+    let ((kind, body), before) = messages.split_last().expect("an ErrorResponse");
+    assert_eq!(*kind, b'E', "last message: {messages:?}");
+    let fields = error_fields(body);
+    assert_eq!(field(&fields, 'S'), Some("FATAL"), "{fields:?}");
+    assert_eq!(field(&fields, 'V'), Some("FATAL"), "{fields:?}");
+    assert_eq!(field(&fields, 'C'), Some("08P01"), "{fields:?}");
+    let message = field(&fields, 'M').expect("a message");
+    assert!(message.contains(text), "{message:?} lacks {text:?}");
+    before.iter().map(|(kind, _)| *kind as char).collect()
+}
+
+/// Sends `bytes` on a fresh session while `client` runs queries; the bad session gets a
+/// FATAL 08P01 containing `text` and EOF, and `client` is unaffected.
+async fn assert_bad_frame_is_fatal(addr: SocketAddr, client: &Client, bytes: &[u8], text: &str) {
+    let mut raw = Raw::connect(addr).await;
+    let bad = async {
+        raw.stream.write_all(bytes).await.unwrap();
+        let messages = raw.until_closed().await;
+        assert_fatal_08p01(&messages, text);
+    };
+    let good = async {
+        for i in 0..5 {
+            let sql = format!("SELECT {i}");
+            assert_eq!(simple_column(client, &sql).await, vec![Some(i.to_string())]);
+        }
+    };
+    tokio::join!(bad, good);
+}
+
+#[tokio::test]
+async fn truncated_describe_is_fatal_for_its_connection_only() {
+    let (addr, _guard) = start_server().await;
+    let client = connect(addr).await;
+    // A Describe whose length is 4: no target type, no name (pgwire would panic).
+    assert_bad_frame_is_fatal(
+        addr,
+        &client,
+        b"D\0\0\0\x04",
+        "invalid Describe message: insufficient data left in message",
+    )
+    .await;
+    // Truncated Close and Execute bodies, a Parse missing its parameter type count.
+    assert_bad_frame_is_fatal(addr, &client, &frame(b'C', b"S"), "invalid Close message").await;
+    assert_bad_frame_is_fatal(
+        addr,
+        &client,
+        &frame(b'E', b"\0\0"),
+        "invalid Execute message",
+    )
+    .await;
+    assert_bad_frame_is_fatal(
+        addr,
+        &client,
+        &frame(b'P', b"\0SELECT 1\0"),
+        "invalid Parse message",
+    )
+    .await;
+    let fresh = connect(addr).await;
+    assert_eq!(
+        simple_column(&fresh, "SELECT 1").await,
+        vec![Some("1".into())]
+    );
+}
+
+#[tokio::test]
+async fn bind_with_more_parameters_than_its_body_is_fatal() {
+    let (addr, _guard) = start_server().await;
+    let client = connect(addr).await;
+    // Unnamed portal and statement, no formats, 3 parameters announced, 1 present.
+    let mut body = b"\0\0".to_vec();
+    body.extend_from_slice(&0i16.to_be_bytes());
+    body.extend_from_slice(&3i16.to_be_bytes());
+    body.extend_from_slice(&1i32.to_be_bytes());
+    body.push(b'7');
+    let mut bytes = frame(b'P', b"\0SELECT 1\0\0\0");
+    bytes.extend_from_slice(&frame(b'B', &body));
+    assert_bad_frame_is_fatal(
+        addr,
+        &client,
+        &bytes,
+        "invalid Bind message: insufficient data left in message",
+    )
+    .await;
+    // A parameter length past the end of the message.
+    let mut body = b"\0\0".to_vec();
+    body.extend_from_slice(&0i16.to_be_bytes());
+    body.extend_from_slice(&1i16.to_be_bytes());
+    body.extend_from_slice(&1_000_000i32.to_be_bytes());
+    body.extend_from_slice(&0i16.to_be_bytes());
+    assert_bad_frame_is_fatal(addr, &client, &frame(b'B', &body), "invalid Bind message").await;
+}
+
+#[tokio::test]
+async fn huge_message_length_is_fatal_message_too_large() {
+    let (addr, _guard) = start_server().await;
+    let client = connect(addr).await;
+    let mut bytes = vec![b'Q'];
+    bytes.extend_from_slice(&i32::MAX.to_be_bytes());
+    assert_bad_frame_is_fatal(addr, &client, &bytes, "message too large").await;
+    // Just over the 64 MiB limit, told before the body is sent.
+    let mut bytes = vec![b'Q'];
+    bytes.extend_from_slice(&(64i32 * 1024 * 1024 + 1).to_be_bytes());
+    assert_bad_frame_is_fatal(addr, &client, &bytes, "message too large").await;
+    // A length below 4, and an unknown message type.
+    assert_bad_frame_is_fatal(addr, &client, b"S\0\0\0\x02", "invalid Sync message length").await;
+    assert_bad_frame_is_fatal(
+        addr,
+        &client,
+        b"\x01\0\0\0\x04",
+        "invalid frontend message type",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn oversized_startup_packet_is_fatal() {
+    let (addr, _guard) = start_server().await;
+    let client = connect(addr).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut packet = 20_000i32.to_be_bytes().to_vec();
+    packet.extend_from_slice(&196_608i32.to_be_bytes());
+    packet.extend_from_slice(b"user\0freshet\0application_name\0");
+    packet.resize(19_998, b'a');
+    packet.extend_from_slice(b"\0\0");
+    assert_eq!(packet.len(), 20_000);
+    // The server may stop reading early; the answer is what matters.
+    let _ = stream.write_all(&packet).await;
+    let mut raw = Raw {
+        stream,
+        buf: Vec::new(),
+    };
+    let messages = raw.until_closed().await;
+    assert_eq!(
+        assert_fatal_08p01(&messages, "startup packet too large"),
+        ""
+    );
+    assert_eq!(
+        simple_column(&client, "SELECT 1").await,
+        vec![Some("1".into())]
+    );
+}
+
+#[tokio::test]
+async fn answers_before_a_bad_frame_arrive_before_the_fatal_error() {
+    let (addr, _guard) = start_server().await;
+    let mut raw = Raw::connect(addr).await;
+    let mut bytes = frame(b'Q', b"SELECT 1\0");
+    bytes.extend_from_slice(b"D\0\0\0\x04");
+    bytes.extend_from_slice(&frame(b'Q', b"SELECT 2\0"));
+    raw.stream.write_all(&bytes).await.unwrap();
+    let messages = raw.until_closed().await;
+    assert_eq!(assert_fatal_08p01(&messages, "invalid Describe"), "TDCZ");
+}
+
+#[tokio::test]
+async fn ssl_request_is_refused_and_the_session_starts_in_plain_text() {
+    let (addr, _guard) = start_server().await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(&[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])
+        .await
+        .unwrap();
+    let mut answer = [0u8; 1];
+    timeout(WAIT, stream.read_exact(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&answer, b"N");
+    let mut body = 196_608i32.to_be_bytes().to_vec();
+    body.extend_from_slice(b"user\0freshet\0\0");
+    let mut packet = ((body.len() + 4) as i32).to_be_bytes().to_vec();
+    packet.extend_from_slice(&body);
+    stream.write_all(&packet).await.unwrap();
+    let mut raw = Raw {
+        stream,
+        buf: Vec::new(),
+    };
+    raw.until_ready().await;
+    assert_eq!(raw.query("SELECT 1").await, ("TDCZ".into(), 'I'));
+}
+
+/// pgwire allocates room for an Execute's `max_rows` rows up front: -1 (no limit, in
+/// PostgreSQL) panicked it and `i32::MAX` aborted the server. Both now mean no limit.
+#[tokio::test]
+async fn execute_with_extreme_max_rows_returns_all_rows() {
+    let (addr, _guard) = start_server().await;
+    for max_rows in [-1, i32::MAX, 0] {
+        let mut raw = Raw::connect(addr).await;
+        let mut bytes = frame(b'P', b"\0SELECT 1\0\0\0");
+        bytes.extend_from_slice(&frame(b'B', b"\0\0\0\0\0\0\0\0"));
+        let mut execute = b"\0".to_vec();
+        execute.extend_from_slice(&max_rows.to_be_bytes());
+        bytes.extend_from_slice(&frame(b'E', &execute));
+        bytes.extend_from_slice(&frame(b'S', b""));
+        raw.stream.write_all(&bytes).await.unwrap();
+        assert_eq!(raw.until_ready().await, ("12DCZ".into(), 'I'), "{max_rows}");
+    }
+    let client = connect(addr).await;
+    assert_eq!(
+        simple_column(&client, "SELECT 1").await,
+        vec![Some("1".into())]
+    );
+}

@@ -2,10 +2,10 @@
 //! turns protocol messages into calls on the adapter [`Client`], and its answers back
 //! into messages.
 //!
-//! [`serve`] runs one tokio task per connection (`pgwire::tokio::process_socket`), each
-//! with its own `Connection`: the handlers pgwire calls, holding the connection's
-//! [`Session`]. pgwire owns framing, the statement and portal store, portal suspension
-//! and the extended protocol's error recovery (skip to Sync). This module owns:
+//! [`serve`] runs one tokio task per connection, each with its own `Connection`: the
+//! handlers pgwire calls, holding the connection's [`Session`]. pgwire owns framing
+//! (behind [`guard`]), the statement and portal store, portal suspension and the
+//! extended protocol's error recovery (skip to Sync). This module owns:
 //!
 //! 1. startup: trust authentication (any user, no password), the [`Session`] with the
 //!    startup packet's settings, ParameterStatus, BackendKeyData;
@@ -21,14 +21,16 @@
 //! 5. CancelRequest → [`Client::cancel`].
 //!
 //! Invariant: nothing a client sends panics this module; a bad request ends in an
-//! ErrorResponse and the session goes on. Bytes that do not frame as messages end the
-//! connection in pgwire's decoder, logged at debug level, and the server keeps serving
-//! others. Two limits are pgwire 0.42's and not ours to set: message sizes (1 GiB for
-//! Query/Parse/Bind, 10 000 bytes for startup packets), and its decoders trusting
-//! message bodies: a truncated message (a Describe with no body) panics inside pgwire,
-//! which ends only that connection's task.
+//! ErrorResponse and the session goes on. pgwire never reads the client's socket: it
+//! runs on a unix socket pair (`pgwire::tokio::process_socket_unix`) behind [`guard`],
+//! which validates every frame (pgwire's decoders trust message bodies and panic on
+//! truncated ones), enforces our size limits (64 MiB, 10 000 bytes for startup packets
+//! and control messages), answers SSLRequest with 'N', and ends the connection on bytes
+//! that do not frame as messages with a FATAL ErrorResponse (08P01), while the server
+//! keeps serving others.
 
 mod encoding;
+mod guard;
 #[cfg(test)]
 mod tests;
 
@@ -106,10 +108,13 @@ async fn serve_backend<B: Backend>(listener: TcpListener, backend: B) -> std::io
         let handlers = Handlers(Arc::new(Connection::new(backend.clone())));
         tokio::spawn(async move {
             debug!(%peer, "pgwire connection accepted");
-            match pgwire::tokio::process_socket(socket, None, handlers).await {
-                Ok(()) => debug!(%peer, "pgwire connection closed"),
-                Err(error) => debug!(%peer, %error, "pgwire connection ended with an error"),
-            }
+            guard::serve_connection(socket, peer, move |unix| async move {
+                match pgwire::tokio::process_socket_unix(unix, handlers).await {
+                    Ok(()) => debug!(%peer, "pgwire connection closed"),
+                    Err(error) => debug!(%peer, %error, "pgwire connection ended with an error"),
+                }
+            })
+            .await;
         });
     }
 }
