@@ -48,13 +48,15 @@ pub enum Plan {
     Union { inputs: Vec<Plan> },
 }
 
-/// A linear join: input 0 is the initial stream; each stage joins the stream so far
-/// with one more input through arrangements of both sides on their keys (a
-/// `join_core`). The stream's columns are the joined inputs' columns in stage order,
-/// and `final_mfp` (residual predicates, projection) is applied to the result.
-/// Rows whose key holds a NULL never match (SQL `=`).
+/// A linear join: input `source` is the initial stream; each stage joins the stream so
+/// far with one more input through arrangements of both sides on their keys (a
+/// `join_core`). The stream's columns are the joined inputs' columns in the order they
+/// joined (source first), and `final_mfp` (residual predicates, and the projection back
+/// to the inputs' order) is applied to the result. Keys match when equal, NULL
+/// included: SQL `=` is null-rejecting, and the planner filters NULLs out before.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LinearJoinPlan {
+    pub source: usize,
     pub stages: Vec<LinearStagePlan>,
     pub final_mfp: MapFilterProject,
 }
@@ -108,7 +110,7 @@ impl Plan {
             }
             Plan::Mfp { mfp, .. } => writeln!(f, "{pad}Mfp {mfp}")?,
             Plan::Join { plan, .. } => {
-                writeln!(f, "{pad}Join::Linear")?;
+                writeln!(f, "{pad}Join::Linear source=input {}", plan.source)?;
                 for (i, s) in plan.stages.iter().enumerate() {
                     let sk: Vec<String> = s.stream_key.iter().map(|e| e.to_string()).collect();
                     let lk: Vec<String> = s.lookup_key.iter().map(|e| e.to_string()).collect();

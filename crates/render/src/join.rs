@@ -1,7 +1,8 @@
 //! `Plan::Join` with a `LinearJoinPlan`: each stage arranges the stream so far and the
 //! next input by their keys and joins the arrangements with `join_core`.
 //!
-//! Rows whose key holds a NULL are dropped before arranging: SQL `=` never matches NULL.
+//! Keys match NULL to NULL (MIR join equivalences are null-safe); the planner filters
+//! NULLs out before a join where SQL `=` demands it.
 
 use differential_dataflow::VecCollection;
 use expr::plan::LinearJoinPlan;
@@ -43,13 +44,13 @@ pub fn render_join<'s>(
     plan: &LinearJoinPlan,
 ) -> CollectionBundle<'s> {
     let mut errs: Vec<ErrCollection<'s>> = inputs.iter().map(|b| b.errs.clone()).collect();
-    let mut stream = inputs[0].oks.clone();
+    let mut stream = inputs[plan.source].oks.clone();
     for stage in &plan.stages {
-        let (stream_keyed, stream_errs) = key_by(stream, stage.stream_key.clone(), true);
+        let (stream_keyed, stream_errs) = key_by(stream, stage.stream_key.clone(), false);
         let (lookup_keyed, lookup_errs) = key_by(
             inputs[stage.lookup_input].oks.clone(),
             stage.lookup_key.clone(),
-            true,
+            false,
         );
         errs.push(stream_errs);
         errs.push(lookup_errs);

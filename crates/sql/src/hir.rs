@@ -19,7 +19,14 @@ pub struct ColumnRef {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum HirScalarExpr {
+    /// A column of the current scope (`level` is 0).
     Column(ColumnRef),
+    /// A column of an enclosing query's scope, `level` scopes out (1 = the nearest).
+    OuterColumn {
+        level: usize,
+        column: usize,
+        typ: ColumnType,
+    },
     Literal(Row, ColumnType),
     CallUnary {
         func: UnaryFunc,
@@ -48,6 +55,9 @@ pub enum HirScalarExpr {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JoinKind {
     Inner,
+    LeftOuter,
+    RightOuter,
+    FullOuter,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -142,6 +152,7 @@ impl HirScalarExpr {
     pub fn typ(&self, input: &[ColumnType]) -> ColumnType {
         match self {
             HirScalarExpr::Column(c) => input[c.column],
+            HirScalarExpr::OuterColumn { typ, .. } => *typ,
             HirScalarExpr::Literal(_, t) => *t,
             HirScalarExpr::CallUnary { func, expr } => func.output_type(expr.typ(input)),
             HirScalarExpr::CallBinary { func, expr1, expr2 } => {
@@ -197,9 +208,17 @@ impl HirRelationExpr {
             | HirRelationExpr::Distinct { input }
             | HirRelationExpr::Negate { input }
             | HirRelationExpr::Threshold { input } => input.typ(),
-            HirRelationExpr::Join { left, right, .. } => {
-                let mut cols = left.typ().column_types;
-                cols.extend(right.typ().column_types);
+            HirRelationExpr::Join { left, right, kind, .. } => {
+                let nullable = |mut cols: Vec<ColumnType>, yes: bool| {
+                    if yes {
+                        cols.iter_mut().for_each(|c| c.nullable = true);
+                    }
+                    cols
+                };
+                let left_nullable = matches!(kind, JoinKind::RightOuter | JoinKind::FullOuter);
+                let right_nullable = matches!(kind, JoinKind::LeftOuter | JoinKind::FullOuter);
+                let mut cols = nullable(left.typ().column_types, left_nullable);
+                cols.extend(nullable(right.typ().column_types, right_nullable));
                 RelationType::new(cols)
             }
             HirRelationExpr::Reduce {
@@ -327,8 +346,8 @@ impl fmt::Display for HirRelationExpr {
 impl fmt::Display for HirScalarExpr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HirScalarExpr::Column(c) if c.level == 0 => write!(f, "#{}", c.column),
-            HirScalarExpr::Column(c) => write!(f, "#^{}{}", c.level, c.column),
+            HirScalarExpr::Column(c) => write!(f, "#{}", c.column),
+            HirScalarExpr::OuterColumn { level, column, .. } => write!(f, "#^{level}.{column}"),
             HirScalarExpr::Literal(row, typ) => {
                 write!(f, "{}", expr::MirScalarExpr::Literal(Ok(row.clone()), *typ))
             }
@@ -351,8 +370,8 @@ impl fmt::Display for HirScalarExpr {
             HirScalarExpr::If { cond, then, els } => {
                 write!(f, "case when {cond} then {then} else {els} end")
             }
-            HirScalarExpr::Exists(_) => write!(f, "exists(subquery)"),
-            HirScalarExpr::Select(_) => write!(f, "select(subquery)"),
+            HirScalarExpr::Exists(q) => write!(f, "exists({})", q.to_string().trim_end().replace('\n', "; ")),
+            HirScalarExpr::Select(q) => write!(f, "select({})", q.to_string().trim_end().replace('\n', "; ")),
         }
     }
 }

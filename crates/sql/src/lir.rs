@@ -80,10 +80,11 @@ fn with_mfp(plan: Plan, mfp: MapFilterProject) -> Plan {
         },
         Plan::Join {
             inputs,
-            plan: LinearJoinPlan { stages, final_mfp },
+            plan: LinearJoinPlan { source, stages, final_mfp },
         } => Plan::Join {
             inputs,
             plan: LinearJoinPlan {
+                source,
                 stages,
                 final_mfp: final_mfp.then(&mfp),
             },
@@ -95,65 +96,108 @@ fn with_mfp(plan: Plan, mfp: MapFilterProject) -> Plan {
     }
 }
 
-fn plan_join(
-    inputs: &[MirRelationExpr],
-    equivalences: &[Vec<MirScalarExpr>],
-) -> Result<Plan, PlanError> {
+/// Orders the inputs greedily: start from an input with a filter (likely the most
+/// selective), then repeatedly add an input that shares an equivalence with those
+/// joined so far, so no stage is a cross product when a connected order exists.
+fn join_order(inputs: &[MirRelationExpr], equivalences: &[Vec<MirScalarExpr>], offsets: &[usize], arities: &[usize]) -> Vec<usize> {
+    let input_of = |c: usize| (0..inputs.len()).find(|i| offsets[*i] <= c && c < offsets[*i] + arities[*i]).unwrap_or(0);
+    let inputs_of = |e: &MirScalarExpr| -> Vec<usize> {
+        let mut v: Vec<usize> = e.support().into_iter().map(input_of).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let n = inputs.len();
+    let first = (0..n)
+        .find(|i| matches!(inputs[*i], MirRelationExpr::Filter { .. }) && arities[*i] > 0)
+        .unwrap_or(0);
+    let mut order = vec![first];
+    while order.len() < n {
+        let connected = (0..n).filter(|i| !order.contains(i)).find(|candidate| {
+            equivalences.iter().any(|class| {
+                let touches_candidate = class.iter().any(|e| inputs_of(e) == vec![*candidate]);
+                let touches_joined = class.iter().any(|e| {
+                    let ins = inputs_of(e);
+                    !ins.is_empty() && ins.iter().all(|i| order.contains(i))
+                });
+                touches_candidate && touches_joined
+            })
+        });
+        let next = connected.unwrap_or_else(|| (0..n).find(|i| !order.contains(i)).expect("an input remains"));
+        order.push(next);
+    }
+    order
+}
+
+fn plan_join(inputs: &[MirRelationExpr], equivalences: &[Vec<MirScalarExpr>]) -> Result<Plan, PlanError> {
     let arities: Vec<usize> = inputs.iter().map(|i| i.arity()).collect();
     let total: usize = arities.iter().sum();
-    let mut offset = arities.first().copied().unwrap_or(0);
+    let offsets: Vec<usize> = arities
+        .iter()
+        .scan(0, |acc, a| {
+            let o = *acc;
+            *acc += a;
+            Some(o)
+        })
+        .collect();
+    let order = join_order(inputs, equivalences, &offsets, &arities);
+    // Where each original column sits in the stream (inputs concatenated in `order`).
+    let mut stream_position = vec![0; total];
+    let mut next = 0;
+    for &i in &order {
+        for c in 0..arities[i] {
+            stream_position[offsets[i] + c] = next;
+            next += 1;
+        }
+    }
+    let to_stream = |e: &MirScalarExpr| {
+        let mut e = e.clone();
+        e.permute(&stream_position);
+        e
+    };
     let mut stages = Vec::new();
-    let mut residual = Vec::new();
     let mut used = vec![false; equivalences.len()];
-    for (k, arity) in arities.iter().enumerate().skip(1) {
-        let (lo, hi) = (offset, offset + arity);
+    let mut stream_width = arities[order[0]];
+    for &k in &order[1..] {
+        let (lo, hi) = (offsets[k], offsets[k] + arities[k]);
         let mut stream_key = Vec::new();
         let mut lookup_key = Vec::new();
         for (ci, class) in equivalences.iter().enumerate() {
-            let in_stream = class
-                .iter()
-                .find(|e| e.support().iter().all(|c| *c < lo) && !e.support().is_empty());
+            // A member over the stream's columns only, and one over input k's only.
+            let in_stream = class.iter().map(to_stream).find(|e| {
+                let s = e.support();
+                !s.is_empty() && s.iter().all(|c| *c < stream_width)
+            });
             let in_lookup = class.iter().find(|e| {
-                !e.support().is_empty() && e.support().iter().all(|c| *c >= lo && *c < hi)
+                let s = e.support();
+                !s.is_empty() && s.iter().all(|c| *c >= lo && *c < hi)
             });
             if let (Some(s), Some(l)) = (in_stream, in_lookup) {
                 let mut local = l.clone();
                 let map: Vec<usize> = (0..hi).map(|c| c.saturating_sub(lo)).collect();
                 local.permute(&map);
-                stream_key.push(s.clone());
+                stream_key.push(s);
                 lookup_key.push(local);
-                if class.len() == 2 && !used[ci] {
+                if class.len() == 2 {
                     used[ci] = true;
-                    continue;
                 }
             }
         }
-        stages.push(LinearStagePlan {
-            lookup_input: k,
-            stream_key,
-            lookup_key,
-        });
-        offset = hi;
+        stages.push(LinearStagePlan { lookup_input: k, stream_key, lookup_key });
+        stream_width += arities[k];
     }
+    // Equivalences not fully enforced by keys are checked after the join (null-safe).
+    let mut residual = Vec::new();
     for (ci, class) in equivalences.iter().enumerate() {
         if used[ci] {
             continue;
         }
+        let first = to_stream(&class[0]);
         for other in &class[1..] {
-            residual.push(
-                class[0]
-                    .clone()
-                    .call_binary(other.clone(), expr::BinaryFunc::Eq),
-            );
+            residual.push(first.clone().call_binary(to_stream(other), expr::BinaryFunc::IsNotDistinctFrom));
         }
     }
-    let final_mfp = MapFilterProject::new(total).filter(residual);
-    let inputs = inputs
-        .iter()
-        .map(plan_to_lir)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Plan::Join {
-        inputs,
-        plan: LinearJoinPlan { stages, final_mfp },
-    })
+    let final_mfp = MapFilterProject::new(total).filter(residual).project(stream_position.clone());
+    let inputs = inputs.iter().map(plan_to_lir).collect::<Result<Vec<_>, _>>()?;
+    Ok(Plan::Join { inputs, plan: LinearJoinPlan { source: order[0], stages, final_mfp } })
 }

@@ -28,6 +28,9 @@ pub struct Params {
 pub struct QueryContext<'a> {
     pub catalog: &'a dyn SqlCatalog,
     pub params: RefCell<Params>,
+    /// The scopes of the queries enclosing the one being planned, outermost first,
+    /// with their column types: what correlated references resolve against.
+    outer: RefCell<Vec<(Scope, Vec<ColumnType>)>>,
 }
 
 impl<'a> QueryContext<'a> {
@@ -35,6 +38,7 @@ impl<'a> QueryContext<'a> {
         QueryContext {
             catalog,
             params: RefCell::new(params),
+            outer: RefCell::new(Vec::new()),
         }
     }
 }
@@ -44,6 +48,9 @@ impl<'a> QueryContext<'a> {
 pub struct ScopeItem {
     pub table: Option<String>,
     pub column: String,
+    /// Reachable only qualified by its table, and left out of `*` (the right-hand
+    /// copy of a `USING` column, unnamed columns).
+    pub hidden: bool,
 }
 
 /// The columns visible to expressions, in column order.
@@ -60,6 +67,7 @@ impl Scope {
                 .map(|n| ScopeItem {
                     table: table.map(String::from),
                     column: n.clone(),
+                    hidden: false,
                 })
                 .collect(),
         }
@@ -74,7 +82,11 @@ impl Scope {
     fn resolve(&self, table: Option<&str>, column: &str) -> Result<Option<usize>, PlanError> {
         let mut found = None;
         for (i, item) in self.items.iter().enumerate() {
-            if item.column == column && (table.is_none() || item.table.as_deref() == table) {
+            let visible = match table {
+                None => !item.hidden,
+                Some(t) => item.table.as_deref() == Some(t),
+            };
+            if item.column == column && visible {
                 if found.is_some() {
                     return Err(PlanError::AmbiguousColumn(column.to_string()));
                 }
@@ -546,45 +558,7 @@ fn plan_from(
         let (mut expr, mut scope) = plan_table_factor(qcx, &twj.relation)?;
         for join in &twj.joins {
             let (right, right_scope) = plan_table_factor(qcx, &join.relation)?;
-            let constraint = match &join.join_operator {
-                ast::JoinOperator::Join(c) | ast::JoinOperator::Inner(c) => Some(c),
-                ast::JoinOperator::CrossJoin(_) => None,
-                other => {
-                    return Err(PlanError::unsupported(format!(
-                        "{} joins",
-                        join_kind_name(other)
-                    )))
-                }
-            };
-            let joined_scope = scope.concat(right_scope);
-            let on = match constraint {
-                None | Some(ast::JoinConstraint::None) => {
-                    HirScalarExpr::literal(Datum::True, ScalarType::Bool)
-                }
-                Some(ast::JoinConstraint::On(e)) => {
-                    let types: Vec<ColumnType> = expr
-                        .typ()
-                        .column_types
-                        .into_iter()
-                        .chain(right.typ().column_types)
-                        .collect();
-                    let ecx = ExprContext::new(qcx, &joined_scope, &types);
-                    plan_predicate(&ecx, e, "JOIN/ON")?
-                }
-                Some(ast::JoinConstraint::Using(_)) => {
-                    return Err(PlanError::unsupported("JOIN ... USING"))
-                }
-                Some(ast::JoinConstraint::Natural) => {
-                    return Err(PlanError::unsupported("NATURAL JOIN"))
-                }
-            };
-            expr = HirRelationExpr::Join {
-                left: Box::new(expr),
-                right: Box::new(right),
-                on,
-                kind: JoinKind::Inner,
-            };
-            scope = joined_scope;
+            (expr, scope) = plan_join(qcx, expr, scope, right, right_scope, &join.join_operator)?;
         }
         result = Some(match result {
             None => (expr, scope),
@@ -610,13 +584,113 @@ fn plan_from(
     }))
 }
 
-fn join_kind_name(op: &ast::JoinOperator) -> &'static str {
-    match op {
-        ast::JoinOperator::Left(_) | ast::JoinOperator::LeftOuter(_) => "LEFT",
-        ast::JoinOperator::Right(_) | ast::JoinOperator::RightOuter(_) => "RIGHT",
-        ast::JoinOperator::FullOuter(_) => "FULL",
-        _ => "these",
+/// Plans `left <op> right`: the join kind, its ON / USING / NATURAL condition, and the
+/// scope after it (a USING column appears once, unqualified, first).
+fn plan_join(
+    qcx: &QueryContext,
+    left: HirRelationExpr,
+    left_scope: Scope,
+    right: HirRelationExpr,
+    right_scope: Scope,
+    op: &ast::JoinOperator,
+) -> Result<(HirRelationExpr, Scope), PlanError> {
+    let (kind, constraint) = match op {
+        ast::JoinOperator::Join(c) | ast::JoinOperator::Inner(c) => (JoinKind::Inner, Some(c)),
+        ast::JoinOperator::CrossJoin(_) => (JoinKind::Inner, None),
+        ast::JoinOperator::Left(c) | ast::JoinOperator::LeftOuter(c) => (JoinKind::LeftOuter, Some(c)),
+        ast::JoinOperator::Right(c) | ast::JoinOperator::RightOuter(c) => (JoinKind::RightOuter, Some(c)),
+        ast::JoinOperator::FullOuter(c) => (JoinKind::FullOuter, Some(c)),
+        other => return Err(PlanError::unsupported(format!("join operator {other:?}"))),
+    };
+    let left_arity = left_scope.items.len();
+    let types: Vec<ColumnType> = left.typ().column_types.into_iter().chain(right.typ().column_types).collect();
+    let joined_scope = left_scope.clone().concat(right_scope.clone());
+    // The column pairs of USING / NATURAL.
+    let using: Vec<String> = match constraint {
+        Some(ast::JoinConstraint::Using(names)) => names
+            .iter()
+            .map(|n| n.0.last().and_then(|p| p.as_ident()).map(normalize_ident).unwrap_or_default())
+            .collect(),
+        Some(ast::JoinConstraint::Natural) => left_scope
+            .items
+            .iter()
+            .filter(|l| !l.hidden && right_scope.items.iter().any(|r| !r.hidden && r.column == l.column))
+            .map(|l| l.column.clone())
+            .collect(),
+        _ => vec![],
+    };
+    let mut pairs = Vec::new();
+    for name in &using {
+        let l = left_scope.resolve(None, name)?.ok_or_else(|| {
+            PlanError::UnknownColumn(format!("{name}\" specified in USING clause does not exist in left table \"{name}"))
+        })?;
+        let r = right_scope.resolve(None, name)?.ok_or_else(|| {
+            PlanError::UnknownColumn(format!("{name}\" specified in USING clause does not exist in right table \"{name}"))
+        })?;
+        pairs.push((l, left_arity + r));
     }
+    let on = match constraint {
+        None | Some(ast::JoinConstraint::None) => HirScalarExpr::literal(Datum::True, ScalarType::Bool),
+        Some(ast::JoinConstraint::On(e)) => {
+            let ecx = ExprContext::new(qcx, &joined_scope, &types);
+            plan_predicate(&ecx, e, "JOIN/ON")?
+        }
+        Some(ast::JoinConstraint::Using(_)) | Some(ast::JoinConstraint::Natural) => {
+            let mut on: Option<HirScalarExpr> = None;
+            for (l, r) in &pairs {
+                let (lt, rt) = (types[*l].scalar_type, types[*r].scalar_type);
+                let target = common_type(lt, rt).ok_or_else(|| {
+                    PlanError::UnknownOperator(format!("{lt} = {rt}"))
+                })?;
+                let eq = cast_to(HirScalarExpr::column(*l), lt, target)
+                    .call_binary(cast_to(HirScalarExpr::column(*r), rt, target), BinaryFunc::Eq);
+                on = Some(match on {
+                    None => eq,
+                    Some(prev) => prev.call_binary(eq, BinaryFunc::And),
+                });
+            }
+            on.unwrap_or_else(|| HirScalarExpr::literal(Datum::True, ScalarType::Bool))
+        }
+    };
+    let join = HirRelationExpr::Join { left: Box::new(left), right: Box::new(right), on, kind };
+    if pairs.is_empty() {
+        return Ok((join, joined_scope));
+    }
+    // USING columns: one merged column each, first; both inputs' copies stay reachable
+    // by qualified name only.
+    let width = joined_scope.items.len();
+    let merged: Vec<HirScalarExpr> = pairs
+        .iter()
+        .map(|(l, r)| match kind {
+            JoinKind::Inner | JoinKind::LeftOuter => HirScalarExpr::column(*l),
+            JoinKind::RightOuter => HirScalarExpr::column(*r),
+            JoinKind::FullOuter => HirScalarExpr::CallVariadic {
+                func: VariadicFunc::Coalesce,
+                exprs: vec![HirScalarExpr::column(*l), HirScalarExpr::column(*r)],
+            },
+        })
+        .collect();
+    let mut outputs: Vec<usize> = (width..width + pairs.len()).collect();
+    let mut items: Vec<ScopeItem> = using
+        .iter()
+        .map(|n| ScopeItem { table: None, column: n.clone(), hidden: false })
+        .collect();
+    let used: Vec<usize> = pairs.iter().flat_map(|(l, r)| [*l, *r]).collect();
+    for (i, item) in joined_scope.items.iter().enumerate() {
+        if !used.contains(&i) {
+            outputs.push(i);
+            items.push(item.clone());
+        }
+    }
+    for i in used {
+        outputs.push(i);
+        items.push(ScopeItem { hidden: true, ..joined_scope.items[i].clone() });
+    }
+    let expr = HirRelationExpr::Project {
+        input: Box::new(HirRelationExpr::Map { input: Box::new(join), scalars: merged }),
+        outputs,
+    };
+    Ok((expr, Scope { items }))
 }
 
 fn plan_table_factor(
@@ -694,6 +768,9 @@ struct ExprContext<'a> {
     grouping: Option<&'a Grouping>,
     /// Inside an aggregate's argument, where nested aggregates are not allowed.
     in_aggregate: bool,
+    /// The scope subqueries see as their nearest outer scope, if not `scope` (after
+    /// GROUP BY it is the grouped relation's).
+    subquery_scope: Option<(&'a Scope, &'a [ColumnType])>,
 }
 
 impl<'a> ExprContext<'a> {
@@ -704,7 +781,101 @@ impl<'a> ExprContext<'a> {
             types,
             grouping: None,
             in_aggregate: false,
+            subquery_scope: None,
         }
+    }
+}
+
+/// Plans a subquery with the current scope as its nearest outer scope.
+fn plan_subquery(ecx: &ExprContext, query: &ast::Query) -> Result<HirRelationExpr, PlanError> {
+    let (scope, types) = ecx.subquery_scope.unwrap_or((ecx.scope, ecx.types));
+    ecx.qcx.outer.borrow_mut().push((scope.clone(), types.to_vec()));
+    let planned = plan_query(ecx.qcx, query, &Scope::default(), false);
+    ecx.qcx.outer.borrow_mut().pop();
+    Ok(planned?.expr)
+}
+
+/// `e` as seen from inside a subquery of the current scope: every reference moves one
+/// level out.
+fn lift(e: &HirScalarExpr, types: &[ColumnType]) -> HirScalarExpr {
+    fn go(e: &HirScalarExpr, types: &[ColumnType], depth: usize) -> HirScalarExpr {
+        match e {
+            HirScalarExpr::Column(c) if depth == 0 => HirScalarExpr::OuterColumn { level: 1, column: c.column, typ: types[c.column] },
+            HirScalarExpr::Column(c) => HirScalarExpr::Column(*c),
+            HirScalarExpr::OuterColumn { level, column, typ } if *level > depth => {
+                HirScalarExpr::OuterColumn { level: level + 1, column: *column, typ: *typ }
+            }
+            HirScalarExpr::OuterColumn { .. } | HirScalarExpr::Literal(..) => e.clone(),
+            HirScalarExpr::CallUnary { func, expr } => go(expr, types, depth).call_unary(*func),
+            HirScalarExpr::CallBinary { func, expr1, expr2 } => go(expr1, types, depth).call_binary(go(expr2, types, depth), *func),
+            HirScalarExpr::CallVariadic { func, exprs } => HirScalarExpr::CallVariadic {
+                func: *func,
+                exprs: exprs.iter().map(|x| go(x, types, depth)).collect(),
+            },
+            HirScalarExpr::If { cond, then, els } => HirScalarExpr::If {
+                cond: Box::new(go(cond, types, depth)),
+                then: Box::new(go(then, types, depth)),
+                els: Box::new(go(els, types, depth)),
+            },
+            // References inside nested subqueries that point past them move too; a
+            // full rewrite of nested relations is not needed by today's callers.
+            HirScalarExpr::Exists(_) | HirScalarExpr::Select(_) => e.clone(),
+        }
+    }
+    go(e, types, 0)
+}
+
+/// `lhs <op> ANY (subquery)` (or ALL), with SQL's NULL semantics:
+/// ANY is true if some comparison is true, else NULL if some is NULL, else false;
+/// ALL is false if some comparison is false, else NULL if some is NULL, else true.
+fn plan_quantified(ecx: &ExprContext, lhs: &ast::Expr, op: &ast::BinaryOperator, query: &ast::Query, all: bool) -> Result<HirScalarExpr, PlanError> {
+    let left = plan_expr(ecx, lhs, None)?;
+    if contains_subquery(&left) {
+        return Err(PlanError::unsupported("subqueries on the left of IN, ANY or ALL"));
+    }
+    let sub = plan_subquery(ecx, query)?;
+    let sub_types = sub.typ().column_types;
+    if sub_types.len() != 1 {
+        return Err(PlanError::Syntax("subquery has too many columns".into()));
+    }
+    let (lt, rt) = (left.typ(ecx.types).scalar_type, sub_types[0].scalar_type);
+    let target = common_type(lt, rt).ok_or_else(|| PlanError::UnknownOperator(format!("{lt} {op} {rt}")))?;
+    let func = match op {
+        ast::BinaryOperator::Eq => BinaryFunc::Eq,
+        ast::BinaryOperator::NotEq => BinaryFunc::NotEq,
+        ast::BinaryOperator::Lt => BinaryFunc::Lt,
+        ast::BinaryOperator::LtEq => BinaryFunc::Lte,
+        ast::BinaryOperator::Gt => BinaryFunc::Gt,
+        ast::BinaryOperator::GtEq => BinaryFunc::Gte,
+        other => return Err(PlanError::unsupported(format!("{other} with ANY or ALL"))),
+    };
+    let lifted = cast_to(lift(&left, ecx.types), lt, target);
+    let comparison = lifted.call_binary(cast_to(HirScalarExpr::column(0), rt, target), func);
+    let exists_where = |predicate: HirScalarExpr| {
+        HirScalarExpr::Exists(Box::new(HirRelationExpr::Filter { input: Box::new(sub.clone()), predicates: vec![predicate] }))
+    };
+    let decisive = if all { comparison.clone().call_unary(UnaryFunc::IsFalse) } else { comparison.clone().call_unary(UnaryFunc::IsTrue) };
+    let unknown = comparison.call_unary(UnaryFunc::IsNull);
+    let (when_decisive, otherwise) = if all { (Datum::False, Datum::True) } else { (Datum::True, Datum::False) };
+    Ok(HirScalarExpr::If {
+        cond: Box::new(exists_where(decisive)),
+        then: Box::new(HirScalarExpr::literal(when_decisive, ScalarType::Bool)),
+        els: Box::new(HirScalarExpr::If {
+            cond: Box::new(exists_where(unknown)),
+            then: Box::new(HirScalarExpr::literal_null(ScalarType::Bool)),
+            els: Box::new(HirScalarExpr::literal(otherwise, ScalarType::Bool)),
+        }),
+    })
+}
+
+fn contains_subquery(e: &HirScalarExpr) -> bool {
+    match e {
+        HirScalarExpr::Exists(_) | HirScalarExpr::Select(_) => true,
+        HirScalarExpr::Column(_) | HirScalarExpr::OuterColumn { .. } | HirScalarExpr::Literal(..) => false,
+        HirScalarExpr::CallUnary { expr, .. } => contains_subquery(expr),
+        HirScalarExpr::CallBinary { expr1, expr2, .. } => contains_subquery(expr1) || contains_subquery(expr2),
+        HirScalarExpr::CallVariadic { exprs, .. } => exprs.iter().any(contains_subquery),
+        HirScalarExpr::If { cond, then, els } => contains_subquery(cond) || contains_subquery(then) || contains_subquery(els),
     }
 }
 
@@ -751,7 +922,7 @@ fn plan_select(
                         "SELECT * with no tables specified is not valid".into(),
                     ));
                 }
-                for item in &scope.items {
+                for item in scope.items.iter().filter(|i| !i.hidden) {
                     projection.push((column_expr(item), item.column.clone()));
                 }
             }
@@ -861,9 +1032,24 @@ fn plan_select(
     let grouped = !grouping_storage.keys.is_empty()
         || !grouping_storage.aggregates.is_empty()
         || select.having.is_some();
+    // Subqueries after GROUP BY see the grouped relation: its plain-column keys by
+    // name, nothing else.
+    let unnamed = |_| ScopeItem { table: None, column: "?column?".into(), hidden: true };
+    let grouped_scope = Scope {
+        items: grouping_storage
+            .keys
+            .iter()
+            .map(|(col, _)| match col {
+                Some(c) => scope.items[*c].clone(),
+                None => unnamed(()),
+            })
+            .chain(grouping_storage.aggregates.iter().map(|_| unnamed(())))
+            .collect(),
+    };
     let mut ecx = ExprContext::new(qcx, &scope_after, &types_after);
     if grouped {
         ecx.grouping = Some(&grouping_storage);
+        ecx.subquery_scope = Some((&grouped_scope, &types_after));
     }
 
     if let Some(having) = &select.having {
@@ -1414,13 +1600,18 @@ fn plan_expr(
             };
             let found = ecx.scope.resolve(table.as_deref(), &column)?;
             let Some(c) = found else {
+                // Correlated references: the enclosing queries' scopes, nearest first.
+                let outer = ecx.qcx.outer.borrow();
+                for (level, (scope, types)) in outer.iter().rev().enumerate() {
+                    if let Some(c) = scope.resolve(table.as_deref(), &column)? {
+                        return Ok(HirScalarExpr::OuterColumn { level: level + 1, column: c, typ: types[c] });
+                    }
+                }
                 if let Some(t) = &table {
-                    if !ecx
-                        .scope
-                        .items
-                        .iter()
-                        .any(|i| i.table.as_deref() == Some(t))
-                    {
+                    let known = std::iter::once(ecx.scope)
+                        .chain(outer.iter().map(|(s, _)| s))
+                        .any(|s| s.items.iter().any(|i| i.table.as_deref() == Some(t)));
+                    if !known {
                         return Err(PlanError::UnknownRelation(format!(
                             "missing FROM-clause entry for table \"{t}\""
                         )));
@@ -1647,8 +1838,27 @@ fn plan_expr(
             Ok(result)
         }
         Expr::Function(f) => plan_function(ecx, f, hint),
-        Expr::Exists { .. } | Expr::Subquery(_) | Expr::InSubquery { .. } => {
-            Err(PlanError::unsupported("subqueries"))
+        Expr::Exists { subquery, negated } => {
+            let exists = HirScalarExpr::Exists(Box::new(plan_subquery(ecx, subquery)?));
+            Ok(if *negated { exists.call_unary(UnaryFunc::Not) } else { exists })
+        }
+        Expr::Subquery(query) => {
+            let sub = plan_subquery(ecx, query)?;
+            if sub.arity() != 1 {
+                return Err(PlanError::Syntax("subquery must return only one column".into()));
+            }
+            Ok(HirScalarExpr::Select(Box::new(sub)))
+        }
+        Expr::InSubquery { expr, subquery, negated } => {
+            let any = plan_quantified(ecx, expr, &ast::BinaryOperator::Eq, subquery, false)?;
+            Ok(if *negated { any.call_unary(UnaryFunc::Not) } else { any })
+        }
+        Expr::AnyOp { left, compare_op, right, .. } | Expr::AllOp { left, compare_op, right } => {
+            let all = matches!(e, Expr::AllOp { .. });
+            match &**right {
+                Expr::Subquery(query) => plan_quantified(ecx, left, compare_op, query, all),
+                _ => Err(PlanError::unsupported("ANY and ALL over arrays")),
+            }
         }
         other => Err(PlanError::unsupported(format!("expression {other}"))),
     }

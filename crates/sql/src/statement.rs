@@ -482,6 +482,7 @@ fn plan_mutation_source(
             .map(|n| query::ScopeItem {
                 table: Some(table.name.clone()),
                 column: n.clone(),
+                hidden: false,
             })
             .collect(),
     };

@@ -5,6 +5,7 @@
 
 pub mod fold_constants;
 pub mod fusion;
+pub mod join_simplify;
 pub mod predicate_pushdown;
 
 use expr::MirRelationExpr;
@@ -15,6 +16,7 @@ pub fn optimize(mut expr: MirRelationExpr) -> MirRelationExpr {
         let before = expr.clone();
         fusion::fuse(&mut expr);
         fold_constants::fold(&mut expr);
+        join_simplify::simplify(&mut expr);
         predicate_pushdown::pushdown(&mut expr);
         if expr == before {
             break;
