@@ -25,5 +25,5 @@ pub use finishing::{ColumnOrder, RowSetFinishing};
 pub use func::{BinaryFunc, UnaryFunc, VariadicFunc};
 pub use mfp::MapFilterProject;
 pub use plan::Plan;
-pub use relation::MirRelationExpr;
+pub use relation::{LocalId, MirRelationExpr};
 pub use scalar::{MirScalarExpr, RowArena};

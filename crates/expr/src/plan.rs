@@ -12,10 +12,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::agg::AggregateExpr;
 use crate::mfp::MapFilterProject;
+use crate::relation::LocalId;
 use crate::scalar::MirScalarExpr;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Plan {
+    /// Renders `value` once and makes it available to `body` as `GetLocal { id }`.
+    Let {
+        id: LocalId,
+        value: Box<Plan>,
+        body: Box<Plan>,
+    },
+    /// The collection a `Let` bound, with `mfp` applied.
+    GetLocal { id: LocalId, mfp: MapFilterProject },
     /// Literal rows, all at the dataflow's `as_of`; an error literal becomes one error.
     Constant {
         rows: Result<Vec<(Row, Diff)>, EvalError>,
@@ -83,7 +92,8 @@ pub enum ReducePlan {
 impl Plan {
     pub fn children(&self) -> Vec<&Plan> {
         match self {
-            Plan::Constant { .. } | Plan::Get { .. } => vec![],
+            Plan::Constant { .. } | Plan::Get { .. } | Plan::GetLocal { .. } => vec![],
+            Plan::Let { value, body, .. } => vec![value, body],
             Plan::Mfp { input, .. }
             | Plan::Reduce { input, .. }
             | Plan::Negate { input }
@@ -109,6 +119,19 @@ impl Plan {
                 }
             }
             Plan::Mfp { mfp, .. } => writeln!(f, "{pad}Mfp {mfp}")?,
+            Plan::GetLocal { id, mfp } => {
+                if mfp.is_identity() {
+                    writeln!(f, "{pad}Get::Local {id}")?;
+                } else {
+                    writeln!(f, "{pad}Get::Local {id} {mfp}")?;
+                }
+            }
+            Plan::Let { id, value, body } => {
+                writeln!(f, "{pad}Let {id} =")?;
+                value.fmt_indent(f, depth + 1)?;
+                writeln!(f, "{pad}In")?;
+                return body.fmt_indent(f, depth + 1);
+            }
             Plan::Join { plan, .. } => {
                 writeln!(f, "{pad}Join::Linear source=input {}", plan.source)?;
                 for (i, s) in plan.stages.iter().enumerate() {

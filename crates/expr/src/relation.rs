@@ -13,8 +13,47 @@ use serde::{Deserialize, Serialize};
 use crate::agg::AggregateExpr;
 use crate::scalar::MirScalarExpr;
 
+/// A name for a collection bound by `Let` within one expression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LocalId(pub u64);
+
+impl fmt::Display for LocalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "l{}", self.0)
+    }
+}
+
+impl LocalId {
+    /// A fresh id, unique within the process.
+    pub fn fresh() -> LocalId {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        LocalId(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+/// A value waiting to be bound around a body: see [`MirRelationExpr::bind`].
+pub struct Binding {
+    id: LocalId,
+    value: MirRelationExpr,
+}
+
+impl Binding {
+    /// `Let id = value In body`.
+    pub fn wrap(self, body: MirRelationExpr) -> MirRelationExpr {
+        MirRelationExpr::Let { id: self.id, value: Box::new(self.value), body: Box::new(body) }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MirRelationExpr {
+    /// `body`, in which `GetLocal { id }` denotes `value` (computed once).
+    Let {
+        id: LocalId,
+        value: Box<MirRelationExpr>,
+        body: Box<MirRelationExpr>,
+    },
+    /// The collection bound to `id` by an enclosing `Let`.
+    GetLocal { id: LocalId, typ: RelationType },
     /// Literal rows with multiplicities, or an error raised when the collection is read.
     Constant {
         rows: Result<Vec<(Row, Diff)>, EvalError>,
@@ -64,6 +103,31 @@ pub enum MirRelationExpr {
 }
 
 impl MirRelationExpr {
+    /// Binds `self` to a fresh local id: returns the `GetLocal` to use in place of
+    /// `self`, and the [`Binding`] that wraps the final body in the `Let`.
+    pub fn bind(self) -> (MirRelationExpr, Binding) {
+        let id = LocalId::fresh();
+        let typ = self.typ();
+        (MirRelationExpr::GetLocal { id, typ }, Binding { id, value: self })
+    }
+
+    /// The number of `GetLocal { id }` in the expression.
+    pub fn count_uses(&self, id: LocalId) -> usize {
+        let own = matches!(self, MirRelationExpr::GetLocal { id: i, .. } if *i == id) as usize;
+        own + self.children().iter().map(|c| c.count_uses(id)).sum::<usize>()
+    }
+
+    /// Replaces every `GetLocal { id }` by `value`.
+    pub fn substitute_local(&mut self, id: LocalId, value: &MirRelationExpr) {
+        if matches!(self, MirRelationExpr::GetLocal { id: i, .. } if *i == id) {
+            *self = value.clone();
+            return;
+        }
+        for c in self.children_mut() {
+            c.substitute_local(id, value);
+        }
+    }
+
     pub fn constant(rows: Vec<Row>, typ: RelationType) -> Self {
         MirRelationExpr::Constant {
             rows: Ok(rows.into_iter().map(|r| (r, 1)).collect()),
@@ -134,7 +198,10 @@ impl MirRelationExpr {
     /// The column types of the collection.
     pub fn typ(&self) -> RelationType {
         match self {
-            MirRelationExpr::Constant { typ, .. } | MirRelationExpr::Get { typ, .. } => typ.clone(),
+            MirRelationExpr::Constant { typ, .. }
+            | MirRelationExpr::Get { typ, .. }
+            | MirRelationExpr::GetLocal { typ, .. } => typ.clone(),
+            MirRelationExpr::Let { body, .. } => body.typ(),
             MirRelationExpr::Project { input, outputs } => {
                 let t = input.typ();
                 RelationType::new(outputs.iter().map(|c| t.column_types[*c]).collect())
@@ -182,7 +249,8 @@ impl MirRelationExpr {
     /// The direct inputs.
     pub fn children(&self) -> Vec<&MirRelationExpr> {
         match self {
-            MirRelationExpr::Constant { .. } | MirRelationExpr::Get { .. } => vec![],
+            MirRelationExpr::Constant { .. } | MirRelationExpr::Get { .. } | MirRelationExpr::GetLocal { .. } => vec![],
+            MirRelationExpr::Let { value, body, .. } => vec![value, body],
             MirRelationExpr::Project { input, .. }
             | MirRelationExpr::Map { input, .. }
             | MirRelationExpr::Filter { input, .. }
@@ -199,7 +267,8 @@ impl MirRelationExpr {
     /// The direct inputs, mutably.
     pub fn children_mut(&mut self) -> Vec<&mut MirRelationExpr> {
         match self {
-            MirRelationExpr::Constant { .. } | MirRelationExpr::Get { .. } => vec![],
+            MirRelationExpr::Constant { .. } | MirRelationExpr::Get { .. } | MirRelationExpr::GetLocal { .. } => vec![],
+            MirRelationExpr::Let { value, body, .. } => vec![value, body],
             MirRelationExpr::Project { input, .. }
             | MirRelationExpr::Map { input, .. }
             | MirRelationExpr::Filter { input, .. }
@@ -258,6 +327,13 @@ impl MirRelationExpr {
                 writeln!(f, "{pad}Error {:?}", e.to_string())?
             }
             MirRelationExpr::Get { id, name, .. } => writeln!(f, "{pad}Get {name} ({id})")?,
+            MirRelationExpr::GetLocal { id, .. } => writeln!(f, "{pad}Get {id}")?,
+            MirRelationExpr::Let { id, value, body } => {
+                writeln!(f, "{pad}Let {id} =")?;
+                value.fmt_indent(f, depth + 1)?;
+                writeln!(f, "{pad}In")?;
+                return body.fmt_indent(f, depth + 1);
+            }
             MirRelationExpr::Project { outputs, .. } => {
                 let cols: Vec<String> = outputs.iter().map(|c| format!("#{c}")).collect();
                 writeln!(f, "{pad}Project ({})", cols.join(", "))?;

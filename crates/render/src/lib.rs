@@ -41,6 +41,8 @@ pub struct Context<'s> {
     pub scope: Scope<'s, Timestamp>,
     pub as_of: Timestamp,
     pub collections: BTreeMap<GlobalId, CollectionBundle<'s>>,
+    /// Collections bound by the enclosing `Plan::Let`s.
+    pub locals: BTreeMap<expr::LocalId, CollectionBundle<'s>>,
 }
 
 impl<'s> Context<'s> {
@@ -49,6 +51,7 @@ impl<'s> Context<'s> {
             scope,
             as_of,
             collections: BTreeMap::new(),
+            locals: BTreeMap::new(),
         }
     }
 
@@ -57,9 +60,23 @@ impl<'s> Context<'s> {
     }
 
     /// Renders `plan`: the entry point for every LIR operator.
-    pub fn render_plan(&self, plan: &Plan) -> CollectionBundle<'s> {
+    pub fn render_plan(&mut self, plan: &Plan) -> CollectionBundle<'s> {
         match plan {
             Plan::Constant { rows } => constant::render_constant(self, rows),
+            Plan::Let { id, value, body } => {
+                let value = self.render_plan(value);
+                let shadowed = self.locals.insert(*id, value);
+                let result = self.render_plan(body);
+                match shadowed {
+                    Some(previous) => self.locals.insert(*id, previous),
+                    None => self.locals.remove(id),
+                };
+                result
+            }
+            Plan::GetLocal { id, mfp } => {
+                let bundle = self.locals.get(id).unwrap_or_else(|| panic!("plan uses {id} outside its Let")).clone();
+                mfp::render_mfp(bundle, mfp.clone())
+            }
             Plan::Get { id, mfp } => {
                 let bundle = self
                     .collections

@@ -14,6 +14,12 @@ use crate::error::PlanError;
 pub fn plan_to_lir(expr: &MirRelationExpr) -> Result<Plan, PlanError> {
     Ok(match expr {
         MirRelationExpr::Constant { rows, .. } => Plan::Constant { rows: rows.clone() },
+        MirRelationExpr::Let { id, value, body } => Plan::Let {
+            id: *id,
+            value: Box::new(plan_to_lir(value)?),
+            body: Box::new(plan_to_lir(body)?),
+        },
+        MirRelationExpr::GetLocal { id, typ } => Plan::GetLocal { id: *id, mfp: MapFilterProject::new(typ.arity()) },
         MirRelationExpr::Get { id, typ, .. } => Plan::Get {
             id: *id,
             mfp: MapFilterProject::new(typ.arity()),

@@ -116,8 +116,11 @@ impl HirRelationExpr {
             HirRelationExpr::Join { left, right, on, kind } => {
                 let left_arity = left.arity();
                 let right_arity = right.arity();
+                let outer_joins = !matches!(kind, JoinKind::Inner);
                 let l = left.applied_to(outer.clone(), map)?;
                 let r = right.applied_to(outer.clone(), map)?;
+                let (l, finish_l) = if outer_joins { let (g, f) = l.bind(); (g, Some(f)) } else { (l, None) };
+                let (r, finish_r) = if outer_joins { let (g, f) = r.bind(); (g, Some(f)) } else { (r, None) };
                 // outer ++ left ++ outer ++ right, with the two outer copies equal.
                 let pairs: Vec<(usize, usize)> = (0..outer_arity).map(|c| (c, c)).collect();
                 let keep: Vec<usize> = (0..outer_arity + left_arity)
@@ -131,7 +134,8 @@ impl HirRelationExpr {
                 if joined.arity() != width {
                     joined = joined.project((0..width).collect());
                 }
-                match kind {
+                let (joined, finish_joined) = if outer_joins { let (g, f) = joined.bind(); (g, Some(f)) } else { (joined, None) };
+                let result = match kind {
                     JoinKind::Inner => joined,
                     JoinKind::LeftOuter => {
                         let unmatched = unmatched(&l, &joined, 0..outer_arity + left_arity);
@@ -150,7 +154,12 @@ impl HirRelationExpr {
                             .union(pad_right(left_unmatched, &right.typ()))
                             .union(pad_left(right_unmatched, outer_arity, &left.typ()))
                     }
+                };
+                let mut result = result;
+                for finish in [finish_joined, finish_r, finish_l].into_iter().flatten() {
+                    result = finish.wrap(result);
                 }
+                result
             }
             HirRelationExpr::Reduce { input, group_key, aggregates } => {
                 let rel = input.applied_to(outer.clone(), map)?;
@@ -295,6 +304,7 @@ impl HirScalarExpr {
                 els: Box::new(els.applied_to(rel, map)?),
             },
             HirScalarExpr::Exists(query) => {
+                let finish = share(rel);
                 let (keys, sub_outer, result) = lower_subquery(query, rel, map)?;
                 let k = keys.len();
                 let present = result.project((0..k).collect()).distinct();
@@ -306,15 +316,20 @@ impl HirScalarExpr {
                             .union(present.negate())
                             .map(vec![MirScalarExpr::literal(Datum::False, ScalarType::Bool)]),
                     );
-                attach(rel, full, &keys)
+                let column = attach(rel, full, &keys);
+                let body = std::mem::replace(rel, unit());
+                *rel = finish.wrap(body);
+                column
             }
             HirScalarExpr::Select(query) => {
                 let typ = query.typ().column_types.first().copied().unwrap_or(ScalarType::String.nullable(true));
+                let finish = share(rel);
                 let (keys, sub_outer, result) = lower_subquery(query, rel, map)?;
                 let k = keys.len();
                 if result.arity() != k + 1 {
                     return Err(PlanError::Syntax("subquery must return only one column".into()));
                 }
+                let (result, finish_result) = result.bind();
                 let present = result.clone().project((0..k).collect()).distinct();
                 let error = MirScalarExpr::Literal(Err(EvalError::MultipleRowsFromSubquery), typ.scalar_type.nullable(true));
                 let too_many = MirRelationExpr::Reduce {
@@ -339,7 +354,10 @@ impl HirScalarExpr {
                             .map(vec![MirScalarExpr::literal_null(typ.scalar_type)]),
                     )
                     .union(too_many);
-                attach(rel, full, &keys)
+                let column = attach(rel, finish_result.wrap(full), &keys);
+                let body = std::mem::replace(rel, unit());
+                *rel = finish.wrap(body);
+                column
             }
         })
     }
@@ -383,6 +401,15 @@ fn attach(rel: &mut MirRelationExpr, full: MirRelationExpr, keys: &[usize]) -> M
     let current = std::mem::replace(rel, unit());
     *rel = join_on(current, full, &pairs, (0..width).chain([width + k]).collect());
     MirScalarExpr::Column(width)
+}
+
+/// Binds `rel` to a local so the subquery lowering below can use it twice without
+/// computing it twice; `finish` wraps the result in the `Let`.
+fn share(rel: &mut MirRelationExpr) -> expr::relation::Binding {
+    let current = std::mem::replace(rel, unit());
+    let (get, binding) = current.bind();
+    *rel = get;
+    binding
 }
 
 /// The cross product of `outer` and `rel`: `outer ++ rel`.
@@ -441,9 +468,10 @@ fn with_default_row(reduce: MirRelationExpr, outer: MirRelationExpr, outer_arity
             }
         })
         .collect();
+    let (reduce, finish) = reduce.bind();
     let present = reduce.clone().project((0..outer_arity).collect());
     let missing = outer.distinct().union(present.negate());
-    reduce.union(missing.map(defaults))
+    finish.wrap(reduce.union(missing.map(defaults)))
 }
 
 fn reduce_output_type(reduce: &MirRelationExpr, outer_arity: usize, agg: &AggregateExpr) -> ScalarType {

@@ -5,6 +5,7 @@
 
 pub mod fold_constants;
 pub mod fusion;
+pub mod inline_let;
 pub mod join_simplify;
 pub mod predicate_pushdown;
 
@@ -14,6 +15,7 @@ use expr::MirRelationExpr;
 pub fn optimize(mut expr: MirRelationExpr) -> MirRelationExpr {
     for _ in 0..8 {
         let before = expr.clone();
+        inline_let::inline(&mut expr);
         fusion::fuse(&mut expr);
         fold_constants::fold(&mut expr);
         join_simplify::simplify(&mut expr);
