@@ -168,6 +168,7 @@ mod tests {
             uuid,
             id: GlobalId::Transient(1),
             timestamp: 5,
+            mfp: expr::MapFilterProject::new(1),
         });
         // A replica connecting now still receives the pending peek.
         let (c2, r2) = channel();

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use expr::{MirScalarExpr, Plan};
+use expr::{MapFilterProject, MirScalarExpr, Plan};
 use repr::{Diff, EvalError, GlobalId, RelationDesc, Row, Timestamp};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -73,6 +73,9 @@ pub struct Peek {
     /// The index export to read.
     pub id: GlobalId,
     pub timestamp: Timestamp,
+    /// Applied to every row read (the "fast path": a SELECT that only maps, filters
+    /// and projects an indexed collection reads the index without a new dataflow).
+    pub mfp: MapFilterProject,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -4,18 +4,22 @@
 //! exports, and answers a peek at `t` once the index's frontier has passed `t`, from
 //! its part of the arrangement; the dispatcher merges the parts.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 use std::time::Duration;
 
 use compute_client::{ComputeCommand, DataflowDescription, Peek, PeekResponse};
+use expr::{MapFilterProject, RowArena};
 use crossbeam_channel::{Receiver, Sender};
 use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::cursor::{cursor_list, Cursor};
 use differential_dataflow::trace::implementations::{KeySpine, ValSpine};
 use differential_dataflow::trace::TraceReader;
 use persist::{PersistClient, ShardId};
+use render::persist_source::ReaderCache;
 use render::{CollectionBundle, Context};
-use repr::{Diff, EvalError, GlobalId, Row, Timestamp};
+use repr::{Diff, EvalError, GlobalId, Row, RowPacker, Timestamp};
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::operators::Probe;
 use timely::progress::Antichain;
@@ -49,6 +53,8 @@ pub struct ComputeState {
     /// The exports still alive in each timely dataflow.
     dataflows: BTreeMap<usize, BTreeSet<GlobalId>>,
     pending_peeks: Vec<Peek>,
+    /// Persist readers shared by this worker's sources.
+    readers: Rc<RefCell<ReaderCache>>,
 }
 
 impl ComputeState {
@@ -59,6 +65,7 @@ impl ComputeState {
             indexes: BTreeMap::new(),
             dataflows: BTreeMap::new(),
             pending_peeks: Vec::new(),
+            readers: Rc::new(RefCell::new(ReaderCache::default())),
         }
     }
 
@@ -122,6 +129,7 @@ impl ComputeState {
     fn create_dataflow(&mut self, worker: &mut Worker, desc: DataflowDescription) {
         let dataflow = worker.next_dataflow_index();
         let persist = self.persist.clone();
+        let readers = Rc::clone(&self.readers);
         let exports = worker.dataflow_named::<Timestamp, _, _>(&desc.debug_name, |scope| {
             let mut ctx = Context::new(scope, desc.as_of);
             for (id, import) in &desc.source_imports {
@@ -129,6 +137,7 @@ impl ComputeState {
                     Ok(shard) => render::persist_source::persist_source(
                         scope,
                         persist.clone(),
+                        Rc::clone(&readers),
                         shard,
                         &id.to_string(),
                         desc.as_of,
@@ -196,7 +205,7 @@ impl ComputeState {
                 still_pending.push(peek);
                 continue;
             }
-            let response = read_index(index, peek.timestamp);
+            let response = read_index(index, peek.timestamp, &peek.mfp);
             let _ = self.responses.send(WorkerResponse::Peek {
                 uuid: peek.uuid,
                 response,
@@ -206,9 +215,9 @@ impl ComputeState {
     }
 }
 
-/// This worker's part of the index's contents at `time`: its errors if it has any,
-/// else its rows with their multiplicities.
-fn read_index(index: &mut IndexState, time: Timestamp) -> PeekResponse {
+/// This worker's part of the index's contents at `time`, with `mfp` applied: its
+/// errors if it has any, else its rows with their multiplicities.
+fn read_index(index: &mut IndexState, time: Timestamp, mfp: &MapFilterProject) -> PeekResponse {
     let everything = Antichain::<Timestamp>::new();
     if let Some(batches) = index.errs.batches_through(everything.borrow()) {
         let (mut cursor, storage) = cursor_list(batches);
@@ -226,6 +235,7 @@ fn read_index(index: &mut IndexState, time: Timestamp) -> PeekResponse {
         }
     }
     let mut rows = Vec::new();
+    let mut packer = RowPacker::new();
     if let Some(batches) = index.oks.batches_through(everything.borrow()) {
         let (mut cursor, storage) = cursor_list(batches);
         while cursor.key_valid(&storage) {
@@ -237,7 +247,16 @@ fn read_index(index: &mut IndexState, time: Timestamp) -> PeekResponse {
                     }
                 });
                 if count != 0 {
-                    rows.push((row.clone(), count));
+                    if mfp.is_identity() {
+                        rows.push((row.clone(), count));
+                    } else {
+                        let arena = RowArena::new();
+                        match mfp.evaluate(row, &arena, &mut packer) {
+                            Ok(Some(out)) => rows.push((out, count)),
+                            Ok(None) => {}
+                            Err(e) => return PeekResponse::Error(e),
+                        }
+                    }
                 }
                 cursor.step_val(&storage);
             }

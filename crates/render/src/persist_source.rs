@@ -7,10 +7,13 @@
 //! completely through `t`. A read that fails (the shard compacted past `as_of`, storage
 //! errors) becomes one error in the error collection, not a panic.
 
-use std::time::Duration;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use differential_dataflow::AsCollection;
-use persist::{ListenEvent, PersistClient, ReadError, ShardId};
+use persist::{ListenEvent, PersistClient, ReadError, ReadHandle, ShardId};
 use repr::{Diff, EvalError, Row, Timestamp};
 use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::Scope;
@@ -26,16 +29,53 @@ enum Phase {
     Listening(persist::Listen),
 }
 
+/// One registered reader per shard, shared by every source of a worker, so a one-shot
+/// SELECT reads persist without registering (and expiring) a lease each time.
+#[derive(Default)]
+pub struct ReaderCache {
+    readers: BTreeMap<ShardId, (ReadHandle, Instant)>,
+}
+
+/// How often a cached reader renews its lease (well inside persist's lease duration).
+const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(60);
+
+impl ReaderCache {
+    /// The cached reader of `shard`, opened (or renewed) as needed.
+    fn reader(&mut self, client: &PersistClient, shard: ShardId) -> Result<&ReadHandle, String> {
+        let stale = match self.readers.get_mut(&shard) {
+            Some((reader, renewed)) if renewed.elapsed() < HEARTBEAT_INTERVAL => false,
+            Some((reader, renewed)) => match reader.heartbeat() {
+                Ok(()) => {
+                    *renewed = Instant::now();
+                    false
+                }
+                Err(_) => true,
+            },
+            None => true,
+        };
+        if stale {
+            let reader = client.open_reader(shard, "compute").map_err(|e| e.to_string())?;
+            self.readers.insert(shard, (reader, Instant::now()));
+        }
+        Ok(&self.readers.get(&shard).expect("inserted above").0)
+    }
+
+    /// Forgets the reader of a shard (the table was dropped).
+    pub fn forget(&mut self, shard: ShardId) {
+        self.readers.remove(&shard);
+    }
+}
+
 pub fn persist_source<'s>(
     scope: Scope<'s, Timestamp>,
     client: PersistClient,
+    readers: Rc<RefCell<ReaderCache>>,
     shard_id: ShardId,
     name: &str,
     as_of: Timestamp,
     until: Option<Timestamp>,
 ) -> CollectionBundle<'s> {
     let worker0 = scope.index() == 0;
-    let reader_name = format!("persist_source {name}");
     let stream = source(
         scope,
         &format!("PersistSource({name})"),
@@ -45,8 +85,7 @@ pub fn persist_source<'s>(
             if let Some(c) = capability.as_mut() {
                 c.downgrade(&as_of);
             }
-            let mut reader = None;
-            let mut phase = Phase::Snapshot;
+                let mut phase = Phase::Snapshot;
             move |output| {
                 let Some(cap) = capability.as_mut() else {
                     return;
@@ -55,30 +94,28 @@ pub fn persist_source<'s>(
                 let mut done = false;
                 let mut next_frontier = None;
                 let step: Result<(), String> = (|| {
-                    if reader.is_none() {
-                        reader = Some(
-                            client
-                                .open_reader(shard_id, &reader_name)
-                                .map_err(|e| e.to_string())?,
-                        );
-                    }
-                    let handle = reader.as_ref().expect("opened above");
                     match &mut phase {
-                        Phase::Snapshot => match handle.snapshot(as_of) {
-                            Ok(updates) => {
-                                emitted.extend(
-                                    updates
-                                        .into_iter()
-                                        .map(|(row, _, diff)| (Ok(row), as_of, diff)),
-                                );
-                                next_frontier = Some(as_of + 1);
-                                phase = Phase::Listening(
-                                    handle.listen(as_of).map_err(|e| e.to_string())?,
-                                );
+                        Phase::Snapshot => {
+                            let mut cache = readers.borrow_mut();
+                            let handle = cache.reader(&client, shard_id)?;
+                            match handle.snapshot(as_of) {
+                                Ok(updates) => {
+                                    emitted.extend(
+                                        updates
+                                            .into_iter()
+                                            .map(|(row, _, diff)| (Ok(row), as_of, diff)),
+                                    );
+                                    next_frontier = Some(as_of + 1);
+                                    // A one-shot read (until = as_of + 1) needs no listen.
+                                    if until.is_none_or(|u| u > as_of + 1) {
+                                        let listen = handle.listen(as_of).map_err(|e| e.to_string())?;
+                                        phase = Phase::Listening(listen);
+                                    }
+                                }
+                                Err(ReadError::NotYetAvailable { .. }) => {}
+                                Err(e) => return Err(e.to_string()),
                             }
-                            Err(ReadError::NotYetAvailable { .. }) => {}
-                            Err(e) => return Err(e.to_string()),
-                        },
+                        }
                         Phase::Listening(listen) => {
                             for event in listen.poll().map_err(|e| e.to_string())? {
                                 match event {
@@ -118,7 +155,6 @@ pub fn persist_source<'s>(
                 }
                 if done {
                     capability = None;
-                    reader = None;
                     return;
                 }
                 if let Some(f) = next_frontier {
