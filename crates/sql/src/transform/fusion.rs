@@ -1,6 +1,6 @@
 //! Fusion: adjacent Filters, Maps and Projects become one operator of each kind.
 
-use expr::MirRelationExpr;
+use expr::{MirRelationExpr, MirScalarExpr};
 
 /// Fuses `Filter(Filter)`, `Map(Map)` and `Project(Project)` bottom up.
 pub fn fuse(expr: &mut MirRelationExpr) {
@@ -45,6 +45,39 @@ pub fn fuse(expr: &mut MirRelationExpr) {
             }
         }
         MirRelationExpr::Project { input, outputs } => {
+            // Project(Map(x, scalars)): outputs that are map columns holding a plain
+            // column reference read that column instead, and unused map columns go.
+            if let MirRelationExpr::Map { input: inner, scalars } = &mut **input {
+                let base = inner.arity();
+                let mut changed = false;
+                for o in outputs.iter_mut() {
+                    if *o >= base {
+                        if let MirScalarExpr::Column(c) = scalars[*o - base] {
+                            if c < base {
+                                *o = c;
+                                changed = true;
+                            }
+                        }
+                    }
+                }
+                // Drop trailing map columns no output (or later scalar) reads.
+                while let Some(last) = scalars.len().checked_sub(1) {
+                    let column = base + last;
+                    if outputs.contains(&column) {
+                        break;
+                    }
+                    scalars.pop();
+                    changed = true;
+                }
+                if changed && scalars.is_empty() {
+                    let inner = std::mem::replace(&mut **inner, MirRelationExpr::constant(vec![], Default::default()));
+                    **input = inner;
+                }
+                if changed {
+                    fuse(expr);
+                    return;
+                }
+            }
             if let MirRelationExpr::Project {
                 input: inner,
                 outputs: inner_outputs,

@@ -5,20 +5,22 @@ use expr::{BinaryFunc, MirRelationExpr, MirScalarExpr};
 
 /// Splits `a AND b` into separate predicates, so each can move on its own.
 fn split_conjunctions(predicates: Vec<MirScalarExpr>) -> Vec<MirScalarExpr> {
-    let mut out = Vec::new();
-    let mut todo = predicates;
-    while let Some(p) = todo.pop() {
+    fn go(p: MirScalarExpr, out: &mut Vec<MirScalarExpr>) {
         match p {
-            MirScalarExpr::CallBinary {
-                func: BinaryFunc::And,
-                expr1,
-                expr2,
-            } => {
-                todo.push(*expr2);
-                todo.push(*expr1);
+            MirScalarExpr::CallBinary { func: BinaryFunc::And, expr1, expr2 } => {
+                go(*expr1, out);
+                go(*expr2, out);
             }
-            other => out.push(other),
+            other => {
+                if !out.contains(&other) {
+                    out.push(other);
+                }
+            }
         }
+    }
+    let mut out = Vec::new();
+    for p in predicates {
+        go(p, &mut out);
     }
     out
 }
@@ -63,6 +65,15 @@ pub fn pushdown(expr: &mut MirRelationExpr) {
                 {
                     if let (Some(a), Some(b)) = (input_of(expr1), input_of(expr2)) {
                         if a != b {
+                            // Join equivalences match NULL to NULL; SQL `=` does not.
+                            for (e, i) in [(expr1, a), (expr2, b)] {
+                                let mut local = crate::lower::is_not_null((**e).clone());
+                                let map: Vec<usize> = (0..offsets[i] + arities[i])
+                                    .map(|c| c.saturating_sub(offsets[i]))
+                                    .collect();
+                                local.permute(&map);
+                                pushed[i].push(local);
+                            }
                             equivalences.push(vec![(**expr1).clone(), (**expr2).clone()]);
                             continue;
                         }
@@ -136,9 +147,12 @@ mod tests {
             equivalences,
             &vec![vec![MirScalarExpr::column(1), MirScalarExpr::column(2)]]
         );
+        let not_null = |c| crate::lower::is_not_null(MirScalarExpr::column(c));
+        assert_eq!(inputs[0], get(1).filter(vec![not_null(1)]));
         assert_eq!(
             inputs[1],
             get(2).filter(vec![
+                not_null(0),
                 MirScalarExpr::column(1).call_binary(five, BinaryFunc::Gt)
             ])
         );
