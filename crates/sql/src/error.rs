@@ -12,12 +12,30 @@ pub enum PlanError {
     },
     #[error("relation \"{0}\" does not exist")]
     UnknownRelation(String),
+    /// `DROP TABLE` of a table that does not exist.
+    #[error("table \"{0}\" does not exist")]
+    UnknownTable(String),
+    /// A qualified reference to a table name that no FROM item exposes.
+    #[error("missing FROM-clause entry for table \"{0}\"")]
+    MissingFromEntry(String),
+    /// A qualified reference to a table by its name when the FROM item has an alias.
+    #[error("invalid reference to FROM-clause entry for table \"{0}\"")]
+    InvalidFromReference(String),
+    /// Two FROM items at one level expose the same name.
+    #[error("table name \"{0}\" specified more than once")]
+    DuplicateAlias(String),
     #[error("relation \"{0}\" already exists")]
     RelationExists(String),
     #[error("column \"{0}\" does not exist")]
     UnknownColumn(String),
+    /// PostgreSQL leaves a qualified column name unquoted.
+    #[error("column {table}.{column} does not exist")]
+    UnknownQualifiedColumn { table: String, column: String },
     #[error("column reference \"{0}\" is ambiguous")]
     AmbiguousColumn(String),
+    /// A bare name in ORDER BY or GROUP BY that matches several select-list items.
+    #[error("{clause} \"{name}\" is ambiguous")]
+    AmbiguousClauseReference { clause: &'static str, name: String },
     #[error(
         "column \"{0}\" must appear in the GROUP BY clause or be used in an aggregate function"
     )]
@@ -40,6 +58,9 @@ pub enum PlanError {
     InvalidColumnReference(String),
     #[error("{0}")]
     Syntax(String),
+    /// `$n` with no value: a simple query, or fewer values than parameters.
+    #[error("there is no parameter ${0}")]
+    NoParameter(usize),
     #[error(transparent)]
     Eval(#[from] EvalError),
 }
@@ -49,17 +70,22 @@ impl PlanError {
     pub fn sqlstate(&self) -> &'static str {
         match self {
             PlanError::Parse { .. } | PlanError::Syntax(_) => "42601",
-            PlanError::UnknownRelation(_) => "42P01",
+            PlanError::UnknownRelation(_)
+            | PlanError::UnknownTable(_)
+            | PlanError::MissingFromEntry(_)
+            | PlanError::InvalidFromReference(_) => "42P01",
+            PlanError::DuplicateAlias(_) => "42712",
             PlanError::RelationExists(_) => "42P07",
             PlanError::DuplicateColumn(_) => "42701",
-            PlanError::UnknownColumn(_) => "42703",
-            PlanError::AmbiguousColumn(_) => "42702",
+            PlanError::UnknownColumn(_) | PlanError::UnknownQualifiedColumn { .. } => "42703",
+            PlanError::AmbiguousColumn(_) | PlanError::AmbiguousClauseReference { .. } => "42702",
             PlanError::UngroupedColumn(_) | PlanError::Grouping(_) => "42803",
             PlanError::DatatypeMismatch(_) => "42804",
             PlanError::UnknownFunction(_) | PlanError::UnknownOperator(_) => "42883",
             PlanError::UnknownType(_) => "42704",
             PlanError::Unsupported(_) => "0A000",
             PlanError::InvalidColumnReference(_) => "42P10",
+            PlanError::NoParameter(_) => "42P02",
             PlanError::Eval(e) => e.sqlstate(),
         }
     }

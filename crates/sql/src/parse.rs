@@ -9,7 +9,7 @@
 use sqlparser::ast;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::{Parser, ParserError};
-use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whitespace};
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, TokenizerError, Whitespace};
 
 use crate::error::PlanError;
 
@@ -68,13 +68,7 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>, PlanError> {
     let line_starts = line_starts(sql);
     let tokens = Tokenizer::new(&dialect, sql)
         .tokenize_with_location()
-        .map_err(|e| {
-            let (line, col) = (e.location.line, e.location.column);
-            PlanError::Parse {
-                message: format!("syntax error: {}", e.message),
-                position: char_position(sql, &line_starts, line, col),
-            }
-        })?;
+        .map_err(|e| tokenizer_error(sql, &line_starts, &e))?;
     let mut out = Vec::new();
     for group in tokens.split(|t| t.token == Token::SemiColon) {
         let meaningful: Vec<&TokenWithSpan> = group
@@ -105,6 +99,25 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>, PlanError> {
     Ok(out)
 }
 
+/// Parses one scalar expression (a column's stored DEFAULT).
+pub fn parse_expr(sql: &str) -> Result<ast::Expr, PlanError> {
+    let line_starts = line_starts(sql);
+    let dialect = PostgreSqlDialect {};
+    let mut parser = Parser::new(&dialect)
+        .try_with_sql(sql)
+        .map_err(|e| parse_error(e, sql, 0, &line_starts))?;
+    let expr = parser
+        .parse_expr()
+        .map_err(|e| parse_error(e, sql, 0, &line_starts))?;
+    if parser.peek_token().token != Token::EOF {
+        return Err(PlanError::Parse {
+            message: format!("syntax error at or near \"{}\"", parser.peek_token().token),
+            position: None,
+        });
+    }
+    Ok(expr)
+}
+
 fn parse_sqlparser(
     text: &str,
     whole: &str,
@@ -133,7 +146,183 @@ fn parse_sqlparser(
             position,
         });
     }
+    if let Some(id) = reserved_name(&statement) {
+        let position =
+            char_position_in(whole, start, text, id.span.start.line, id.span.start.column);
+        return Err(PlanError::Parse {
+            message: format!("syntax error at or near \"{}\"", id.value),
+            position,
+        });
+    }
     Ok(Statement::Sql(Box::new(statement)))
+}
+
+/// PostgreSQL's reserved key words, and those only usable as function or type names:
+/// neither may name a table or column unless double-quoted. sqlparser takes any word
+/// as a name, so `SELECT * FROM FROM t` would parse.
+const RESERVED: &[&str] = &[
+    "all",
+    "analyse",
+    "analyze",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "asymmetric",
+    "authorization",
+    "binary",
+    "both",
+    "case",
+    "cast",
+    "check",
+    "collate",
+    "collation",
+    "column",
+    "concurrently",
+    "constraint",
+    "create",
+    "cross",
+    "current_catalog",
+    "current_date",
+    "current_role",
+    "current_schema",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "default",
+    "deferrable",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "false",
+    "fetch",
+    "for",
+    "foreign",
+    "freeze",
+    "from",
+    "full",
+    "grant",
+    "group",
+    "having",
+    "ilike",
+    "in",
+    "initially",
+    "inner",
+    "intersect",
+    "into",
+    "is",
+    "isnull",
+    "join",
+    "lateral",
+    "leading",
+    "left",
+    "like",
+    "limit",
+    "localtime",
+    "localtimestamp",
+    "natural",
+    "not",
+    "notnull",
+    "null",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "outer",
+    "overlaps",
+    "placing",
+    "primary",
+    "references",
+    "returning",
+    "right",
+    "select",
+    "session_user",
+    "similar",
+    "some",
+    "symmetric",
+    "table",
+    "tablesample",
+    "then",
+    "to",
+    "trailing",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "variadic",
+    "verbose",
+    "when",
+    "where",
+    "window",
+    "with",
+];
+
+/// The first unquoted reserved word used as a table or column name in `stmt`.
+fn reserved_name(stmt: &ast::Statement) -> Option<&ast::Ident> {
+    fn ident(id: &ast::Ident) -> Option<&ast::Ident> {
+        (id.quote_style.is_none() && RESERVED.contains(&id.value.to_lowercase().as_str()))
+            .then_some(id)
+    }
+    fn object(name: &ast::ObjectName) -> Option<&ast::Ident> {
+        name.0.iter().filter_map(|p| p.as_ident()).find_map(ident)
+    }
+    fn alias(a: &Option<ast::TableAlias>) -> Option<&ast::Ident> {
+        a.as_ref().and_then(|a| ident(&a.name))
+    }
+    fn factor(f: &ast::TableFactor) -> Option<&ast::Ident> {
+        match f {
+            ast::TableFactor::Table { name, alias: a, .. } => object(name).or_else(|| alias(a)),
+            ast::TableFactor::Derived {
+                subquery, alias: a, ..
+            } => query(subquery).or_else(|| alias(a)),
+            ast::TableFactor::NestedJoin {
+                table_with_joins, ..
+            } => from(std::slice::from_ref(table_with_joins)),
+            _ => None,
+        }
+    }
+    fn from(twjs: &[ast::TableWithJoins]) -> Option<&ast::Ident> {
+        twjs.iter().find_map(|twj| {
+            factor(&twj.relation).or_else(|| twj.joins.iter().find_map(|j| factor(&j.relation)))
+        })
+    }
+    fn set_expr(body: &ast::SetExpr) -> Option<&ast::Ident> {
+        match body {
+            ast::SetExpr::Select(s) => from(&s.from),
+            ast::SetExpr::Query(q) => query(q),
+            ast::SetExpr::SetOperation { left, right, .. } => {
+                set_expr(left).or_else(|| set_expr(right))
+            }
+            _ => None,
+        }
+    }
+    fn query(q: &ast::Query) -> Option<&ast::Ident> {
+        set_expr(&q.body)
+    }
+    match stmt {
+        ast::Statement::Query(q) => query(q),
+        ast::Statement::CreateTable(ct) => {
+            object(&ct.name).or_else(|| ct.columns.iter().find_map(|c| ident(&c.name)))
+        }
+        ast::Statement::Drop { names, .. } => names.iter().find_map(object),
+        ast::Statement::Insert(insert) => match &insert.table {
+            ast::TableObject::TableName(name) => object(name),
+            _ => None,
+        }
+        .or_else(|| insert.columns.iter().find_map(ident))
+        .or_else(|| insert.source.as_deref().and_then(query)),
+        ast::Statement::Update(update) => from(std::slice::from_ref(&update.table)),
+        ast::Statement::Delete(delete) => match &delete.from {
+            ast::FromTable::WithFromKeyword(f) | ast::FromTable::WithoutKeyword(f) => from(f),
+        },
+        _ => None,
+    }
 }
 
 fn parse_error(e: ParserError, whole: &str, start: usize, _line_starts: &[usize]) -> PlanError {
@@ -171,6 +360,38 @@ fn parse_error(e: ParserError, whole: &str, start: usize, _line_starts: &[usize]
         Some(tok) if tok != "EOF" => format!("syntax error at or near \"{tok}\""),
         Some(_) => "syntax error at end of input".to_string(),
         None => format!("syntax error: {text}"),
+    };
+    PlanError::Parse { message, position }
+}
+
+/// PostgreSQL's message for a token the tokenizer cannot finish: an unterminated
+/// string or quoted identifier is reported "at or near" the rest of the input from
+/// its opening quote.
+fn tokenizer_error(sql: &str, line_starts: &[usize], e: &TokenizerError) -> PlanError {
+    let (line, col) = (e.location.line, e.location.column);
+    let position = char_position(sql, line_starts, line, col);
+    let rest = &sql[byte_offset(line_starts, line, col, sql)..];
+    let what = if e.message.starts_with("Unterminated string literal")
+        || e.message.starts_with("Unterminated encoded string literal")
+    {
+        Some("unterminated quoted string")
+    } else if e.message.starts_with("Expected close delimiter '\"'") {
+        Some("unterminated quoted identifier")
+    } else {
+        None
+    };
+    let message = match what {
+        Some(what) => format!("{what} at or near \"{rest}\""),
+        None if e.message.starts_with("Unterminated dollar-quoted") => {
+            "unterminated dollar-quoted string".to_string()
+        }
+        None if e
+            .message
+            .starts_with("Unexpected EOF while in a multi-line comment") =>
+        {
+            "unterminated /* comment".to_string()
+        }
+        None => format!("syntax error: {}", e.message),
     };
     PlanError::Parse { message, position }
 }

@@ -1,9 +1,12 @@
 //! Query planning: sqlparser's AST into HIR, with name resolution and typing.
 //!
 //! The entry points are [`plan_root_query`] (a top-level SELECT, whose ORDER BY and
-//! LIMIT become a [`RowSetFinishing`]) and [`plan_nested_query`]. Types follow
-//! PostgreSQL: string literals and untyped parameters take the type their context
-//! asks for; numbers widen along int2 → int4 → int8 → numeric → float4 → float8.
+//! LIMIT become a [`RowSetFinishing`]), [`plan_nested_query`] and
+//! [`plan_insert_source`]. Types follow PostgreSQL: untyped literals (NULL, strings)
+//! and untyped parameters are of type "unknown" and take the type their context asks
+//! for: the other operand, the other CASE/COALESCE branches or VALUES rows, the other
+//! side of a UNION, an INSERT's target column; text if nothing asks. Numbers widen
+//! along int2 → int4 → int8 → numeric → float4 → float8.
 
 use std::cell::RefCell;
 
@@ -17,11 +20,48 @@ use crate::error::PlanError;
 use crate::hir::{ColumnRef, HirAggregateExpr, HirRelationExpr, HirScalarExpr, JoinKind};
 
 /// The `$n` parameters of a statement: their types (known or inferred) and values.
-#[derive(Clone, Debug, Default)]
+///
+/// `values` tells describing from executing. Describing (extended protocol Parse +
+/// Describe) has no values: each `$n` is planned as a NULL of its type, and untyped
+/// ones get the type their context asks for. Executing has a value for each `$n`, and
+/// a `$n` without one is an error (42P02): a simple query has none at all, which is
+/// what [`Params::default`] is.
+#[derive(Clone, Debug)]
 pub struct Params {
     pub types: Vec<Option<ScalarType>>,
-    /// The values as PostgreSQL text, when executing (not when describing).
+    /// The values as PostgreSQL text (`None`: NULL) when executing; `None` when
+    /// describing.
     pub values: Option<Vec<Option<String>>>,
+}
+
+impl Default for Params {
+    /// Executing a statement with no parameter values (the simple query protocol).
+    fn default() -> Self {
+        Params::executing(vec![], vec![])
+    }
+}
+
+impl Params {
+    /// Describing a prepared statement: infer the types of `$n`, no values.
+    pub fn describing(types: Vec<Option<ScalarType>>) -> Self {
+        Params {
+            types,
+            values: None,
+        }
+    }
+
+    /// Executing with these parameter types and values.
+    pub fn executing(types: Vec<Option<ScalarType>>, values: Vec<Option<String>>) -> Self {
+        Params {
+            types,
+            values: Some(values),
+        }
+    }
+
+    /// Whether this is a describe, where `$n` have types but no values.
+    pub fn is_describing(&self) -> bool {
+        self.values.is_none()
+    }
 }
 
 /// What query planning needs from its surroundings.
@@ -51,6 +91,9 @@ pub struct ScopeItem {
     /// Reachable only qualified by its table, and left out of `*` (the right-hand
     /// copy of a `USING` column, unnamed columns).
     pub hidden: bool,
+    /// The catalog relation the column comes from, when `table` is an alias of it: a
+    /// reference by the relation's own name is then an error of its own.
+    pub relation: Option<String>,
 }
 
 /// The columns visible to expressions, in column order.
@@ -68,8 +111,30 @@ impl Scope {
                     table: table.map(String::from),
                     column: n.clone(),
                     hidden: false,
+                    relation: None,
                 })
                 .collect(),
+        }
+    }
+
+    /// The distinct table names the scope exposes, in order.
+    fn table_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for t in self.items.iter().filter_map(|i| i.table.as_deref()) {
+            if !names.contains(&t) {
+                names.push(t);
+            }
+        }
+        names
+    }
+
+    /// Checks that `self` and `other`, about to be joined at one FROM level, expose no
+    /// table name twice.
+    fn check_disjoint(&self, other: &Scope) -> Result<(), PlanError> {
+        let mine = self.table_names();
+        match other.table_names().into_iter().find(|t| mine.contains(t)) {
+            Some(t) => Err(PlanError::DuplicateAlias(t.to_string())),
+            None => Ok(()),
         }
     }
 
@@ -133,24 +198,53 @@ pub fn normalize_object_name(name: &ast::ObjectName) -> Result<String, PlanError
 
 /// Plans a top-level query: ORDER BY / LIMIT / OFFSET go into the finishing.
 pub fn plan_root_query(qcx: &QueryContext, query: &ast::Query) -> Result<PlannedQuery, PlanError> {
-    plan_query(qcx, query, &Scope::default(), true)
+    Ok(plan_query(qcx, query, true, false)?.0)
 }
 
-/// Plans a query used as a relation (FROM subquery, INSERT source).
+/// Plans a query used as a relation (FROM subquery, scalar subquery). Its untyped
+/// literal columns are text, as in PostgreSQL.
 pub fn plan_nested_query(
     qcx: &QueryContext,
     query: &ast::Query,
 ) -> Result<(HirRelationExpr, Vec<String>), PlanError> {
-    let planned = plan_query(qcx, query, &Scope::default(), false)?;
+    let planned = plan_query(qcx, query, false, false)?.0;
     Ok((planned.expr, planned.desc.names))
 }
 
+/// Plans the source of `INSERT ... SELECT`: an untyped literal column of a plain
+/// SELECT (`SELECT i, NULL FROM t`) takes the type of its target column,
+/// `targets[i]`.
+pub fn plan_insert_source(
+    qcx: &QueryContext,
+    query: &ast::Query,
+    targets: &[ScalarType],
+) -> Result<(HirRelationExpr, Vec<String>), PlanError> {
+    let (planned, unknown) = plan_query(qcx, query, false, true)?;
+    let targets: Vec<Option<ScalarType>> = targets.iter().copied().map(Some).collect();
+    let expr = resolve_unknowns(qcx, planned.expr, &unknown, &targets)?;
+    Ok((expr, planned.desc.names))
+}
+
+/// A planned query body: a SELECT, VALUES or set operation, before ORDER BY and LIMIT.
+struct PlannedBody {
+    expr: HirRelationExpr,
+    names: Vec<String>,
+    /// For each output column, the untyped literal (NULL, a string, an untyped `$n`) it
+    /// is when its type is still open: PostgreSQL's "unknown", which takes the type
+    /// its context asks for (the other side of a UNION, an INSERT's target column).
+    /// Such a column holds a placeholder until [`resolve_unknowns`] plans it.
+    unknown: Vec<Option<ast::Expr>>,
+}
+
+/// Plans a query. With `defer_unknown`, the untyped literal columns of a plain SELECT
+/// stay open (see [`PlannedBody::unknown`]) and the caller resolves them; otherwise
+/// they are text, and the returned list is all `None`.
 fn plan_query(
     qcx: &QueryContext,
     query: &ast::Query,
-    _outer: &Scope,
     root: bool,
-) -> Result<PlannedQuery, PlanError> {
+    defer_unknown: bool,
+) -> Result<(PlannedQuery, Vec<Option<ast::Expr>>), PlanError> {
     if query.with.is_some() {
         return Err(PlanError::unsupported("WITH"));
     }
@@ -191,14 +285,25 @@ fn plan_query(
     if !root && (limit.is_some() || offset > 0) {
         return Err(PlanError::unsupported("LIMIT or OFFSET in a subquery"));
     }
-    let (expr, names, order, visible) = match &*query.body {
-        ast::SetExpr::Select(select) => plan_select(qcx, select, &order_by)?,
-        other => {
-            let (expr, names) = plan_set_expr(qcx, other)?;
-            let order = plan_output_order(&order_by, &names)?;
-            let n = names.len();
-            (expr, names, order, n)
+    // A deferred column is still a placeholder: nothing may look at it yet.
+    let defer = defer_unknown && order_by.is_empty() && limit.is_none() && offset == 0;
+    let (expr, names, order, visible, unknown) = match &*query.body {
+        ast::SetExpr::Select(select) => {
+            let s = plan_select(qcx, select, &order_by, defer)?;
+            (s.expr, s.names, s.order, s.visible, s.unknown)
         }
+        other => {
+            let body = plan_set_expr(qcx, other)?;
+            let order = plan_output_order(&order_by, &body.names)?;
+            let n = body.names.len();
+            (body.expr, body.names, order, n, body.unknown)
+        }
+    };
+    let (expr, unknown) = if defer {
+        (expr, unknown)
+    } else {
+        let n = unknown.len();
+        (resolve_unknowns(qcx, expr, &unknown, &[])?, vec![None; n])
     };
     let typ = expr.typ();
     let desc = RelationDesc::new(
@@ -219,16 +324,67 @@ fn plan_query(
             outputs: (0..visible).collect(),
         }
     };
-    Ok(PlannedQuery {
-        expr,
-        desc,
-        finishing,
+    Ok((
+        PlannedQuery {
+            expr,
+            desc,
+            finishing,
+        },
+        unknown,
+    ))
+}
+
+/// Plans the open untyped literal columns of `expr` (`unknown`, see
+/// [`PlannedBody::unknown`]) at their target types, text where there is none, in
+/// place of their placeholders.
+fn resolve_unknowns(
+    qcx: &QueryContext,
+    expr: HirRelationExpr,
+    unknown: &[Option<ast::Expr>],
+    targets: &[Option<ScalarType>],
+) -> Result<HirRelationExpr, PlanError> {
+    if unknown.iter().all(Option::is_none) {
+        return Ok(expr);
+    }
+    // Only `plan_select` leaves columns open, and its relation is Project(Map(..)).
+    let HirRelationExpr::Project { input, outputs } = expr else {
+        unreachable!("open unknown columns come from a SELECT list, a Project")
+    };
+    let HirRelationExpr::Map {
+        input: map_input,
+        mut scalars,
+    } = *input
+    else {
+        unreachable!("open unknown columns come from a SELECT list, a Project of a Map")
+    };
+    let base = map_input.arity();
+    let scope = Scope::default();
+    let ecx = ExprContext::new(qcx, &scope, &[]);
+    for (column, e) in unknown.iter().enumerate() {
+        let Some(e) = e else { continue };
+        let target = targets
+            .get(column)
+            .copied()
+            .flatten()
+            .unwrap_or(ScalarType::String);
+        scalars[outputs[column] - base] = plan_expr(&ecx, e, Some(target))?;
+    }
+    Ok(HirRelationExpr::Project {
+        input: Box::new(HirRelationExpr::Map {
+            input: map_input,
+            scalars,
+        }),
+        outputs,
     })
 }
 
-fn plan_limit(qcx: &QueryContext, e: &ast::Expr, what: &str) -> Result<Option<usize>, PlanError> {
+fn plan_limit(
+    qcx: &QueryContext,
+    e: &ast::Expr,
+    what: &'static str,
+) -> Result<Option<usize>, PlanError> {
     let scope = Scope::default();
-    let ecx = ExprContext::new(qcx, &scope, &[]);
+    let ecx = ExprContext::new(qcx, &scope, &[]).in_clause(what);
     let planned = plan_expr(&ecx, e, Some(ScalarType::Int64))?.lower()?;
     let mut planned = planned.call_unary(UnaryFunc::Cast(ScalarType::Int64));
     planned.reduce(&[]);
@@ -300,38 +456,47 @@ fn column_order(column: usize, options: &ast::OrderByOptions) -> ColumnOrder {
     }
 }
 
-fn plan_set_expr(
-    qcx: &QueryContext,
-    body: &ast::SetExpr,
-) -> Result<(HirRelationExpr, Vec<String>), PlanError> {
+fn plan_set_expr(qcx: &QueryContext, body: &ast::SetExpr) -> Result<PlannedBody, PlanError> {
     match body {
         ast::SetExpr::Select(select) => {
-            let (expr, names, _, visible) = plan_select(qcx, select, &[])?;
-            debug_assert_eq!(visible, names.len());
-            Ok((expr, names))
+            let s = plan_select(qcx, select, &[], true)?;
+            debug_assert_eq!(s.visible, s.names.len());
+            Ok(PlannedBody {
+                expr: s.expr,
+                names: s.names,
+                unknown: s.unknown,
+            })
         }
-        ast::SetExpr::Query(q) => plan_nested_query(qcx, q),
-        ast::SetExpr::Values(values) => plan_values(qcx, values, &[]),
+        ast::SetExpr::Query(q) => {
+            let (planned, unknown) = plan_query(qcx, q, false, true)?;
+            Ok(PlannedBody {
+                expr: planned.expr,
+                names: planned.desc.names,
+                unknown,
+            })
+        }
+        ast::SetExpr::Values(values) => plan_values(qcx, values),
         ast::SetExpr::SetOperation {
             op,
             set_quantifier,
             left,
             right,
         } => {
-            let (l, names) = plan_set_expr(qcx, left)?;
-            let (r, _) = plan_set_expr(qcx, right)?;
             let op_name = match op {
                 ast::SetOperator::Union => "UNION",
                 ast::SetOperator::Except => "EXCEPT",
                 ast::SetOperator::Intersect => "INTERSECT",
                 _ => return Err(PlanError::unsupported(format!("{op}"))),
             };
-            if l.arity() != r.arity() {
+            let l = plan_set_expr(qcx, left)?;
+            let r = plan_set_expr(qcx, right)?;
+            if l.names.len() != r.names.len() {
                 return Err(PlanError::Syntax(format!(
                     "each {op_name} query must have the same number of columns"
                 )));
             }
-            let (l, r) = unify_relations(l, r, op_name)?;
+            let names = l.names.clone();
+            let (l, r) = unify_relations(qcx, l, r, op_name)?;
             let all = matches!(set_quantifier, ast::SetQuantifier::All);
             let expr = match (op, all) {
                 (ast::SetOperator::Union, true) => HirRelationExpr::Union {
@@ -358,7 +523,12 @@ fn plan_set_expr(
                 }
                 _ => unreachable!("checked above"),
             };
-            Ok((expr, names))
+            let unknown = vec![None; names.len()];
+            Ok(PlannedBody {
+                expr,
+                names,
+                unknown,
+            })
         }
         other => Err(PlanError::unsupported(format!("{other}"))),
     }
@@ -377,30 +547,39 @@ fn threshold_minus(l: HirRelationExpr, r: HirRelationExpr) -> HirRelationExpr {
     }
 }
 
-/// Casts the columns of two relations to common types.
+/// Casts the columns of the two inputs of a set operation to common types. An open
+/// untyped literal column takes the other side's type (text if both are open), as
+/// PostgreSQL's `SELECT NULL UNION SELECT 1` and `SELECT 1 UNION SELECT '2'`.
 fn unify_relations(
-    l: HirRelationExpr,
-    r: HirRelationExpr,
+    qcx: &QueryContext,
+    l: PlannedBody,
+    r: PlannedBody,
     what: &str,
 ) -> Result<(HirRelationExpr, HirRelationExpr), PlanError> {
-    let (lt, rt) = (l.typ().column_types, r.typ().column_types);
+    let (lt, rt) = (l.expr.typ().column_types, r.expr.typ().column_types);
     let mut targets = Vec::new();
-    for (a, b) in lt.iter().zip(&rt) {
-        let t = common_type(a.scalar_type, b.scalar_type).ok_or_else(|| {
-            PlanError::DatatypeMismatch(format!(
-                "{what} types {} and {} cannot be matched",
-                a.scalar_type, b.scalar_type
-            ))
-        })?;
+    for (c, (a, b)) in lt.iter().zip(&rt).enumerate() {
+        let (a, b) = (a.scalar_type, b.scalar_type);
+        let t = match (l.unknown[c].is_some(), r.unknown[c].is_some()) {
+            (true, true) => ScalarType::String,
+            (true, false) => b,
+            (false, true) => a,
+            (false, false) => common_type(a, b).ok_or_else(|| {
+                PlanError::DatatypeMismatch(format!("{what} types {a} and {b} cannot be matched"))
+            })?,
+        };
         targets.push(t);
     }
-    let cast_all = |e: HirRelationExpr, types: &[ColumnType]| -> HirRelationExpr {
+    let open: Vec<Option<ScalarType>> = targets.iter().copied().map(Some).collect();
+    let cast_all = |body: PlannedBody| -> Result<HirRelationExpr, PlanError> {
+        let e = resolve_unknowns(qcx, body.expr, &body.unknown, &open)?;
+        let types = e.typ().column_types;
         if types
             .iter()
             .zip(&targets)
             .all(|(t, target)| t.scalar_type == *target)
         {
-            return e;
+            return Ok(e);
         }
         let n = types.len();
         let casts: Vec<HirScalarExpr> = types
@@ -409,15 +588,15 @@ fn unify_relations(
             .enumerate()
             .map(|(i, (t, target))| cast_to(HirScalarExpr::column(i), t.scalar_type, *target))
             .collect();
-        HirRelationExpr::Project {
+        Ok(HirRelationExpr::Project {
             input: Box::new(HirRelationExpr::Map {
                 input: Box::new(e),
                 scalars: casts,
             }),
             outputs: (n..2 * n).collect(),
-        }
+        })
     };
-    Ok((cast_all(l, &lt), cast_all(r, &rt)))
+    Ok((cast_all(l)?, cast_all(r)?))
 }
 
 /// The type two operands are both cast to, for comparison, arithmetic or UNION.
@@ -455,15 +634,15 @@ fn cast_to(e: HirScalarExpr, from: ScalarType, to: ScalarType) -> HirScalarExpr 
     }
 }
 
-fn plan_values(
-    qcx: &QueryContext,
-    values: &ast::Values,
-    hints: &[ScalarType],
-) -> Result<(HirRelationExpr, Vec<String>), PlanError> {
+/// Plans `VALUES`. A column's type is the common type of its typed values; its
+/// untyped literals (NULL, strings) then take that type, and are text if the column
+/// has no typed value.
+fn plan_values(qcx: &QueryContext, values: &ast::Values) -> Result<PlannedBody, PlanError> {
     let arity = values.rows.first().map(|r| r.len()).unwrap_or(0);
     let scope = Scope::default();
-    let ecx = ExprContext::new(qcx, &scope, &[]);
-    let mut rows: Vec<Vec<HirScalarExpr>> = Vec::new();
+    let ecx = ExprContext::new(qcx, &scope, &[]).in_clause("VALUES");
+    // Typed values first; untyped ones wait for their column's type.
+    let mut rows: Vec<Vec<Option<HirScalarExpr>>> = Vec::new();
     for row in &values.rows {
         if row.len() != arity {
             return Err(PlanError::Syntax(
@@ -472,55 +651,55 @@ fn plan_values(
         }
         let planned = row
             .iter()
-            .enumerate()
-            .map(|(i, e)| plan_expr(&ecx, e, hints.get(i).copied()))
+            .map(|e| {
+                if is_unknown(&ecx, e) {
+                    Ok(None)
+                } else {
+                    plan_expr(&ecx, e, None).map(Some)
+                }
+            })
             .collect::<Result<Vec<_>, _>>()?;
         rows.push(planned);
     }
-    // The column type is the common type of the column's non-NULL values.
     let mut types = Vec::new();
     for c in 0..arity {
         let mut t: Option<ScalarType> = None;
-        for row in &rows {
-            let rt = row[c].typ(&[]);
-            if is_null_literal(&row[c]) {
-                continue;
-            }
+        for e in rows.iter().filter_map(|row| row[c].as_ref()) {
+            let rt = e.typ(&[]).scalar_type;
             t = Some(match t {
-                None => rt.scalar_type,
-                Some(prev) => common_type(prev, rt.scalar_type).ok_or_else(|| {
+                None => rt,
+                Some(prev) => common_type(prev, rt).ok_or_else(|| {
                     PlanError::DatatypeMismatch(format!(
-                        "VALUES types {prev} and {} cannot be matched",
-                        rt.scalar_type
+                        "VALUES types {prev} and {rt} cannot be matched"
                     ))
                 })?,
             });
         }
-        types.push(t.or(hints.get(c).copied()).unwrap_or(ScalarType::String));
+        types.push(t.unwrap_or(ScalarType::String));
     }
     let names: Vec<String> = (1..=arity).map(|i| format!("column{i}")).collect();
     let one_row = HirRelationExpr::Constant {
         rows: vec![Row::default()],
         typ: RelationType::new(vec![]),
     };
-    let mut planned_rows = rows.into_iter().map(|row| {
-        let scalars: Vec<HirScalarExpr> = row
-            .into_iter()
-            .zip(&types)
-            .map(|(e, t)| {
-                let from = e.typ(&[]).scalar_type;
-                if is_null_literal(&e) {
-                    HirScalarExpr::literal_null(*t)
-                } else {
+    let mut planned_rows = Vec::new();
+    for (row, asts) in rows.into_iter().zip(&values.rows) {
+        let mut scalars = Vec::new();
+        for ((e, t), ast_expr) in row.into_iter().zip(&types).zip(asts) {
+            scalars.push(match e {
+                Some(e) => {
+                    let from = e.typ(&[]).scalar_type;
                     cast_to(e, from, *t)
                 }
-            })
-            .collect();
-        HirRelationExpr::Map {
+                None => plan_expr(&ecx, ast_expr, Some(*t))?,
+            });
+        }
+        planned_rows.push(HirRelationExpr::Map {
             input: Box::new(one_row.clone()),
             scalars,
-        }
-    });
+        });
+    }
+    let mut planned_rows = planned_rows.into_iter();
     let base = planned_rows
         .next()
         .ok_or_else(|| PlanError::Syntax("VALUES needs at least one row".into()))?;
@@ -533,20 +712,15 @@ fn plan_values(
             inputs: rest,
         }
     };
-    Ok((expr, names))
+    Ok(PlannedBody {
+        expr,
+        names,
+        unknown: vec![None; arity],
+    })
 }
 
 fn is_null_literal(e: &HirScalarExpr) -> bool {
     matches!(e, HirScalarExpr::Literal(row, _) if row.iter().next() == Some(Datum::Null))
-}
-
-/// Plans `VALUES` whose columns should take the given types (INSERT targets).
-pub fn plan_values_with_hints(
-    qcx: &QueryContext,
-    values: &ast::Values,
-    hints: &[ScalarType],
-) -> Result<(HirRelationExpr, Vec<String>), PlanError> {
-    plan_values(qcx, values, hints)
 }
 
 fn plan_from(
@@ -558,19 +732,23 @@ fn plan_from(
         let (mut expr, mut scope) = plan_table_factor(qcx, &twj.relation)?;
         for join in &twj.joins {
             let (right, right_scope) = plan_table_factor(qcx, &join.relation)?;
+            scope.check_disjoint(&right_scope)?;
             (expr, scope) = plan_join(qcx, expr, scope, right, right_scope, &join.join_operator)?;
         }
         result = Some(match result {
             None => (expr, scope),
-            Some((prev, prev_scope)) => (
-                HirRelationExpr::Join {
-                    left: Box::new(prev),
-                    right: Box::new(expr),
-                    on: HirScalarExpr::literal(Datum::True, ScalarType::Bool),
-                    kind: JoinKind::Inner,
-                },
-                prev_scope.concat(scope),
-            ),
+            Some((prev, prev_scope)) => {
+                prev_scope.check_disjoint(&scope)?;
+                (
+                    HirRelationExpr::Join {
+                        left: Box::new(prev),
+                        right: Box::new(expr),
+                        on: HirScalarExpr::literal(Datum::True, ScalarType::Bool),
+                        kind: JoinKind::Inner,
+                    },
+                    prev_scope.concat(scope),
+                )
+            }
         });
     }
     Ok(result.unwrap_or_else(|| {
@@ -597,24 +775,44 @@ fn plan_join(
     let (kind, constraint) = match op {
         ast::JoinOperator::Join(c) | ast::JoinOperator::Inner(c) => (JoinKind::Inner, Some(c)),
         ast::JoinOperator::CrossJoin(_) => (JoinKind::Inner, None),
-        ast::JoinOperator::Left(c) | ast::JoinOperator::LeftOuter(c) => (JoinKind::LeftOuter, Some(c)),
-        ast::JoinOperator::Right(c) | ast::JoinOperator::RightOuter(c) => (JoinKind::RightOuter, Some(c)),
+        ast::JoinOperator::Left(c) | ast::JoinOperator::LeftOuter(c) => {
+            (JoinKind::LeftOuter, Some(c))
+        }
+        ast::JoinOperator::Right(c) | ast::JoinOperator::RightOuter(c) => {
+            (JoinKind::RightOuter, Some(c))
+        }
         ast::JoinOperator::FullOuter(c) => (JoinKind::FullOuter, Some(c)),
         other => return Err(PlanError::unsupported(format!("join operator {other:?}"))),
     };
     let left_arity = left_scope.items.len();
-    let types: Vec<ColumnType> = left.typ().column_types.into_iter().chain(right.typ().column_types).collect();
+    let types: Vec<ColumnType> = left
+        .typ()
+        .column_types
+        .into_iter()
+        .chain(right.typ().column_types)
+        .collect();
     let joined_scope = left_scope.clone().concat(right_scope.clone());
     // The column pairs of USING / NATURAL.
     let using: Vec<String> = match constraint {
         Some(ast::JoinConstraint::Using(names)) => names
             .iter()
-            .map(|n| n.0.last().and_then(|p| p.as_ident()).map(normalize_ident).unwrap_or_default())
+            .map(|n| {
+                n.0.last()
+                    .and_then(|p| p.as_ident())
+                    .map(normalize_ident)
+                    .unwrap_or_default()
+            })
             .collect(),
         Some(ast::JoinConstraint::Natural) => left_scope
             .items
             .iter()
-            .filter(|l| !l.hidden && right_scope.items.iter().any(|r| !r.hidden && r.column == l.column))
+            .filter(|l| {
+                !l.hidden
+                    && right_scope
+                        .items
+                        .iter()
+                        .any(|r| !r.hidden && r.column == l.column)
+            })
             .map(|l| l.column.clone())
             .collect(),
         _ => vec![],
@@ -622,28 +820,35 @@ fn plan_join(
     let mut pairs = Vec::new();
     for name in &using {
         let l = left_scope.resolve(None, name)?.ok_or_else(|| {
-            PlanError::UnknownColumn(format!("{name}\" specified in USING clause does not exist in left table \"{name}"))
+            PlanError::UnknownColumn(format!(
+                "{name}\" specified in USING clause does not exist in left table \"{name}"
+            ))
         })?;
         let r = right_scope.resolve(None, name)?.ok_or_else(|| {
-            PlanError::UnknownColumn(format!("{name}\" specified in USING clause does not exist in right table \"{name}"))
+            PlanError::UnknownColumn(format!(
+                "{name}\" specified in USING clause does not exist in right table \"{name}"
+            ))
         })?;
         pairs.push((l, left_arity + r));
     }
     let on = match constraint {
-        None | Some(ast::JoinConstraint::None) => HirScalarExpr::literal(Datum::True, ScalarType::Bool),
+        None | Some(ast::JoinConstraint::None) => {
+            HirScalarExpr::literal(Datum::True, ScalarType::Bool)
+        }
         Some(ast::JoinConstraint::On(e)) => {
-            let ecx = ExprContext::new(qcx, &joined_scope, &types);
+            let ecx = ExprContext::new(qcx, &joined_scope, &types).in_clause("JOIN conditions");
             plan_predicate(&ecx, e, "JOIN/ON")?
         }
         Some(ast::JoinConstraint::Using(_)) | Some(ast::JoinConstraint::Natural) => {
             let mut on: Option<HirScalarExpr> = None;
             for (l, r) in &pairs {
                 let (lt, rt) = (types[*l].scalar_type, types[*r].scalar_type);
-                let target = common_type(lt, rt).ok_or_else(|| {
-                    PlanError::UnknownOperator(format!("{lt} = {rt}"))
-                })?;
-                let eq = cast_to(HirScalarExpr::column(*l), lt, target)
-                    .call_binary(cast_to(HirScalarExpr::column(*r), rt, target), BinaryFunc::Eq);
+                let target = common_type(lt, rt)
+                    .ok_or_else(|| PlanError::UnknownOperator(format!("{lt} = {rt}")))?;
+                let eq = cast_to(HirScalarExpr::column(*l), lt, target).call_binary(
+                    cast_to(HirScalarExpr::column(*r), rt, target),
+                    BinaryFunc::Eq,
+                );
                 on = Some(match on {
                     None => eq,
                     Some(prev) => prev.call_binary(eq, BinaryFunc::And),
@@ -652,7 +857,12 @@ fn plan_join(
             on.unwrap_or_else(|| HirScalarExpr::literal(Datum::True, ScalarType::Bool))
         }
     };
-    let join = HirRelationExpr::Join { left: Box::new(left), right: Box::new(right), on, kind };
+    let join = HirRelationExpr::Join {
+        left: Box::new(left),
+        right: Box::new(right),
+        on,
+        kind,
+    };
     if pairs.is_empty() {
         return Ok((join, joined_scope));
     }
@@ -673,7 +883,12 @@ fn plan_join(
     let mut outputs: Vec<usize> = (width..width + pairs.len()).collect();
     let mut items: Vec<ScopeItem> = using
         .iter()
-        .map(|n| ScopeItem { table: None, column: n.clone(), hidden: false })
+        .map(|n| ScopeItem {
+            table: None,
+            column: n.clone(),
+            hidden: false,
+            relation: None,
+        })
         .collect();
     let used: Vec<usize> = pairs.iter().flat_map(|(l, r)| [*l, *r]).collect();
     for (i, item) in joined_scope.items.iter().enumerate() {
@@ -684,10 +899,16 @@ fn plan_join(
     }
     for i in used {
         outputs.push(i);
-        items.push(ScopeItem { hidden: true, ..joined_scope.items[i].clone() });
+        items.push(ScopeItem {
+            hidden: true,
+            ..joined_scope.items[i].clone()
+        });
     }
     let expr = HirRelationExpr::Project {
-        input: Box::new(HirRelationExpr::Map { input: Box::new(join), scalars: merged }),
+        input: Box::new(HirRelationExpr::Map {
+            input: Box::new(join),
+            scalars: merged,
+        }),
         outputs,
     };
     Ok((expr, Scope { items }))
@@ -715,18 +936,22 @@ fn plan_table_factor(
                 name: item.name.clone(),
             };
             let mut names = item.desc.names.clone();
-            let table_name = match alias {
+            let (table_name, relation) = match alias {
                 Some(a) => {
                     for (i, c) in a.columns.iter().enumerate() {
                         if i < names.len() {
                             names[i] = normalize_ident(&c.name);
                         }
                     }
-                    normalize_ident(&a.name)
+                    (normalize_ident(&a.name), Some(normalized))
                 }
-                None => normalized,
+                None => (normalized, None),
             };
-            Ok((expr, Scope::from_names(Some(&table_name), &names)))
+            let mut scope = Scope::from_names(Some(&table_name), &names);
+            for i in &mut scope.items {
+                i.relation.clone_from(&relation);
+            }
+            Ok((expr, scope))
         }
         ast::TableFactor::Derived {
             lateral: false,
@@ -768,6 +993,9 @@ struct ExprContext<'a> {
     grouping: Option<&'a Grouping>,
     /// Inside an aggregate's argument, where nested aggregates are not allowed.
     in_aggregate: bool,
+    /// The clause being planned, when aggregates are not allowed in it ("WHERE",
+    /// "JOIN conditions", ...): PostgreSQL names it in the error.
+    clause: Option<&'static str>,
     /// The scope subqueries see as their nearest outer scope, if not `scope` (after
     /// GROUP BY it is the grouped relation's).
     subquery_scope: Option<(&'a Scope, &'a [ColumnType])>,
@@ -781,7 +1009,16 @@ impl<'a> ExprContext<'a> {
             types,
             grouping: None,
             in_aggregate: false,
+            clause: None,
             subquery_scope: None,
+        }
+    }
+
+    /// The context for a clause where aggregates are not allowed.
+    fn in_clause(self, clause: &'static str) -> Self {
+        ExprContext {
+            clause: Some(clause),
+            ..self
         }
     }
 }
@@ -789,8 +1026,11 @@ impl<'a> ExprContext<'a> {
 /// Plans a subquery with the current scope as its nearest outer scope.
 fn plan_subquery(ecx: &ExprContext, query: &ast::Query) -> Result<HirRelationExpr, PlanError> {
     let (scope, types) = ecx.subquery_scope.unwrap_or((ecx.scope, ecx.types));
-    ecx.qcx.outer.borrow_mut().push((scope.clone(), types.to_vec()));
-    let planned = plan_query(ecx.qcx, query, &Scope::default(), false);
+    ecx.qcx
+        .outer
+        .borrow_mut()
+        .push((scope.clone(), types.to_vec()));
+    let planned = plan_query(ecx.qcx, query, false, false).map(|(p, _)| p);
     ecx.qcx.outer.borrow_mut().pop();
     Ok(planned?.expr)
 }
@@ -800,14 +1040,24 @@ fn plan_subquery(ecx: &ExprContext, query: &ast::Query) -> Result<HirRelationExp
 fn lift(e: &HirScalarExpr, types: &[ColumnType]) -> HirScalarExpr {
     fn go(e: &HirScalarExpr, types: &[ColumnType], depth: usize) -> HirScalarExpr {
         match e {
-            HirScalarExpr::Column(c) if depth == 0 => HirScalarExpr::OuterColumn { level: 1, column: c.column, typ: types[c.column] },
+            HirScalarExpr::Column(c) if depth == 0 => HirScalarExpr::OuterColumn {
+                level: 1,
+                column: c.column,
+                typ: types[c.column],
+            },
             HirScalarExpr::Column(c) => HirScalarExpr::Column(*c),
             HirScalarExpr::OuterColumn { level, column, typ } if *level > depth => {
-                HirScalarExpr::OuterColumn { level: level + 1, column: *column, typ: *typ }
+                HirScalarExpr::OuterColumn {
+                    level: level + 1,
+                    column: *column,
+                    typ: *typ,
+                }
             }
             HirScalarExpr::OuterColumn { .. } | HirScalarExpr::Literal(..) => e.clone(),
             HirScalarExpr::CallUnary { func, expr } => go(expr, types, depth).call_unary(*func),
-            HirScalarExpr::CallBinary { func, expr1, expr2 } => go(expr1, types, depth).call_binary(go(expr2, types, depth), *func),
+            HirScalarExpr::CallBinary { func, expr1, expr2 } => {
+                go(expr1, types, depth).call_binary(go(expr2, types, depth), *func)
+            }
             HirScalarExpr::CallVariadic { func, exprs } => HirScalarExpr::CallVariadic {
                 func: *func,
                 exprs: exprs.iter().map(|x| go(x, types, depth)).collect(),
@@ -828,10 +1078,18 @@ fn lift(e: &HirScalarExpr, types: &[ColumnType]) -> HirScalarExpr {
 /// `lhs <op> ANY (subquery)` (or ALL), with SQL's NULL semantics:
 /// ANY is true if some comparison is true, else NULL if some is NULL, else false;
 /// ALL is false if some comparison is false, else NULL if some is NULL, else true.
-fn plan_quantified(ecx: &ExprContext, lhs: &ast::Expr, op: &ast::BinaryOperator, query: &ast::Query, all: bool) -> Result<HirScalarExpr, PlanError> {
+fn plan_quantified(
+    ecx: &ExprContext,
+    lhs: &ast::Expr,
+    op: &ast::BinaryOperator,
+    query: &ast::Query,
+    all: bool,
+) -> Result<HirScalarExpr, PlanError> {
     let left = plan_expr(ecx, lhs, None)?;
     if contains_subquery(&left) {
-        return Err(PlanError::unsupported("subqueries on the left of IN, ANY or ALL"));
+        return Err(PlanError::unsupported(
+            "subqueries on the left of IN, ANY or ALL",
+        ));
     }
     let sub = plan_subquery(ecx, query)?;
     let sub_types = sub.typ().column_types;
@@ -839,7 +1097,8 @@ fn plan_quantified(ecx: &ExprContext, lhs: &ast::Expr, op: &ast::BinaryOperator,
         return Err(PlanError::Syntax("subquery has too many columns".into()));
     }
     let (lt, rt) = (left.typ(ecx.types).scalar_type, sub_types[0].scalar_type);
-    let target = common_type(lt, rt).ok_or_else(|| PlanError::UnknownOperator(format!("{lt} {op} {rt}")))?;
+    let target =
+        common_type(lt, rt).ok_or_else(|| PlanError::UnknownOperator(format!("{lt} {op} {rt}")))?;
     let func = match op {
         ast::BinaryOperator::Eq => BinaryFunc::Eq,
         ast::BinaryOperator::NotEq => BinaryFunc::NotEq,
@@ -852,11 +1111,22 @@ fn plan_quantified(ecx: &ExprContext, lhs: &ast::Expr, op: &ast::BinaryOperator,
     let lifted = cast_to(lift(&left, ecx.types), lt, target);
     let comparison = lifted.call_binary(cast_to(HirScalarExpr::column(0), rt, target), func);
     let exists_where = |predicate: HirScalarExpr| {
-        HirScalarExpr::Exists(Box::new(HirRelationExpr::Filter { input: Box::new(sub.clone()), predicates: vec![predicate] }))
+        HirScalarExpr::Exists(Box::new(HirRelationExpr::Filter {
+            input: Box::new(sub.clone()),
+            predicates: vec![predicate],
+        }))
     };
-    let decisive = if all { comparison.clone().call_unary(UnaryFunc::IsFalse) } else { comparison.clone().call_unary(UnaryFunc::IsTrue) };
+    let decisive = if all {
+        comparison.clone().call_unary(UnaryFunc::IsFalse)
+    } else {
+        comparison.clone().call_unary(UnaryFunc::IsTrue)
+    };
     let unknown = comparison.call_unary(UnaryFunc::IsNull);
-    let (when_decisive, otherwise) = if all { (Datum::False, Datum::True) } else { (Datum::True, Datum::False) };
+    let (when_decisive, otherwise) = if all {
+        (Datum::False, Datum::True)
+    } else {
+        (Datum::True, Datum::False)
+    };
     Ok(HirScalarExpr::If {
         cond: Box::new(exists_where(decisive)),
         then: Box::new(HirScalarExpr::literal(when_decisive, ScalarType::Bool)),
@@ -871,21 +1141,41 @@ fn plan_quantified(ecx: &ExprContext, lhs: &ast::Expr, op: &ast::BinaryOperator,
 fn contains_subquery(e: &HirScalarExpr) -> bool {
     match e {
         HirScalarExpr::Exists(_) | HirScalarExpr::Select(_) => true,
-        HirScalarExpr::Column(_) | HirScalarExpr::OuterColumn { .. } | HirScalarExpr::Literal(..) => false,
+        HirScalarExpr::Column(_)
+        | HirScalarExpr::OuterColumn { .. }
+        | HirScalarExpr::Literal(..) => false,
         HirScalarExpr::CallUnary { expr, .. } => contains_subquery(expr),
-        HirScalarExpr::CallBinary { expr1, expr2, .. } => contains_subquery(expr1) || contains_subquery(expr2),
+        HirScalarExpr::CallBinary { expr1, expr2, .. } => {
+            contains_subquery(expr1) || contains_subquery(expr2)
+        }
         HirScalarExpr::CallVariadic { exprs, .. } => exprs.iter().any(contains_subquery),
-        HirScalarExpr::If { cond, then, els } => contains_subquery(cond) || contains_subquery(then) || contains_subquery(els),
+        HirScalarExpr::If { cond, then, els } => {
+            contains_subquery(cond) || contains_subquery(then) || contains_subquery(els)
+        }
     }
 }
 
-/// Plans the SELECT; returns the expression (visible columns then hidden ORDER BY
-/// columns), the visible names, the ORDER BY, and the number of visible columns.
+/// A planned SELECT.
+struct PlannedSelect {
+    /// The visible columns, then hidden ORDER BY columns.
+    expr: HirRelationExpr,
+    /// The visible columns' names.
+    names: Vec<String>,
+    order: Vec<ColumnOrder>,
+    visible: usize,
+    /// The open untyped literal columns (see [`PlannedBody::unknown`]).
+    unknown: Vec<Option<ast::Expr>>,
+}
+
+/// Plans the SELECT. With `defer_unknown`, select-list items that are untyped
+/// literals stay open for the caller to type (see [`PlannedBody::unknown`]), unless
+/// DISTINCT, GROUP BY or ORDER BY uses them (which makes them text in PostgreSQL).
 fn plan_select(
     qcx: &QueryContext,
     select: &ast::Select,
     order_by: &[ast::OrderByExpr],
-) -> Result<(HirRelationExpr, Vec<String>, Vec<ColumnOrder>, usize), PlanError> {
+    defer_unknown: bool,
+) -> Result<PlannedSelect, PlanError> {
     if select.having.is_some() && matches!(select.group_by, ast::GroupByExpr::All(_)) {
         return Err(PlanError::unsupported("GROUP BY ALL"));
     }
@@ -900,7 +1190,7 @@ fn plan_select(
     let input_types = expr.typ().column_types;
 
     if let Some(selection) = &select.selection {
-        let ecx = ExprContext::new(qcx, &scope, &input_types);
+        let ecx = ExprContext::new(qcx, &scope, &input_types).in_clause("WHERE");
         let pred = plan_predicate(&ecx, selection, "WHERE")?;
         expr = HirRelationExpr::Filter {
             input: Box::new(expr),
@@ -942,7 +1232,7 @@ fn plan_select(
                     projection.push((column_expr(item), item.column.clone()));
                 }
                 if projection.len() == before {
-                    return Err(PlanError::UnknownRelation(table));
+                    return Err(missing_from_entry(&scope, &[], &table));
                 }
             }
         }
@@ -964,12 +1254,15 @@ fn plan_select(
     }
 
     let grouping_storage;
+    // Select-list items used as group keys.
+    let mut grouped_items: Vec<usize> = Vec::new();
     let (scope_after, types_after): (Scope, Vec<ColumnType>);
     if !group_exprs.is_empty() || !aggregate_asts.is_empty() || select.having.is_some() {
-        // Group keys: ordinals and output names refer to the select list.
+        // Group keys: ordinals and output names refer to the select list, but a name
+        // that is an input column is that column (PostgreSQL prefers it here).
         let mut keys = Vec::new();
         let mut key_exprs = Vec::new();
-        let ecx = ExprContext::new(qcx, &scope, &input_types);
+        let ecx = ExprContext::new(qcx, &scope, &input_types).in_clause("GROUP BY");
         for g in &group_exprs {
             let ast_expr = match g {
                 ast::Expr::Value(v) if matches!(v.value, ast::Value::Number(..)) => {
@@ -979,17 +1272,30 @@ fn plan_select(
                             v.value
                         ))
                     })?;
+                    grouped_items.push(i);
                     projection[i].0.clone()
                 }
                 ast::Expr::Identifier(id)
                     if scope.resolve(None, &normalize_ident(id))?.is_none() =>
                 {
                     let name = normalize_ident(id);
-                    projection
+                    let matching: Vec<usize> = (0..projection.len())
+                        .filter(|i| projection[*i].1 == name)
+                        .collect();
+                    let Some(&first) = matching.first() else {
+                        return Err(PlanError::UnknownColumn(name));
+                    };
+                    if matching
                         .iter()
-                        .find(|(_, n)| *n == name)
-                        .map(|(e, _)| e.clone())
-                        .ok_or(PlanError::UnknownColumn(name))?
+                        .any(|i| projection[*i].0 != projection[first].0)
+                    {
+                        return Err(PlanError::AmbiguousClauseReference {
+                            clause: "GROUP BY",
+                            name,
+                        });
+                    }
+                    grouped_items.extend(matching);
+                    projection[first].0.clone()
                 }
                 other => other.clone(),
             };
@@ -1034,7 +1340,12 @@ fn plan_select(
         || select.having.is_some();
     // Subqueries after GROUP BY see the grouped relation: its plain-column keys by
     // name, nothing else.
-    let unnamed = |_| ScopeItem { table: None, column: "?column?".into(), hidden: true };
+    let unnamed = |_| ScopeItem {
+        table: None,
+        column: "?column?".into(),
+        hidden: true,
+        relation: None,
+    };
     let grouped_scope = Scope {
         items: grouping_storage
             .keys
@@ -1064,8 +1375,23 @@ fn plan_select(
     let base_arity = types_after.len();
     let mut scalars = Vec::new();
     let mut names = Vec::new();
-    for (e, name) in &projection {
-        scalars.push(plan_expr(&ecx, e, None)?);
+    let mut unknown = Vec::new();
+    let defer = defer_unknown
+        && order_by.is_empty()
+        && matches!(select.distinct, None | Some(ast::Distinct::All));
+    for (i, (e, name)) in projection.iter().enumerate() {
+        let open = defer
+            && is_unknown(&ecx, e)
+            && !grouped_items.contains(&i)
+            && !grouping_storage.keys.iter().any(|(_, k)| k == e);
+        if open {
+            // A placeholder until `resolve_unknowns` plans it at its type.
+            scalars.push(HirScalarExpr::literal_null(ScalarType::String));
+            unknown.push(Some(e.clone()));
+        } else {
+            scalars.push(plan_expr(&ecx, e, None)?);
+            unknown.push(None);
+        }
         names.push(name.clone());
     }
     let visible = scalars.len();
@@ -1075,13 +1401,18 @@ fn plan_select(
             ast::Expr::Value(v) if matches!(v.value, ast::Value::Number(..)) => {
                 ordinal(&v.value, visible)?
             }
-            ast::Expr::Identifier(id)
-                if names.iter().filter(|n| **n == normalize_ident(id)).count() == 1 =>
-            {
-                names
-                    .iter()
-                    .position(|n| *n == normalize_ident(id))
-                    .expect("counted above")
+            // A bare name is an output column first (SQL92), an input column otherwise.
+            ast::Expr::Identifier(id) if names.contains(&normalize_ident(id)) => {
+                let name = normalize_ident(id);
+                let mut matching = (0..visible).filter(|i| names[*i] == name);
+                let first = matching.next().expect("contains the name");
+                if matching.any(|i| scalars[i] != scalars[first]) {
+                    return Err(PlanError::AmbiguousClauseReference {
+                        clause: "ORDER BY",
+                        name,
+                    });
+                }
+                first
             }
             other => {
                 let planned = plan_expr(&ecx, other, None)?;
@@ -1114,7 +1445,27 @@ fn plan_select(
         Some(ast::Distinct::Distinct) => expr = distinct(expr),
         Some(ast::Distinct::On(_)) => return Err(PlanError::unsupported("DISTINCT ON")),
     }
-    Ok((expr, names, order, visible))
+    Ok(PlannedSelect {
+        expr,
+        names,
+        order,
+        visible,
+        unknown,
+    })
+}
+
+/// The error for a reference qualified by `table`, which no FROM item in `scope` or
+/// the `outer` scopes exposes: a FROM item of that relation under an alias makes it
+/// an invalid reference, anything else a missing entry.
+fn missing_from_entry(scope: &Scope, outer: &[&Scope], table: &str) -> PlanError {
+    let aliased = std::iter::once(scope)
+        .chain(outer.iter().copied())
+        .any(|s| s.items.iter().any(|i| i.relation.as_deref() == Some(table)));
+    if aliased {
+        PlanError::InvalidFromReference(table.to_string())
+    } else {
+        PlanError::MissingFromEntry(table.to_string())
+    }
 }
 
 fn column_expr(item: &ScopeItem) -> ast::Expr {
@@ -1127,40 +1478,77 @@ fn column_expr(item: &ScopeItem) -> ast::Expr {
 
 /// The output name PostgreSQL gives an unaliased select item.
 fn column_name(e: &ast::Expr) -> String {
-    match e {
-        ast::Expr::Identifier(id) => normalize_ident(id),
-        ast::Expr::CompoundIdentifier(ids) => ids.last().map(normalize_ident).unwrap_or_default(),
-        ast::Expr::Function(f) => f
-            .name
-            .0
-            .last()
-            .and_then(|p| p.as_ident())
-            .map(normalize_ident)
-            .unwrap_or_default(),
-        ast::Expr::Cast { expr, .. } => match column_name(expr).as_str() {
-            "?column?" => cast_type_name(e),
-            other => other.to_string(),
-        },
-        ast::Expr::Nested(inner) => column_name(inner),
-        ast::Expr::Case { .. } => "case".into(),
-        _ => "?column?".into(),
-    }
+    figure_column_name(e)
+        .map(|(name, _)| name)
+        .unwrap_or_else(|| "?column?".into())
 }
 
-fn cast_type_name(e: &ast::Expr) -> String {
-    match e {
-        ast::Expr::Cast { data_type, .. } => match parse_data_type(data_type) {
-            Ok(ScalarType::Int32) => "int4".into(),
-            Ok(ScalarType::Int64) => "int8".into(),
-            Ok(ScalarType::Int16) => "int2".into(),
-            Ok(ScalarType::Float64) => "float8".into(),
-            Ok(ScalarType::Float32) => "float4".into(),
-            Ok(ScalarType::Bool) => "bool".into(),
-            Ok(t) => t.name().split(' ').next().unwrap_or("?column?").to_string(),
-            Err(_) => "?column?".into(),
+/// PostgreSQL's `FigureColname`: the name, and how strong it is. A column, function
+/// or CASE name (2) beats the type name of a cast around it (1), so `a::text` is
+/// `a` while `2.5::float8::int` is `int4`, named by the outermost cast.
+fn figure_column_name(e: &ast::Expr) -> Option<(String, u8)> {
+    Some(match e {
+        ast::Expr::Identifier(id) => (normalize_ident(id), 2),
+        ast::Expr::CompoundIdentifier(ids) => (ids.last().map(normalize_ident)?, 2),
+        ast::Expr::Function(f) => (f.name.0.last()?.as_ident().map(normalize_ident)?, 2),
+        ast::Expr::Cast {
+            expr, data_type, ..
+        } => match figure_column_name(expr) {
+            Some((name, 2)) => (name, 2),
+            _ => (cast_type_name(data_type), 1),
         },
-        _ => "?column?".into(),
-    }
+        ast::Expr::TypedString(ts) => (cast_type_name(&ts.data_type), 1),
+        ast::Expr::Interval(_) => ("interval".into(), 1),
+        ast::Expr::Nested(inner) => return figure_column_name(inner),
+        ast::Expr::Case { .. } => ("case".into(), 2),
+        ast::Expr::Exists { .. } => ("exists".into(), 2),
+        ast::Expr::Subquery(q) => match &*q.body {
+            ast::SetExpr::Select(s) => match s.projection.first()? {
+                ast::SelectItem::UnnamedExpr(e) => (column_name(e), 2),
+                ast::SelectItem::ExprWithAlias { alias, .. } => (normalize_ident(alias), 2),
+                _ => return None,
+            },
+            _ => return None,
+        },
+        _ => return None,
+    })
+}
+
+/// The name PostgreSQL gives a cast's type in column names: its internal name
+/// (`int4`, `float8`, `bpchar`), or the last part of the name as written.
+fn cast_type_name(data_type: &ast::DataType) -> String {
+    let text = data_type.to_string().to_lowercase();
+    // Drop a type modifier: `numeric(10, 2)`, `varchar(3)`, `float(3)`.
+    let (base, modifier) = match text.find('(') {
+        Some(open) => {
+            let close = text.rfind(')').unwrap_or(text.len() - 1);
+            let rest = format!("{}{}", text[..open].trim_end(), &text[close + 1..]);
+            (rest, Some(text[open + 1..close].trim().to_string()))
+        }
+        None => (text.clone(), None),
+    };
+    let base = base.trim();
+    let name = match base {
+        "int" | "integer" | "int4" => "int4",
+        "bigint" | "int8" => "int8",
+        "smallint" | "int2" => "int2",
+        "real" | "float4" => "float4",
+        "float" => match modifier.and_then(|m| m.parse::<u32>().ok()) {
+            Some(p) if p <= 24 => "float4",
+            _ => "float8",
+        },
+        "double precision" | "float8" => "float8",
+        "boolean" | "bool" => "bool",
+        "varchar" | "character varying" => "varchar",
+        "char" | "character" | "bpchar" => "bpchar",
+        "decimal" | "dec" | "numeric" => "numeric",
+        "timestamp" | "timestamp without time zone" => "timestamp",
+        "timestamptz" | "timestamp with time zone" => "timestamptz",
+        "time" | "time without time zone" => "time",
+        "timetz" | "time with time zone" => "timetz",
+        other => other.rsplit('.').next().unwrap_or(other),
+    };
+    name.trim_matches('"').to_string()
 }
 
 fn aggregate_func(f: &ast::Function) -> Option<AggregateFunc> {
@@ -1173,6 +1561,13 @@ fn aggregate_func(f: &ast::Function) -> Option<AggregateFunc> {
         "avg" => AggregateFunc::Avg,
         _ => return None,
     })
+}
+
+/// Whether `e` calls an aggregate function (outside subqueries).
+pub(crate) fn contains_aggregate(e: &ast::Expr) -> bool {
+    let mut found = Vec::new();
+    collect_aggregates(e, &mut found);
+    !found.is_empty()
 }
 
 /// Collects the aggregate calls in `e` (not descending into them), without duplicates.
@@ -1222,6 +1617,8 @@ fn collect_aggregates(e: &ast::Expr, out: &mut Vec<ast::Expr>) {
             collect_aggregates(expr, out);
             collect_aggregates(pattern, out);
         }
+        InSubquery { expr, .. } => collect_aggregates(expr, out),
+        AnyOp { left, .. } | AllOp { left, .. } => collect_aggregates(left, out),
         Case {
             operand,
             conditions,
@@ -1323,20 +1720,24 @@ fn plan_aggregate(ecx: &ExprContext, e: &ast::Expr) -> Result<HirAggregateExpr, 
     })
 }
 
-/// Plans a scalar expression over `scope` (UPDATE's SET and WHERE). With `clause`
-/// set, the expression must be boolean.
+/// Plans a scalar expression over `scope` (UPDATE's SET and WHERE, INSERT's VALUES,
+/// DEFAULT expressions), where aggregates are not allowed: `clause` names the place
+/// for that error ("WHERE", "UPDATE", "VALUES", ...). With `predicate`, the
+/// expression must be boolean.
 pub fn plan_scalar_in_scope(
     qcx: &QueryContext,
     scope: &Scope,
     types: &[ColumnType],
     e: &ast::Expr,
     hint: Option<ScalarType>,
-    clause: Option<&str>,
+    clause: &'static str,
+    predicate: bool,
 ) -> Result<HirScalarExpr, PlanError> {
-    let ecx = ExprContext::new(qcx, scope, types);
-    match clause {
-        Some(clause) => plan_predicate(&ecx, e, clause),
-        None => plan_expr(&ecx, e, hint),
+    let ecx = ExprContext::new(qcx, scope, types).in_clause(clause);
+    if predicate {
+        plan_predicate(&ecx, e, clause)
+    } else {
+        plan_expr(&ecx, e, hint)
     }
 }
 
@@ -1379,10 +1780,17 @@ fn plan_literal(v: &ast::Value, hint: Option<ScalarType>) -> Result<HirScalarExp
                 HirScalarExpr::literal(Datum::Int32(i), ScalarType::Int32)
             } else if let Ok(i) = n.parse::<i64>() {
                 HirScalarExpr::literal(Datum::Int64(i), ScalarType::Int64)
-            } else {
-                let d = strconv::parse_numeric(n)
-                    .ok_or_else(|| PlanError::Syntax(format!("invalid number {n}")))?;
+            } else if let Some(d) = strconv::parse_numeric(n) {
                 HirScalarExpr::literal(Datum::Numeric(d), ScalarType::Numeric)
+            } else if matches!(hint, Some(ScalarType::Float32 | ScalarType::Float64)) {
+                // Beyond Freshet's numeric (`1e100::float8`): read it as the float it
+                // is about to become.
+                let f = typed_string(n, ScalarType::Float64)?;
+                return Ok(cast_to(f, ScalarType::Float64, hint.expect("matched")));
+            } else {
+                return Err(PlanError::unsupported(format!(
+                    "numeric literal {n} beyond 28 significant digits"
+                )));
             }
         }
         ast::Value::SingleQuotedString(s)
@@ -1405,7 +1813,10 @@ fn typed_string(s: &str, typ: ScalarType) -> Result<HirScalarExpr, PlanError> {
 fn is_unknown(ecx: &ExprContext, e: &ast::Expr) -> bool {
     match e {
         ast::Expr::Value(v) => match &v.value {
-            ast::Value::SingleQuotedString(_) | ast::Value::Null => true,
+            ast::Value::SingleQuotedString(_)
+            | ast::Value::EscapedStringLiteral(_)
+            | ast::Value::DollarQuotedString(_)
+            | ast::Value::Null => true,
             ast::Value::Placeholder(p) => param_index(p)
                 .map(|i| {
                     ecx.qcx
@@ -1436,6 +1847,11 @@ fn plan_param(
 ) -> Result<HirScalarExpr, PlanError> {
     let i = param_index(p).ok_or_else(|| PlanError::Syntax(format!("invalid parameter {p}")))?;
     let mut params = ecx.qcx.params.borrow_mut();
+    if let Some(values) = &params.values {
+        if values.len() <= i {
+            return Err(PlanError::NoParameter(i + 1));
+        }
+    }
     if params.types.len() <= i {
         params.types.resize(i + 1, None);
     }
@@ -1455,10 +1871,7 @@ fn plan_param(
         Some(values) => match values.get(i) {
             Some(Some(text)) => typed_string(text, typ),
             Some(None) => Ok(HirScalarExpr::literal_null(typ)),
-            None => Err(PlanError::Syntax(format!(
-                "there is no parameter ${}",
-                i + 1
-            ))),
+            None => Err(PlanError::NoParameter(i + 1)),
         },
     }
 }
@@ -1483,18 +1896,19 @@ fn plan_binary(
             },
         ));
     }
-    let (l, r) = if is_unknown(ecx, left) && !is_unknown(ecx, right) {
+    let (l, r) = if matches!(op, Op::StringConcat) {
+        // `||` is text || text, text || anynonarray or anynonarray || text: an untyped
+        // operand is text.
+        let l = plan_expr(ecx, left, Some(ScalarType::String))?;
+        let r = plan_expr(ecx, right, Some(ScalarType::String))?;
+        (l, r)
+    } else if is_unknown(ecx, left) && !is_unknown(ecx, right) {
         let r = plan_expr(ecx, right, None)?;
         let l = plan_expr(ecx, left, Some(r.typ(ecx.types).scalar_type))?;
         (l, r)
     } else {
         let l = plan_expr(ecx, left, None)?;
-        let hint = if matches!(op, Op::StringConcat) {
-            None
-        } else {
-            Some(l.typ(ecx.types).scalar_type)
-        };
-        let r = plan_expr(ecx, right, hint)?;
+        let r = plan_expr(ecx, right, Some(l.typ(ecx.types).scalar_type))?;
         (l, r)
     };
     let (lt, rt) = (l.typ(ecx.types).scalar_type, r.typ(ecx.types).scalar_type);
@@ -1519,14 +1933,19 @@ fn plan_binary(
         other => return Err(PlanError::unsupported(format!("operator {other}"))),
     };
     let operator_error = || PlanError::UnknownOperator(format!("{lt} {op} {rt}"));
+    // interval + time is time + interval.
+    if (func, lt, rt) == (BinaryFunc::Add, ScalarType::Interval, ScalarType::Time) {
+        return Ok(r.call_binary(l, func));
+    }
     // Temporal arithmetic keeps its operand types.
     let temporal = matches!(
         (func, lt, rt),
         (
             BinaryFunc::Add | BinaryFunc::Sub,
-            ScalarType::Date | ScalarType::Timestamp | ScalarType::TimestampTz,
+            ScalarType::Date | ScalarType::Timestamp | ScalarType::TimestampTz | ScalarType::Time,
             ScalarType::Interval
         ) | (BinaryFunc::Sub, ScalarType::Date, ScalarType::Date)
+            | (BinaryFunc::Sub, ScalarType::Time, ScalarType::Time)
             | (
                 BinaryFunc::Sub,
                 ScalarType::Timestamp,
@@ -1594,35 +2013,53 @@ fn plan_expr(
                 }
                 _ => unreachable!(),
             };
-            let display = match &table {
-                Some(t) => format!("{t}.{column}"),
-                None => column.clone(),
-            };
+            if table.is_none()
+                && column == "default"
+                && matches!(e, Expr::Identifier(id) if id.quote_style.is_none())
+            {
+                // DEFAULT is a reserved word: only INSERT's VALUES and UPDATE's SET take it.
+                return Err(PlanError::Syntax(
+                    "DEFAULT is not allowed in this context".into(),
+                ));
+            }
             let found = ecx.scope.resolve(table.as_deref(), &column)?;
             let Some(c) = found else {
                 // Correlated references: the enclosing queries' scopes, nearest first.
                 let outer = ecx.qcx.outer.borrow();
                 for (level, (scope, types)) in outer.iter().rev().enumerate() {
                     if let Some(c) = scope.resolve(table.as_deref(), &column)? {
-                        return Ok(HirScalarExpr::OuterColumn { level: level + 1, column: c, typ: types[c] });
+                        return Ok(HirScalarExpr::OuterColumn {
+                            level: level + 1,
+                            column: c,
+                            typ: types[c],
+                        });
                     }
                 }
-                if let Some(t) = &table {
-                    let known = std::iter::once(ecx.scope)
-                        .chain(outer.iter().map(|(s, _)| s))
-                        .any(|s| s.items.iter().any(|i| i.table.as_deref() == Some(t)));
-                    if !known {
-                        return Err(PlanError::UnknownRelation(format!(
-                            "missing FROM-clause entry for table \"{t}\""
-                        )));
+                return Err(match table {
+                    Some(table) => {
+                        let outer: Vec<&Scope> = outer.iter().map(|(s, _)| s).collect();
+                        let known = std::iter::once(ecx.scope)
+                            .chain(outer.iter().copied())
+                            .any(|s| s.items.iter().any(|i| i.table.as_deref() == Some(&table)));
+                        if known {
+                            PlanError::UnknownQualifiedColumn { table, column }
+                        } else {
+                            missing_from_entry(ecx.scope, &outer, &table)
+                        }
                     }
-                }
-                return Err(PlanError::UnknownColumn(display));
+                    None => PlanError::UnknownColumn(column),
+                });
             };
             if let Some(grouping) = ecx.grouping {
                 return match grouping.keys.iter().position(|(col, _)| *col == Some(c)) {
                     Some(i) => Ok(HirScalarExpr::column(i)),
-                    None => Err(PlanError::UngroupedColumn(display)),
+                    // PostgreSQL names the column by its FROM item.
+                    None => Err(PlanError::UngroupedColumn(
+                        match &ecx.scope.items[c].table {
+                            Some(t) => format!("{t}.{column}"),
+                            None => column,
+                        },
+                    )),
                 };
             }
             Ok(HirScalarExpr::Column(ColumnRef {
@@ -1745,15 +2182,33 @@ fn plan_expr(
         } => {
             let text = plan_expr(ecx, expr, Some(ScalarType::String))?;
             let pat = plan_expr(ecx, pattern, Some(ScalarType::String))?;
-            for t in [
+            let ilike = matches!(e, Expr::ILike { .. });
+            let (tt, pt) = (
                 text.typ(ecx.types).scalar_type,
                 pat.typ(ecx.types).scalar_type,
-            ] {
-                if t != ScalarType::String {
-                    return Err(PlanError::UnknownOperator(format!("{t} ~~ text")));
-                }
+            );
+            if tt != ScalarType::String || pt != ScalarType::String {
+                // PostgreSQL's operator names, with untyped literals as "unknown".
+                let name = |t: ScalarType, ast_expr: &ast::Expr| {
+                    if is_unknown(ecx, ast_expr) {
+                        "unknown".to_string()
+                    } else {
+                        t.to_string()
+                    }
+                };
+                let op = match (*negated, ilike) {
+                    (false, false) => "~~",
+                    (false, true) => "~~*",
+                    (true, false) => "!~~",
+                    (true, true) => "!~~*",
+                };
+                return Err(PlanError::UnknownOperator(format!(
+                    "{} {op} {}",
+                    name(tt, expr),
+                    name(pt, pattern)
+                )));
             }
-            let func = if matches!(e, Expr::ILike { .. }) {
+            let func = if ilike {
                 BinaryFunc::ILike
             } else {
                 BinaryFunc::Like
@@ -1816,14 +2271,15 @@ fn plan_expr(
                 conds.push(cond);
                 results.push(&c.result);
             }
-            let mut branches: Vec<&ast::Expr> = results.clone();
+            // PostgreSQL resolves the ELSE result's type first, then the THENs'.
+            let mut branches: Vec<&ast::Expr> = Vec::new();
             if let Some(e) = else_result {
                 branches.push(e);
             }
-            let planned = plan_homogeneous(ecx, &branches, "CASE", hint)?;
-            let (mut planned, target) = planned;
+            branches.extend(results.iter().copied());
+            let (mut planned, target) = plan_homogeneous(ecx, &branches, "CASE", hint)?;
             let els = if else_result.is_some() {
-                planned.pop().expect("else branch planned")
+                planned.remove(0)
             } else {
                 HirScalarExpr::literal_null(target)
             };
@@ -1840,20 +2296,44 @@ fn plan_expr(
         Expr::Function(f) => plan_function(ecx, f, hint),
         Expr::Exists { subquery, negated } => {
             let exists = HirScalarExpr::Exists(Box::new(plan_subquery(ecx, subquery)?));
-            Ok(if *negated { exists.call_unary(UnaryFunc::Not) } else { exists })
+            Ok(if *negated {
+                exists.call_unary(UnaryFunc::Not)
+            } else {
+                exists
+            })
         }
         Expr::Subquery(query) => {
             let sub = plan_subquery(ecx, query)?;
             if sub.arity() != 1 {
-                return Err(PlanError::Syntax("subquery must return only one column".into()));
+                return Err(PlanError::Syntax(
+                    "subquery must return only one column".into(),
+                ));
             }
             Ok(HirScalarExpr::Select(Box::new(sub)))
         }
-        Expr::InSubquery { expr, subquery, negated } => {
+        Expr::InSubquery {
+            expr,
+            subquery,
+            negated,
+        } => {
             let any = plan_quantified(ecx, expr, &ast::BinaryOperator::Eq, subquery, false)?;
-            Ok(if *negated { any.call_unary(UnaryFunc::Not) } else { any })
+            Ok(if *negated {
+                any.call_unary(UnaryFunc::Not)
+            } else {
+                any
+            })
         }
-        Expr::AnyOp { left, compare_op, right, .. } | Expr::AllOp { left, compare_op, right } => {
+        Expr::AnyOp {
+            left,
+            compare_op,
+            right,
+            ..
+        }
+        | Expr::AllOp {
+            left,
+            compare_op,
+            right,
+        } => {
             let all = matches!(e, Expr::AllOp { .. });
             match &**right {
                 Expr::Subquery(query) => plan_quantified(ecx, left, compare_op, query, all),
@@ -1943,16 +2423,14 @@ fn plan_function(
         .map(normalize_ident)
         .unwrap_or_default();
     if aggregate_func(f).is_some() {
-        if ecx.in_aggregate {
-            return Err(
-                PlanError::Syntax("aggregate function calls cannot be nested".into())
-                    .grouping_error(),
-            );
-        }
-        return Err(
-            PlanError::Syntax(format!("aggregate functions are not allowed here: {name}"))
-                .grouping_error(),
-        );
+        return Err(PlanError::Grouping(if ecx.in_aggregate {
+            "aggregate function calls cannot be nested".into()
+        } else {
+            match ecx.clause {
+                Some(clause) => format!("aggregate functions are not allowed in {clause}"),
+                None => "aggregate functions are not allowed here".into(),
+            }
+        }));
     }
     let (args, distinct, star) = function_args(f)?;
     if distinct || star {
@@ -2027,26 +2505,21 @@ fn plan_function(
             "abs" | "lower" | "upper" | "length" | "char_length" | "mod" | "nullif" | "version",
             _,
         ) => Err(arity_error()),
-        _ => Err(PlanError::UnknownFunction(format!(
-            "{name}({})",
-            vec!["unknown"; args.len()].join(", ")
-        ))),
-    }
-}
-
-impl PlanError {
-    /// Aggregates in the wrong place are grouping errors (42803) in PostgreSQL.
-    fn grouping_error(self) -> PlanError {
-        match self {
-            PlanError::Syntax(m) => PlanError::UngroupedColumn(m).reword(),
-            other => other,
-        }
-    }
-
-    fn reword(self) -> PlanError {
-        match self {
-            PlanError::UngroupedColumn(m) => PlanError::Grouping(m),
-            other => other,
+        _ => {
+            // PostgreSQL names the argument types; untyped literals are "unknown".
+            let mut types = Vec::new();
+            for a in &args {
+                let planned = plan_expr(ecx, a, None)?;
+                types.push(if is_unknown(ecx, a) {
+                    "unknown".to_string()
+                } else {
+                    planned.typ(ecx.types).scalar_type.to_string()
+                });
+            }
+            Err(PlanError::UnknownFunction(format!(
+                "{name}({})",
+                types.join(", ")
+            )))
         }
     }
 }

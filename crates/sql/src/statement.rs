@@ -70,9 +70,13 @@ pub enum Plan {
     Rollback,
     /// `DEALLOCATE [PREPARE] name | ALL`: prepared statements live in the protocol
     /// layer, which replaces them on the next Parse of the same name.
-    Deallocate { all: bool },
+    Deallocate {
+        all: bool,
+    },
     /// `DISCARD ALL | PLANS | SEQUENCES | TEMP`: resets the session variables for ALL.
-    Discard { all: bool },
+    Discard {
+        all: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,7 +122,7 @@ fn plan_statement(qcx: &QueryContext, stmt: &Statement) -> Result<Plan, PlanErro
                     finishing: planned.finishing,
                 })
             }
-            ast::Statement::CreateTable(ct) => plan_create_table(ct),
+            ast::Statement::CreateTable(ct) => plan_create_table(qcx, ct),
             ast::Statement::Drop {
                 object_type: ast::ObjectType::Table,
                 if_exists,
@@ -132,7 +136,7 @@ fn plan_statement(qcx: &QueryContext, stmt: &Statement) -> Result<Plan, PlanErro
                     match qcx.catalog.resolve(&name) {
                         Some(item) => ids.push((item.id, item.name.clone())),
                         None if *if_exists => {}
-                        None => return Err(PlanError::UnknownRelation(name)),
+                        None => return Err(PlanError::UnknownTable(name)),
                     }
                 }
                 Ok(Plan::DropTables { ids })
@@ -185,7 +189,7 @@ fn plan_explain(
     Ok(Plan::Explain { stage, text })
 }
 
-fn plan_create_table(ct: &ast::CreateTable) -> Result<Plan, PlanError> {
+fn plan_create_table(qcx: &QueryContext, ct: &ast::CreateTable) -> Result<Plan, PlanError> {
     if ct.query.is_some() {
         return Err(PlanError::unsupported("CREATE TABLE ... AS"));
     }
@@ -223,6 +227,8 @@ fn plan_create_table(ct: &ast::CreateTable) -> Result<Plan, PlanError> {
                 other => return Err(PlanError::unsupported(format!("column option {other}"))),
             }
         }
+        // Plan the default now, so that one of the wrong type fails here.
+        plan_default(qcx, &default, scalar_type, &col_name)?;
         desc = desc.with_column(col_name, scalar_type.nullable(nullable));
         defaults.push(default);
     }
@@ -260,13 +266,15 @@ fn resolve_table<'a>(
     Ok(item)
 }
 
-/// Casts `expr` (of type `from`) for assignment to a column of type `to`.
+/// Casts `expr` (of type `from`) for assignment to a column of type `to`; `what` is
+/// "expression" or "default expression", for the error.
 fn assignment_cast(
     expr: HirScalarExpr,
     from: ColumnType,
     to: ScalarType,
     column: &str,
     is_null: bool,
+    what: &str,
 ) -> Result<HirScalarExpr, PlanError> {
     if from.scalar_type == to {
         return Ok(expr);
@@ -285,13 +293,15 @@ fn assignment_cast(
         );
     if !ok {
         return Err(PlanError::DatatypeMismatch(format!(
-            "column \"{column}\" is of type {to} but expression is of type {}",
+            "column \"{column}\" is of type {to} but {what} is of type {}",
             from.scalar_type
         )));
     }
     Ok(expr.call_unary(expr::UnaryFunc::Cast(to)))
 }
 
+/// Plans a column's DEFAULT (SQL text; `None` is NULL) as an expression of the
+/// column's type. Untyped literals take that type (`DEFAULT '2024-01-01'` for a date).
 fn plan_default(
     qcx: &QueryContext,
     default: &Option<String>,
@@ -301,30 +311,34 @@ fn plan_default(
     let Some(text) = default else {
         return Ok(HirScalarExpr::literal_null(typ));
     };
-    let parsed = crate::parse::parse(&format!("SELECT {text}"))?;
-    let Some(Statement::Sql(stmt)) = parsed.into_iter().next().map(|p| p.statement) else {
-        return Err(PlanError::Syntax(format!(
-            "invalid default for column \"{column}\""
-        )));
-    };
-    let ast::Statement::Query(q) = *stmt else {
-        return Err(PlanError::Syntax(format!(
-            "invalid default for column \"{column}\""
-        )));
-    };
-    let (expr, _) = query::plan_nested_query(qcx, &q)?;
-    // `SELECT <default>` is Project(Map(Constant [()], [e]), [0]): take the expression.
-    let HirRelationExpr::Project { input, .. } = expr else {
-        unreachable!("a SELECT of one expression")
-    };
-    let HirRelationExpr::Map { mut scalars, .. } = *input else {
-        unreachable!("a SELECT of one expression")
-    };
-    let e = scalars.remove(0);
+    let parsed = crate::parse::parse_expr(text)?;
+    let e = query::plan_scalar_in_scope(
+        qcx,
+        &query::Scope::default(),
+        &[],
+        &parsed,
+        Some(typ),
+        "DEFAULT expressions",
+        false,
+    )
+    .map_err(|e| match e {
+        // Nothing is in scope: any name is a column reference.
+        PlanError::UnknownColumn(_)
+        | PlanError::UnknownQualifiedColumn { .. }
+        | PlanError::MissingFromEntry(_) => PlanError::InvalidColumnReference(
+            "cannot use column reference in DEFAULT expression".into(),
+        ),
+        e => e,
+    })?;
     let from = e.typ(&[]);
     let is_null =
         matches!(&e, HirScalarExpr::Literal(r, _) if r.iter().next() == Some(repr::Datum::Null));
-    assignment_cast(e, from, typ, column, is_null)
+    assignment_cast(e, from, typ, column, is_null, "default expression")
+}
+
+/// Whether `e` is the DEFAULT keyword (sqlparser reads it as an identifier).
+fn is_default_keyword(e: &ast::Expr) -> bool {
+    matches!(e, ast::Expr::Identifier(id) if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("default"))
 }
 
 fn plan_returning(
@@ -333,6 +347,17 @@ fn plan_returning(
     table: &crate::catalog::CatalogItem,
 ) -> Result<Option<Returning>, PlanError> {
     let Some(items) = items else { return Ok(None) };
+    for item in items {
+        let e = match item {
+            ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => e,
+            _ => continue,
+        };
+        if query::contains_aggregate(e) {
+            return Err(PlanError::Grouping(
+                "aggregate functions are not allowed in RETURNING".into(),
+            ));
+        }
+    }
     // Plan `SELECT <items> FROM <table>` and keep its expressions over the table's row.
     let select = format!(
         "SELECT {} FROM \"{}\"",
@@ -381,67 +406,141 @@ fn plan_insert(qcx: &QueryContext, insert: &ast::Insert) -> Result<Plan, PlanErr
     let targets: Vec<usize> = if insert.columns.is_empty() {
         (0..desc.arity()).collect()
     } else {
-        insert
-            .columns
-            .iter()
-            .map(|c| {
-                let n = normalize_ident(c);
-                desc.position(&n).ok_or_else(|| {
-                    PlanError::UnknownColumn(format!("{n}\" of relation \"{}", table.name))
-                })
-            })
-            .collect::<Result<_, _>>()?
+        let mut targets = Vec::new();
+        for c in &insert.columns {
+            let n = normalize_ident(c);
+            let position = desc.position(&n).ok_or_else(|| {
+                PlanError::UnknownColumn(format!("{n}\" of relation \"{}", table.name))
+            })?;
+            if targets.contains(&position) {
+                return Err(PlanError::DuplicateColumn(format!(
+                    "column \"{n}\" specified more than once"
+                )));
+            }
+            targets.push(position);
+        }
+        targets
     };
-    let hints: Vec<ScalarType> = targets
+    let target_types: Vec<ScalarType> = targets
         .iter()
         .map(|c| desc.typ.column_types[*c].scalar_type)
         .collect();
-    let source = insert
-        .source
-        .as_ref()
-        .ok_or_else(|| PlanError::unsupported("INSERT ... DEFAULT VALUES"))?;
-    let (source_expr, _) = match &*source.body {
-        ast::SetExpr::Values(values)
-            if source.order_by.is_none() && source.limit_clause.is_none() =>
-        {
-            query::plan_values_with_hints(qcx, values, &hints)?
+    let check_width = |n: usize| {
+        if n > targets.len() {
+            return Err(PlanError::Syntax(
+                "INSERT has more expressions than target columns".into(),
+            ));
         }
-        _ => query::plan_nested_query(qcx, source)?,
+        if n < targets.len() && !insert.columns.is_empty() {
+            return Err(PlanError::Syntax(
+                "INSERT has more target columns than expressions".into(),
+            ));
+        }
+        Ok(())
     };
-    let source_types = source_expr.typ().column_types;
-    if source_types.len() > targets.len() {
-        return Err(PlanError::Syntax(
-            "INSERT has more expressions than target columns".into(),
-        ));
-    }
-    if source_types.len() < targets.len() && !insert.columns.is_empty() {
-        return Err(PlanError::Syntax(
-            "INSERT has more target columns than expressions".into(),
-        ));
-    }
-    // Each table column: the source column cast to its type, or its default.
-    let n = source_types.len();
-    let mut scalars = Vec::new();
-    for (c, (col_name, col_type)) in desc.iter().enumerate() {
-        let e = match targets.iter().position(|t| *t == c).filter(|p| *p < n) {
-            Some(p) => assignment_cast(
-                HirScalarExpr::column(p),
-                source_types[p],
-                col_type.scalar_type,
-                col_name,
-                false,
-            )?,
-            None => plan_default(qcx, &table.defaults[c], col_type.scalar_type, col_name)?,
-        };
-        scalars.push(e);
-    }
-    let arity = desc.arity();
-    let expr = HirRelationExpr::Project {
-        input: Box::new(HirRelationExpr::Map {
-            input: Box::new(source_expr),
-            scalars,
-        }),
-        outputs: (n..n + arity).collect(),
+    // `DEFAULT VALUES` is one row of nothing but defaults.
+    let default_values = [vec![]];
+    let values_rows: Option<&[Vec<ast::Expr>]> = match &insert.source {
+        None => Some(&default_values),
+        Some(source) => match &*source.body {
+            ast::SetExpr::Values(values)
+                if source.order_by.is_none() && source.limit_clause.is_none() =>
+            {
+                Some(&values.rows)
+            }
+            _ => None,
+        },
+    };
+    let expr = match (values_rows, &insert.source) {
+        (Some(values_rows), _) => {
+            // Each row is assigned to the table on its own, as in PostgreSQL: every value
+            // is planned at its column's type, and DEFAULT is the column's default.
+            let mut rows = Vec::new();
+            for row in values_rows {
+                if row.len() != values_rows[0].len() {
+                    return Err(PlanError::Syntax(
+                        "VALUES lists must all be the same length".into(),
+                    ));
+                }
+                check_width(row.len())?;
+                let mut scalars = Vec::new();
+                for (c, (col_name, col_type)) in desc.iter().enumerate() {
+                    let typ = col_type.scalar_type;
+                    let value = targets
+                        .iter()
+                        .position(|t| *t == c)
+                        .and_then(|p| row.get(p))
+                        .filter(|e| !is_default_keyword(e));
+                    scalars.push(match value {
+                        Some(e) => {
+                            let planned = query::plan_scalar_in_scope(
+                                qcx,
+                                &query::Scope::default(),
+                                &[],
+                                e,
+                                Some(typ),
+                                "VALUES",
+                                false,
+                            )?;
+                            let from = planned.typ(&[]);
+                            assignment_cast(planned, from, typ, col_name, false, "expression")?
+                        }
+                        None => plan_default(qcx, &table.defaults[c], typ, col_name)?,
+                    });
+                }
+                rows.push(HirRelationExpr::Map {
+                    input: Box::new(HirRelationExpr::Constant {
+                        rows: vec![repr::Row::default()],
+                        typ: RelationType::new(vec![]),
+                    }),
+                    scalars,
+                });
+            }
+            let mut rows = rows.into_iter();
+            let base = rows
+                .next()
+                .ok_or_else(|| PlanError::Syntax("VALUES needs at least one row".into()))?;
+            let rest: Vec<HirRelationExpr> = rows.collect();
+            if rest.is_empty() {
+                base
+            } else {
+                HirRelationExpr::Union {
+                    base: Box::new(base),
+                    inputs: rest,
+                }
+            }
+        }
+        (None, source) => {
+            let source = source.as_ref().expect("no rows without a source");
+            let (source_expr, _) = query::plan_insert_source(qcx, source, &target_types)?;
+            let source_types = source_expr.typ().column_types;
+            check_width(source_types.len())?;
+            // Each table column: the source column cast to its type, or its default.
+            let n = source_types.len();
+            let mut scalars = Vec::new();
+            for (c, (col_name, col_type)) in desc.iter().enumerate() {
+                let e = match targets.iter().position(|t| *t == c).filter(|p| *p < n) {
+                    Some(p) => assignment_cast(
+                        HirScalarExpr::column(p),
+                        source_types[p],
+                        col_type.scalar_type,
+                        col_name,
+                        false,
+                        "expression",
+                    )?,
+                    None => plan_default(qcx, &table.defaults[c], col_type.scalar_type, col_name)?,
+                };
+                scalars.push(e);
+            }
+            let arity = desc.arity();
+            HirRelationExpr::Project {
+                input: Box::new(HirRelationExpr::Map {
+                    input: Box::new(source_expr),
+                    scalars,
+                }),
+                outputs: (n..n + arity).collect(),
+            }
+        }
     };
     let returning = plan_returning(qcx, &insert.returning, table)?;
     Ok(Plan::Insert {
@@ -460,15 +559,6 @@ fn plan_mutation_source(
     selection: &Option<ast::Expr>,
 ) -> Result<(HirRelationExpr, query::Scope), PlanError> {
     let table = resolve_table(qcx, name)?;
-    let text = format!(
-        "SELECT * FROM \"{}\"{}",
-        table.name,
-        selection
-            .as_ref()
-            .map(|s| format!(" WHERE {s}"))
-            .unwrap_or_default()
-    );
-    let _ = text;
     let get = HirRelationExpr::Get {
         id: table.id,
         typ: table.desc.typ.clone(),
@@ -483,6 +573,7 @@ fn plan_mutation_source(
                 table: Some(table.name.clone()),
                 column: n.clone(),
                 hidden: false,
+                relation: None,
             })
             .collect(),
     };
@@ -495,7 +586,8 @@ fn plan_mutation_source(
                 &table.desc.typ.column_types,
                 pred,
                 Some(ScalarType::Bool),
-                Some("WHERE"),
+                "WHERE",
+                true,
             )?],
         },
         None => get,
@@ -531,10 +623,22 @@ fn plan_update(qcx: &QueryContext, update: &ast::Update) -> Result<Plan, PlanErr
             PlanError::UnknownColumn(format!("{col_name}\" of relation \"{}", table.name))
         })?;
         let target = types[c].scalar_type;
-        let e = query::plan_scalar_in_scope(qcx, &scope, &types, &a.value, Some(target), None)?;
+        if is_default_keyword(&a.value) {
+            new_values[c] = plan_default(qcx, &table.defaults[c], target, &col_name)?;
+            continue;
+        }
+        let e = query::plan_scalar_in_scope(
+            qcx,
+            &scope,
+            &types,
+            &a.value,
+            Some(target),
+            "UPDATE",
+            false,
+        )?;
         let from = e.typ(&types);
         let is_null = matches!(&e, HirScalarExpr::Literal(r, _) if r.iter().next() == Some(repr::Datum::Null));
-        new_values[c] = assignment_cast(e, from, target, &col_name, is_null)?;
+        new_values[c] = assignment_cast(e, from, target, &col_name, is_null, "expression")?;
     }
     let arity = types.len();
     let selection = HirRelationExpr::Map {
@@ -586,4 +690,380 @@ fn plan_delete(qcx: &QueryContext, delete: &ast::Delete) -> Result<Plan, PlanErr
 /// The relation type of a plan's rows (for tests).
 pub fn relation_type(expr: &MirRelationExpr) -> RelationType {
     expr.typ()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use repr::{Datum, Row};
+
+    use super::*;
+    use crate::catalog::CatalogItem;
+
+    /// `t (a int, b int DEFAULT 7, c text DEFAULT 'dflt', d date DEFAULT '2024-01-01',
+    /// n int NOT NULL)`, `u (x int, s text)`.
+    struct TestCatalog(BTreeMap<String, CatalogItem>);
+
+    impl SqlCatalog for TestCatalog {
+        fn resolve(&self, name: &str) -> Option<&CatalogItem> {
+            self.0.get(name)
+        }
+    }
+
+    fn catalog() -> TestCatalog {
+        let t = CatalogItem {
+            id: GlobalId::User(1),
+            name: "t".into(),
+            kind: ItemKind::Table,
+            desc: RelationDesc::empty()
+                .with_column("a", ScalarType::Int32.nullable(true))
+                .with_column("b", ScalarType::Int32.nullable(true))
+                .with_column("c", ScalarType::String.nullable(true))
+                .with_column("d", ScalarType::Date.nullable(true))
+                .with_column("n", ScalarType::Int32.nullable(false)),
+            defaults: vec![
+                None,
+                Some("7".into()),
+                Some("'dflt'".into()),
+                Some("'2024-01-01'".into()),
+                None,
+            ],
+        };
+        let u = CatalogItem {
+            id: GlobalId::User(2),
+            name: "u".into(),
+            kind: ItemKind::Table,
+            desc: RelationDesc::empty()
+                .with_column("x", ScalarType::Int32.nullable(true))
+                .with_column("s", ScalarType::String.nullable(true)),
+            defaults: vec![None, None],
+        };
+        TestCatalog(BTreeMap::from([("t".into(), t), ("u".into(), u)]))
+    }
+
+    fn plan_sql(sql: &str, params: Params) -> Result<(Plan, Params), PlanError> {
+        let stmt = crate::parse::parse(sql)?.remove(0);
+        plan(&catalog(), &stmt, params)
+    }
+
+    fn plan_ok(sql: &str) -> Plan {
+        plan_sql(sql, Params::default())
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .0
+    }
+
+    /// The SQLSTATE and message of planning `sql`.
+    fn plan_err(sql: &str) -> (String, String) {
+        match plan_sql(sql, Params::default()) {
+            Ok(_) => panic!("{sql}: planned"),
+            Err(e) => (e.sqlstate().to_string(), e.to_string()),
+        }
+    }
+
+    /// The rows of a constant INSERT source, as text, sorted.
+    fn inserted_rows(plan: &Plan) -> Vec<String> {
+        let Plan::Insert { source, .. } = plan else {
+            panic!("not an INSERT: {plan:?}")
+        };
+        let MirRelationExpr::Constant { rows: Ok(rows), .. } = source else {
+            panic!("not constant: {source}")
+        };
+        let mut out: Vec<String> = rows
+            .iter()
+            .map(|(row, _): &(Row, _)| {
+                row.iter()
+                    .map(|d: Datum| match d {
+                        Datum::Null => "NULL".to_string(),
+                        d => repr::strconv::format_datum(d),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn select_types(sql: &str) -> Vec<ScalarType> {
+        let Plan::Select { desc, .. } = plan_ok(sql) else {
+            panic!("{sql}: not a SELECT")
+        };
+        desc.typ
+            .column_types
+            .iter()
+            .map(|t| t.scalar_type)
+            .collect()
+    }
+
+    fn select_names(sql: &str) -> Vec<String> {
+        let Plan::Select { desc, .. } = plan_ok(sql) else {
+            panic!("{sql}: not a SELECT")
+        };
+        desc.names
+    }
+
+    #[test]
+    fn default_keyword_in_values_uses_column_defaults() {
+        let plan = plan_ok(
+            "INSERT INTO t VALUES (1, DEFAULT, DEFAULT, DEFAULT, 0), (2, 3, DEFAULT, NULL, 0)",
+        );
+        assert_eq!(
+            inserted_rows(&plan),
+            vec!["1 7 dflt 2024-01-01 0", "2 3 dflt NULL 0"]
+        );
+        let plan = plan_ok("INSERT INTO t (c, a, n) VALUES (DEFAULT, 3, 1)");
+        assert_eq!(inserted_rows(&plan), vec!["3 7 dflt 2024-01-01 1"]);
+        let plan = plan_ok("INSERT INTO t DEFAULT VALUES");
+        assert_eq!(inserted_rows(&plan), vec!["NULL 7 dflt 2024-01-01 NULL"]);
+        // Quoted, "default" is a column name.
+        assert_eq!(
+            plan_err("INSERT INTO t (a) VALUES (\"default\")"),
+            ("42703".into(), "column \"default\" does not exist".into())
+        );
+        assert_eq!(
+            plan_err("SELECT DEFAULT").0,
+            "42601",
+            "DEFAULT outside VALUES and SET"
+        );
+    }
+
+    #[test]
+    fn insert_values_rows_are_assigned_one_by_one() {
+        // Each row is cast to the column types on its own, as in PostgreSQL.
+        let plan = plan_ok("INSERT INTO u (s) VALUES (1), ('a')");
+        assert_eq!(inserted_rows(&plan), vec!["NULL 1", "NULL a"]);
+        assert_eq!(
+            plan_err("INSERT INTO u (x) VALUES (1), (true)"),
+            (
+                "42804".into(),
+                "column \"x\" is of type integer but expression is of type boolean".into()
+            )
+        );
+        assert_eq!(
+            plan_err("INSERT INTO u (x, x) VALUES (1, 2)"),
+            (
+                "42701".into(),
+                "column \"x\" specified more than once".into()
+            )
+        );
+    }
+
+    #[test]
+    fn defaults_are_typed_by_their_column_and_checked_at_create() {
+        let plan = plan_ok("CREATE TABLE z (d date DEFAULT '2024-01-01', i int DEFAULT '5')");
+        assert!(matches!(plan, Plan::CreateTable { .. }));
+        assert_eq!(
+            plan_err("CREATE TABLE z (a bool DEFAULT 1)"),
+            (
+                "42804".into(),
+                "column \"a\" is of type boolean but default expression is of type integer".into()
+            )
+        );
+        assert_eq!(
+            plan_err("CREATE TABLE z (a int DEFAULT 'x')"),
+            (
+                "22P02".into(),
+                "invalid input syntax for type integer: \"x\"".into()
+            )
+        );
+        assert_eq!(
+            plan_err("CREATE TABLE z (a int DEFAULT count(*))").1,
+            "aggregate functions are not allowed in DEFAULT expressions"
+        );
+        assert_eq!(
+            plan_err("CREATE TABLE z (a int, b int DEFAULT a)"),
+            (
+                "42P10".into(),
+                "cannot use column reference in DEFAULT expression".into()
+            )
+        );
+    }
+
+    #[test]
+    fn untyped_null_takes_its_type_from_context() {
+        assert_eq!(
+            select_types("SELECT NULL UNION SELECT 1"),
+            vec![ScalarType::Int32]
+        );
+        assert_eq!(
+            select_types("SELECT 1 UNION ALL (SELECT NULL)"),
+            vec![ScalarType::Int32]
+        );
+        assert_eq!(
+            select_types("SELECT 1 UNION SELECT '2'"),
+            vec![ScalarType::Int32]
+        );
+        assert_eq!(
+            select_types("SELECT 'a' UNION SELECT 'b'"),
+            vec![ScalarType::String]
+        );
+        assert_eq!(
+            select_types("SELECT NULL UNION SELECT NULL"),
+            vec![ScalarType::String]
+        );
+        assert_eq!(
+            select_types("SELECT 1 UNION SELECT 2 UNION SELECT NULL"),
+            vec![ScalarType::Int32]
+        );
+        assert_eq!(
+            select_types("VALUES (NULL, '1'), (1.5, 2)"),
+            vec![ScalarType::Numeric, ScalarType::Int32]
+        );
+        assert_eq!(
+            select_types("SELECT CASE WHEN true THEN NULL ELSE 1 END, COALESCE(NULL, 2)"),
+            vec![ScalarType::Int32, ScalarType::Int32]
+        );
+        // Resolved before the set operation sees them, as in PostgreSQL: text.
+        for sql in [
+            "SELECT NULL UNION SELECT NULL UNION SELECT 1",
+            "SELECT DISTINCT NULL UNION SELECT 1",
+            "SELECT x FROM (SELECT NULL AS x) AS s UNION SELECT 1",
+            "VALUES (NULL) UNION SELECT 1",
+            "SELECT 1 UNION SELECT '2'::text",
+        ] {
+            assert_eq!(plan_err(sql).0, "42804", "{sql}");
+        }
+        assert_eq!(
+            plan_err("SELECT 'x' UNION SELECT 1"),
+            (
+                "22P02".into(),
+                "invalid input syntax for type integer: \"x\"".into()
+            )
+        );
+        // INSERT ... SELECT: NULL takes the target column's type (the NOT NULL check
+        // happens when the rows are written).
+        let Plan::Insert { source, .. } = plan_ok("INSERT INTO t (a, n) SELECT a, NULL FROM t")
+        else {
+            panic!("not an INSERT")
+        };
+        assert_eq!(source.typ().column_types[4].scalar_type, ScalarType::Int32);
+        plan_ok("INSERT INTO t (a, n) SELECT 1, '2'");
+        assert_eq!(
+            plan_err("INSERT INTO t (a, n) SELECT 1, '2' UNION SELECT 2, '3'").0,
+            "42804"
+        );
+    }
+
+    #[test]
+    fn concatenation_types_untyped_operands_as_text() {
+        assert_eq!(
+            select_types("SELECT 'a' || 1, 1 || 'a', NULL || 1"),
+            vec![ScalarType::String; 3]
+        );
+        assert_eq!(
+            plan_err("SELECT 1 || 2"),
+            (
+                "42883".into(),
+                "operator does not exist: integer || integer".into()
+            )
+        );
+    }
+
+    #[test]
+    fn time_arithmetic() {
+        assert_eq!(
+            select_types(
+                "SELECT TIME '23:00' + INTERVAL '2 hours', TIME '01:00' - INTERVAL '2 hours', \
+                 INTERVAL '1 hour' + TIME '01:00'"
+            ),
+            vec![ScalarType::Time; 3]
+        );
+        plan_ok("SELECT TIME '23:00' - TIME '01:00'");
+    }
+
+    #[test]
+    fn postgres_error_messages() {
+        let cases = [
+            ("SELECT 1 FROM u, u", "42712", "table name \"u\" specified more than once"),
+            ("SELECT 1 FROM u JOIN t ON true JOIN u ON true", "42712", "table name \"u\" specified more than once"),
+            ("SELECT x.a FROM t", "42P01", "missing FROM-clause entry for table \"x\""),
+            ("SELECT x.* FROM t", "42P01", "missing FROM-clause entry for table \"x\""),
+            ("SELECT t.a FROM t AS e", "42P01", "invalid reference to FROM-clause entry for table \"t\""),
+            ("DROP TABLE nope", "42P01", "table \"nope\" does not exist"),
+            ("SELECT t.nope FROM t", "42703", "column t.nope does not exist"),
+            ("SELECT nope FROM t", "42703", "column \"nope\" does not exist"),
+            ("SELECT b FROM t GROUP BY a", "42803", "column \"t.b\" must appear in the GROUP BY clause or be used in an aggregate function"),
+            ("SELECT e.b, count(*) FROM t AS e", "42803", "column \"e.b\" must appear in the GROUP BY clause or be used in an aggregate function"),
+            ("SELECT a FROM t WHERE sum(a) > 0", "42803", "aggregate functions are not allowed in WHERE"),
+            ("SELECT 1 FROM t JOIN u ON count(*) > 0", "42803", "aggregate functions are not allowed in JOIN conditions"),
+            ("SELECT sum(count(*)) FROM t", "42803", "aggregate function calls cannot be nested"),
+            ("SELECT a FROM t GROUP BY sum(a)", "42803", "aggregate functions are not allowed in GROUP BY"),
+            ("UPDATE t SET a = max(a)", "42803", "aggregate functions are not allowed in UPDATE"),
+            ("INSERT INTO t (a) VALUES (1) RETURNING count(*)", "42803", "aggregate functions are not allowed in RETURNING"),
+            ("SELECT CASE WHEN a > 0 THEN 1 ELSE c END FROM t", "42804", "CASE types text and integer cannot be matched"),
+            ("SELECT COALESCE(a, c) FROM t", "42804", "COALESCE types integer and text cannot be matched"),
+            ("SELECT a LIKE 'x%' FROM t", "42883", "operator does not exist: integer ~~ unknown"),
+            ("SELECT c NOT ILIKE a FROM t", "42883", "operator does not exist: text !~~* integer"),
+            ("SELECT no_such_function(1, 'a', c) FROM t", "42883", "function no_such_function(integer, unknown, text) does not exist"),
+            ("SELECT 'abc", "42601", "unterminated quoted string at or near \"'abc\""),
+            ("SELECT * FROM FROM t", "42601", "syntax error at or near \"FROM\""),
+            ("CREATE TABLE TABLE (a int)", "42601", "syntax error at or near \"TABLE\""),
+            ("SELECT $1", "42P02", "there is no parameter $1"),
+            ("SELECT a AS x, b AS x FROM t ORDER BY x", "42702", "ORDER BY \"x\" is ambiguous"),
+            ("SELECT a AS x, b AS x FROM t GROUP BY x", "42702", "GROUP BY \"x\" is ambiguous"),
+        ];
+        for (sql, code, message) in cases {
+            assert_eq!(
+                plan_err(sql),
+                (code.to_string(), message.to_string()),
+                "{sql}"
+            );
+        }
+    }
+
+    #[test]
+    fn parameters_are_inferred_when_describing_and_required_when_executing() {
+        let (_, params) = plan_sql(
+            "SELECT a FROM t WHERE a = $1 AND c = $2",
+            Params::describing(vec![]),
+        )
+        .unwrap();
+        assert_eq!(
+            params.types,
+            vec![Some(ScalarType::Int32), Some(ScalarType::String)]
+        );
+        let executing = Params::executing(vec![Some(ScalarType::Int32)], vec![Some("1".into())]);
+        plan_sql("SELECT a FROM t WHERE a = $1", executing.clone()).unwrap();
+        assert_eq!(
+            plan_sql("SELECT $2", executing).unwrap_err().sqlstate(),
+            "42P02"
+        );
+        // `SELECT 1 UNION SELECT $1`: the untyped parameter takes the other side's type.
+        let (_, params) = plan_sql("SELECT 1 UNION SELECT $1", Params::describing(vec![])).unwrap();
+        assert_eq!(params.types, vec![Some(ScalarType::Int32)]);
+    }
+
+    #[test]
+    fn output_names_and_order_by_follow_postgres() {
+        assert_eq!(
+            select_names(
+                "SELECT 2.5::float8::int, a::text, '2020-01-01'::timestamptz, 1::int::text, \
+                 'x'::varchar(3), DATE '2024-01-01', CAST(1 AS double precision), \
+                 (SELECT x FROM u) FROM t"
+            ),
+            vec![
+                "int4",
+                "a",
+                "timestamptz",
+                "text",
+                "varchar",
+                "date",
+                "float8",
+                "x"
+            ]
+        );
+        // A bare name in ORDER BY is the output column; in GROUP BY the input column.
+        let Plan::Select { finishing, .. } = plan_ok("SELECT a AS b, b AS a FROM t ORDER BY b")
+        else {
+            panic!("not a SELECT")
+        };
+        assert_eq!(finishing.order_by[0].column, 0);
+        assert_eq!(
+            plan_err("SELECT b AS a, count(*) FROM t GROUP BY a").1,
+            "column \"t.b\" must appear in the GROUP BY clause or be used in an aggregate function"
+        );
+        plan_ok("SELECT a + 1 AS k, count(*) FROM t GROUP BY k");
+        plan_ok("SELECT a AS x, a AS x FROM t ORDER BY x");
+    }
 }
