@@ -33,4 +33,4 @@ if [ -d "$corpus" ]; then
 fi
 
 echo "== sqllogictest suites (test/sqllogictest)"
-"$bin/sqllogictest" --server-bin "$bin/environmentd" test/sqllogictest
+"$bin/sqllogictest" --server-bin "$bin/environmentd" --label freshet test/sqllogictest

@@ -6,6 +6,23 @@
 //! dataflow (a SELECT, or the read half of UPDATE / DELETE / INSERT ... SELECT) issues a
 //! peek and parks the job until the compute controller answers. Writes are serialized
 //! by a write lock, so a read-then-write never interleaves with another write.
+//!
+//! Transactions. An explicit block (`BEGIN` ... `COMMIT`) and the implicit transaction
+//! of a multi-statement simple query buffer their writes per connection in a
+//! [`TxnWrites`]; COMMIT (or the end of the query string) appends them at one timestamp,
+//! ROLLBACK (or an error) drops them. Inside a transaction:
+//! - reads see the transaction's own writes: before a peek, every `Get` of a table with
+//!   buffered writes becomes `Get ∪ Constant(pending updates)` ([`read_own_writes`]);
+//! - `SET` is transactional as in PostgreSQL: ROLLBACK restores the variables of BEGIN,
+//!   and `SET LOCAL` lasts until the end of the transaction;
+//! - DDL is refused in an explicit block (25001), because it would apply at once and
+//!   could not be rolled back; in an implicit transaction it applies at once.
+//!
+//! Isolation is weaker than PostgreSQL's (or Materialize's strict serializability):
+//! each statement reads the latest committed state plus its own writes, the write lock
+//! is held per statement, not per transaction, so transactions can interleave, and
+//! COMMIT re-checks nothing it read. Materialize-like "write-only" transactions (or full
+//! validation) are a later step.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -27,7 +44,7 @@ use uuid::Uuid;
 use crate::adapter::{AdapterError, ExecuteResponse, StatementDesc};
 use crate::catalog::Catalog;
 use crate::oracle::TimestampOracle;
-use crate::session::{Session, TransactionStatus};
+use crate::session::{Session, SessionVars, TransactionStatus};
 
 /// What a connection asks of the coordinator.
 pub enum Command {
@@ -60,6 +77,9 @@ struct Job {
     params: Params,
     responses: Vec<ExecuteResponse>,
     reply: oneshot::Sender<(Session, Vec<ExecuteResponse>, Option<AdapterError>)>,
+    /// The job's statements run in an implicit transaction that commits when the last
+    /// one succeeds (see [`implicit_transaction`]).
+    implicit: bool,
 }
 
 /// Why a job waits for a peek.
@@ -83,6 +103,23 @@ enum PeekPurpose {
     },
 }
 
+/// Whose statement is writing, and whether it runs in a transaction: then its writes
+/// are buffered, never applied on their own.
+#[derive(Clone, Copy, Debug)]
+struct Writer {
+    conn_id: u32,
+    in_transaction: bool,
+}
+
+impl Writer {
+    fn of(job: &Job) -> Writer {
+        Writer {
+            conn_id: job.session.conn_id,
+            in_transaction: job.implicit || job.session.transaction != TransactionStatus::Idle,
+        }
+    }
+}
+
 struct PendingPeek {
     job: Job,
     purpose: PeekPurpose,
@@ -96,10 +133,126 @@ enum Step {
     NeedsWriteLock(ParsedStatement),
 }
 
-/// The buffered writes of an explicit transaction.
-#[derive(Default)]
+/// The state of one connection's open transaction (explicit block or implicit).
 struct TxnWrites {
+    /// Writes in statement order, appended at COMMIT at one timestamp.
     writes: Vec<(GlobalId, Vec<(Row, Diff)>)>,
+    /// The session's variables at BEGIN: ROLLBACK, an aborted block's COMMIT and a
+    /// failed implicit transaction restore them.
+    vars_at_begin: SessionVars,
+    /// The variables as COMMIT leaves them: plain `SET`s and `RESET`s are copied in,
+    /// `SET LOCAL`s are not (PostgreSQL: a `SET` after `SET LOCAL` wins at COMMIT, a
+    /// `SET LOCAL` after `SET` lasts until COMMIT only).
+    vars_at_commit: SessionVars,
+}
+
+impl TxnWrites {
+    fn new(session: &Session) -> Self {
+        let vars = session.snapshot_vars();
+        TxnWrites {
+            writes: Vec::new(),
+            vars_at_commit: vars.clone(),
+            vars_at_begin: vars,
+        }
+    }
+
+    /// The net effect of the buffered writes on each table, consolidated: what a read
+    /// inside the transaction adds to the table's committed contents.
+    fn pending_updates(&self) -> BTreeMap<GlobalId, Vec<(Row, Diff)>> {
+        let mut net: BTreeMap<GlobalId, BTreeMap<&Row, Diff>> = BTreeMap::new();
+        for (id, updates) in &self.writes {
+            let table = net.entry(*id).or_default();
+            for (row, diff) in updates {
+                *table.entry(row).or_default() += diff;
+            }
+        }
+        net.into_iter()
+            .map(|(id, rows)| {
+                let rows: Vec<(Row, Diff)> = rows
+                    .into_iter()
+                    .filter(|(_, diff)| *diff != 0)
+                    .map(|(row, diff)| (row.clone(), diff))
+                    .collect();
+                (id, rows)
+            })
+            .filter(|(_, rows)| !rows.is_empty())
+            .collect()
+    }
+}
+
+/// Makes `expr` read `pending` as if it were written: every `Get` of a table with
+/// pending updates becomes `Get ∪ Constant(updates)`, with the `Get`'s type.
+///
+/// When the updates retract rows, the union is wrapped in a `Threshold`: another
+/// connection may have committed the removal of a row this transaction removed too
+/// (nothing locks rows), and a negative multiplicity must not reach the query.
+fn read_own_writes(expr: &mut MirRelationExpr, pending: &BTreeMap<GlobalId, Vec<(Row, Diff)>>) {
+    if let MirRelationExpr::Get { id, typ, .. } = expr {
+        if let Some(updates) = pending.get(id) {
+            let constant = MirRelationExpr::Constant {
+                rows: Ok(updates.clone()),
+                typ: typ.clone(),
+            };
+            let get = std::mem::replace(expr, constant.clone());
+            let union = MirRelationExpr::Union {
+                base: Box::new(get),
+                inputs: vec![constant],
+            };
+            *expr = if updates.iter().any(|(_, diff)| *diff < 0) {
+                MirRelationExpr::Threshold {
+                    input: Box::new(union),
+                }
+            } else {
+                union
+            };
+        }
+        return;
+    }
+    for child in expr.children_mut() {
+        read_own_writes(child, pending);
+    }
+}
+
+/// Whether a command's statements run in an implicit transaction, as a multi-statement
+/// simple query does in PostgreSQL: several statements, no open block, and no
+/// transaction control among them (PostgreSQL lets a BEGIN or COMMIT inside the string
+/// end the implicit transaction; Freshet runs such strings statement by statement).
+/// The extended protocol executes one statement per command, so never qualifies.
+fn implicit_transaction(session: &Session, statements: &[ParsedStatement]) -> bool {
+    statements.len() > 1
+        && session.transaction == TransactionStatus::Idle
+        && !statements.iter().any(is_transaction_control)
+}
+
+fn is_transaction_control(statement: &ParsedStatement) -> bool {
+    use sql::ast::Statement as S;
+    matches!(
+        &statement.statement,
+        sql::parse::Statement::Sql(s) if matches!(
+            **s,
+            S::StartTransaction { .. }
+                | S::Commit { .. }
+                | S::Rollback { .. }
+                | S::Savepoint { .. }
+                | S::ReleaseSavepoint { .. }
+        )
+    )
+}
+
+/// `SET LOCAL ...`: the parser drops the LOCAL keyword from the statement, so it is read
+/// back from the text.
+fn is_set_local(statement: &ParsedStatement) -> bool {
+    if !matches!(
+        statement.statement,
+        sql::parse::Statement::SetVariable { .. }
+    ) {
+        return false;
+    }
+    let mut words = statement.sql.split_whitespace();
+    words.next().is_some_and(|w| w.eq_ignore_ascii_case("set"))
+        && words
+            .next()
+            .is_some_and(|w| w.eq_ignore_ascii_case("local"))
 }
 
 pub struct Coordinator {
@@ -232,12 +385,19 @@ impl Coordinator {
                 params,
                 reply,
             } => {
+                let implicit = implicit_transaction(&session, &statements)
+                    && !self.transactions.contains_key(&session.conn_id);
+                if implicit {
+                    self.transactions
+                        .insert(session.conn_id, TxnWrites::new(&session));
+                }
                 let job = Job {
                     session,
                     statements: statements.into(),
                     params,
                     responses: Vec::new(),
                     reply,
+                    implicit,
                 };
                 self.advance_job(job);
             }
@@ -329,12 +489,42 @@ impl Coordinator {
                 }
             }
         }
+        if job.implicit {
+            let conn_id = job.session.conn_id;
+            if let Some(txn) = self.transactions.get(&conn_id) {
+                if !txn.writes.is_empty() && !self.try_write_lock(conn_id) {
+                    // Resumed with no statements left: it comes straight back here.
+                    self.waiting_for_lock.push_back(job);
+                    return;
+                }
+            }
+            if let Some(txn) = self.transactions.remove(&conn_id) {
+                let result = self.write(txn.writes);
+                if self.write_lock == Some(conn_id) {
+                    self.release_write_lock();
+                }
+                match result {
+                    Ok(()) => job.session.restore_vars(txn.vars_at_commit),
+                    Err(error) => {
+                        job.session.restore_vars(txn.vars_at_begin);
+                        return self.fail_job(job, error);
+                    }
+                }
+            }
+        }
         let _ = job.reply.send((job.session, job.responses, None));
     }
 
+    /// Ends a job with an error: an explicit block becomes aborted (25P02 until it
+    /// ends); an implicit transaction is rolled back, variables included.
     fn fail_job(&mut self, mut job: Job, error: AdapterError) {
         if job.session.transaction == TransactionStatus::InBlock {
             job.session.transaction = TransactionStatus::Failed;
+        }
+        if job.implicit {
+            if let Some(txn) = self.transactions.remove(&job.session.conn_id) {
+                job.session.restore_vars(txn.vars_at_begin);
+            }
         }
         if self.write_lock == Some(job.session.conn_id) {
             self.release_write_lock();
@@ -384,11 +574,34 @@ impl Coordinator {
             Err(e) => return Step::Done(Err(e.into())),
         };
         let conn_id = job.session.conn_id;
-        let in_block = job.session.transaction == TransactionStatus::InBlock;
+        if job.session.transaction == TransactionStatus::InBlock {
+            // Freshet applies DDL at once, so a ROLLBACK could not undo it; PostgreSQL
+            // would roll it back. Refused, as Materialize does.
+            let ddl = match &plan {
+                Plan::CreateTable { .. } => Some("CREATE TABLE"),
+                Plan::DropTables { .. } => Some("DROP TABLE"),
+                _ => None,
+            };
+            if let Some(ddl) = ddl {
+                return Step::Done(Err(AdapterError::new(
+                    "25001",
+                    format!("{ddl} cannot be run inside a transaction block"),
+                )));
+            }
+        }
+        let buffered = self.transactions.contains_key(&conn_id);
+        let local = is_set_local(&statement);
+        // The write lock is taken per statement: a read-then-write (UPDATE, DELETE,
+        // INSERT ... SELECT) holds it from its peek to its write, so no other write
+        // lands in between. Inside a transaction the write is only buffered and the lock
+        // is released after the statement, so two transactions can interleave (each
+        // reads committed state plus its own writes) and COMMIT appends the buffered
+        // updates without re-checking what the transaction read: this is not
+        // serializable. Materialize-like write-only transactions are a later step.
         let needs_lock = match &plan {
             Plan::ReadThenWrite { .. } => true,
             Plan::Insert { source, .. } => {
-                !matches!(source, MirRelationExpr::Constant { .. }) || !in_block
+                !matches!(source, MirRelationExpr::Constant { .. }) || !buffered
             }
             Plan::Commit => self
                 .transactions
@@ -400,7 +613,7 @@ impl Coordinator {
         if needs_lock && !self.try_write_lock(conn_id) {
             return Step::NeedsWriteLock(statement);
         }
-        let step = self.execute_plan(job, plan);
+        let step = self.execute_plan(job, plan, local);
         // The lock is held across a peek; released once the statement is done.
         if needs_lock && matches!(step, Step::Done(_)) && self.write_lock == Some(conn_id) {
             self.release_write_lock();
@@ -408,7 +621,9 @@ impl Coordinator {
         step
     }
 
-    fn execute_plan(&mut self, job: &mut Job, plan: Plan) -> Step {
+    /// Executes a planned statement; `local` marks a `SET LOCAL`.
+    fn execute_plan(&mut self, job: &mut Job, plan: Plan, local: bool) -> Step {
+        let writer = Writer::of(job);
         let session = &mut job.session;
         let conn_id = session.conn_id;
         let done = |r: Result<ExecuteResponse, AdapterError>| Step::Done(r);
@@ -419,31 +634,40 @@ impl Coordinator {
         };
         match plan {
             Plan::SetVariable { name, value } => {
-                let value = match value {
-                    SetValue::Default => {
-                        return done(
-                            session
-                                .reset(&name)
-                                .map(|_| ExecuteResponse::Command { tag: "SET".into() }),
-                        )
-                    }
-                    SetValue::Values(v) => v.join(", "),
+                let apply = |session: &mut Session| match &value {
+                    SetValue::Default => session.reset(&name),
+                    SetValue::Values(v) => session.set(&name, &v.join(", ")),
                 };
-                done(
-                    session
-                        .set(&name, &value)
-                        .map(|_| ExecuteResponse::Command { tag: "SET".into() }),
-                )
+                let result = match self.transactions.get_mut(&conn_id) {
+                    // Outside a transaction PostgreSQL warns that SET LOCAL has no
+                    // effect; the value is still checked.
+                    None if local => apply(&mut session.clone()),
+                    None => apply(session),
+                    Some(_) if local => apply(session),
+                    Some(txn) => apply(session).map(|()| {
+                        txn.vars_at_commit.copy_from(session, &name);
+                    }),
+                };
+                done(result.map(|()| ExecuteResponse::Command { tag: "SET".into() }))
             }
-            Plan::ResetVariable { name } => match name {
-                None => {
-                    session.reset_all();
-                    command("RESET")
+            Plan::ResetVariable { name } => {
+                let result = match &name {
+                    None => {
+                        session.reset_all();
+                        Ok(())
+                    }
+                    Some(name) => session.reset(name),
+                };
+                if let (Ok(()), Some(txn)) = (&result, self.transactions.get_mut(&conn_id)) {
+                    match &name {
+                        None => txn.vars_at_commit = session.snapshot_vars(),
+                        Some(name) => txn.vars_at_commit.copy_from(session, name),
+                    }
                 }
-                Some(name) => done(session.reset(&name).map(|_| ExecuteResponse::Command {
+                done(result.map(|()| ExecuteResponse::Command {
                     tag: "RESET".into(),
-                })),
-            },
+                }))
+            }
             Plan::ShowVariable { name } => {
                 if name == "all" {
                     let rows = session
@@ -474,31 +698,49 @@ impl Coordinator {
                 }
             }
             Plan::StartTransaction => {
-                session.transaction = TransactionStatus::InBlock;
-                self.transactions.insert(conn_id, TxnWrites::default());
+                // A BEGIN inside a block keeps the transaction and its writes; PostgreSQL
+                // also warns "there is already a transaction in progress" (25001), which
+                // Freshet cannot send yet: an ExecuteResponse carries no notices.
+                if session.transaction == TransactionStatus::Idle {
+                    session.transaction = TransactionStatus::InBlock;
+                    self.transactions.insert(conn_id, TxnWrites::new(session));
+                }
                 command("BEGIN")
             }
             Plan::Commit => {
                 let failed = session.transaction == TransactionStatus::Failed;
                 session.transaction = TransactionStatus::Idle;
-                let writes = self
-                    .transactions
-                    .remove(&conn_id)
-                    .map(|t| t.writes)
-                    .unwrap_or_default();
+                let Some(txn) = self.transactions.remove(&conn_id) else {
+                    // Outside a block PostgreSQL warns "there is no transaction in
+                    // progress" (25P01) and does nothing.
+                    return command("COMMIT");
+                };
                 if failed {
+                    session.restore_vars(txn.vars_at_begin);
                     return command("ROLLBACK");
                 }
-                match self.write(writes) {
-                    Ok(()) => command("COMMIT"),
-                    Err(e) => done(Err(e)),
+                match self.write(txn.writes) {
+                    Ok(()) => {
+                        session.restore_vars(txn.vars_at_commit);
+                        command("COMMIT")
+                    }
+                    Err(e) => {
+                        session.restore_vars(txn.vars_at_begin);
+                        done(Err(e))
+                    }
                 }
             }
             Plan::Deallocate { all } => command(if all { "DEALLOCATE ALL" } else { "DEALLOCATE" }),
             Plan::Discard { all } => {
                 if all {
-                    if session.transaction != TransactionStatus::Idle {
-                        return done(Err(AdapterError::new("25001", "DISCARD ALL cannot run inside a transaction block")));
+                    // An implicit transaction counts as a block, as in PostgreSQL.
+                    if session.transaction != TransactionStatus::Idle
+                        || self.transactions.contains_key(&conn_id)
+                    {
+                        return done(Err(AdapterError::new(
+                            "25001",
+                            "DISCARD ALL cannot run inside a transaction block",
+                        )));
                     }
                     session.reset_all();
                     return command("DISCARD ALL");
@@ -507,7 +749,9 @@ impl Coordinator {
             }
             Plan::Rollback => {
                 session.transaction = TransactionStatus::Idle;
-                self.transactions.remove(&conn_id);
+                if let Some(txn) = self.transactions.remove(&conn_id) {
+                    session.restore_vars(txn.vars_at_begin);
+                }
                 command("ROLLBACK")
             }
             Plan::CreateTable {
@@ -548,6 +792,11 @@ impl Coordinator {
                     {
                         return done(Err(AdapterError::internal(e)));
                     }
+                    // Only an implicit transaction gets here with writes buffered (an
+                    // explicit block refuses DDL): the writes to the table go with it.
+                    if let Some(txn) = self.transactions.get_mut(&conn_id) {
+                        txn.writes.retain(|(written, _)| *written != id);
+                    }
                 }
                 command("DROP TABLE")
             }
@@ -567,6 +816,7 @@ impl Coordinator {
                 if let MirRelationExpr::Constant { rows, .. } = &source {
                     return done(finish_rows(rows.clone(), &finishing, desc));
                 }
+                let source = self.with_own_writes(conn_id, source);
                 self.peek(source, PeekPurpose::Select { desc, finishing })
             }
             Plan::Insert {
@@ -581,8 +831,9 @@ impl Coordinator {
                         Ok(rows) => rows.clone(),
                         Err(e) => return done(Err(e.clone().into())),
                     };
-                    return done(self.finish_insert(conn_id, id, &name, &desc, rows, returning));
+                    return done(self.finish_insert(writer, id, &name, &desc, rows, returning));
                 }
+                let source = self.with_own_writes(conn_id, source);
                 self.peek(
                     source,
                     PeekPurpose::Insert {
@@ -607,9 +858,10 @@ impl Coordinator {
                         Err(e) => return done(Err(e.clone().into())),
                     };
                     return done(
-                        self.finish_mutation(conn_id, id, &name, &desc, kind, rows, returning),
+                        self.finish_mutation(writer, id, &name, &desc, kind, rows, returning),
                     );
                 }
+                let selection = self.with_own_writes(conn_id, selection);
                 self.peek(
                     selection,
                     PeekPurpose::Mutate {
@@ -622,6 +874,18 @@ impl Coordinator {
                 )
             }
         }
+    }
+
+    /// `expr` reading the connection's own buffered writes, if it is in a transaction
+    /// that has any (see [`read_own_writes`]).
+    fn with_own_writes(&self, conn_id: u32, mut expr: MirRelationExpr) -> MirRelationExpr {
+        if let Some(txn) = self.transactions.get(&conn_id) {
+            let pending = txn.pending_updates();
+            if !pending.is_empty() {
+                read_own_writes(&mut expr, &pending);
+            }
+        }
+        expr
     }
 
     /// Builds a transient dataflow computing `source` and peeks it at the read timestamp.
@@ -681,6 +945,7 @@ impl Coordinator {
             uuid,
             id: index_id,
             timestamp,
+            mfp: expr::MapFilterProject::new(arity),
         });
         Step::Peeking(uuid, purpose, index_id)
     }
@@ -699,6 +964,7 @@ impl Coordinator {
         };
         self.compute.drop_collection(index_id);
         let conn_id = job.session.conn_id;
+        let writer = Writer::of(&job);
         let rows = match response {
             PeekResponse::Rows(rows) => Ok(rows),
             PeekResponse::Error(e) => Err(AdapterError::from(e)),
@@ -714,14 +980,14 @@ impl Coordinator {
                 name,
                 desc,
                 returning,
-            } => self.finish_insert(conn_id, id, &name, &desc, rows, returning),
+            } => self.finish_insert(writer, id, &name, &desc, rows, returning),
             PeekPurpose::Mutate {
                 id,
                 name,
                 desc,
                 kind,
                 returning,
-            } => self.finish_mutation(conn_id, id, &name, &desc, kind, rows, returning),
+            } => self.finish_mutation(writer, id, &name, &desc, kind, rows, returning),
         });
         if self.write_lock == Some(conn_id) {
             self.release_write_lock();
@@ -736,14 +1002,24 @@ impl Coordinator {
     }
 
     /// Writes `updates` now, or buffers them in the connection's open transaction.
+    ///
+    /// A writer in a transaction whose buffer is gone lost its connection while the
+    /// statement ran (`Command::Terminate` discards the transaction): its writes are
+    /// dropped with the rest of the transaction, not applied alone.
     fn write_or_buffer(
         &mut self,
-        conn_id: u32,
+        writer: Writer,
         updates: Vec<(GlobalId, Vec<(Row, Diff)>)>,
     ) -> Result<(), AdapterError> {
-        if let Some(txn) = self.transactions.get_mut(&conn_id) {
+        if let Some(txn) = self.transactions.get_mut(&writer.conn_id) {
             txn.writes.extend(updates);
             return Ok(());
+        }
+        if writer.in_transaction {
+            return Err(AdapterError::new(
+                "08003",
+                "connection closed during the transaction",
+            ));
         }
         self.write(updates)
     }
@@ -772,7 +1048,7 @@ impl Coordinator {
     #[allow(clippy::too_many_arguments)]
     fn finish_insert(
         &mut self,
-        conn_id: u32,
+        writer: Writer,
         id: GlobalId,
         name: &str,
         desc: &RelationDesc,
@@ -782,7 +1058,7 @@ impl Coordinator {
         check_not_null(name, desc, &rows)?;
         let count: Diff = rows.iter().map(|(_, d)| *d).sum();
         let returned = apply_returning(&returning, rows.iter().map(|(r, d)| (r, *d)))?;
-        self.write_or_buffer(conn_id, vec![(id, rows)])?;
+        self.write_or_buffer(writer, vec![(id, rows)])?;
         Ok(dml_response(
             format!("INSERT 0 {count}"),
             "INSERT 0",
@@ -794,7 +1070,7 @@ impl Coordinator {
     #[allow(clippy::too_many_arguments)]
     fn finish_mutation(
         &mut self,
-        conn_id: u32,
+        writer: Writer,
         id: GlobalId,
         name: &str,
         desc: &RelationDesc,
@@ -826,7 +1102,7 @@ impl Coordinator {
             }
         };
         let (updates, returned) = updates;
-        self.write_or_buffer(conn_id, vec![(id, updates)])?;
+        self.write_or_buffer(writer, vec![(id, updates)])?;
         Ok(dml_response(tag, tag_prefix, returning, returned))
     }
 }
@@ -921,4 +1197,160 @@ fn show_desc(name: &str) -> RelationDesc {
             .with_column("description", ScalarType::String.nullable(false));
     }
     RelationDesc::empty().with_column(name, ScalarType::String.nullable(false))
+}
+
+#[cfg(test)]
+mod tests {
+    use repr::{ColumnType, RelationType};
+
+    use super::*;
+
+    fn int_row(v: i32) -> Row {
+        Row::pack_slice(&[Datum::Int32(v)])
+    }
+
+    fn table_type() -> RelationType {
+        RelationType::new(vec![ColumnType {
+            scalar_type: ScalarType::Int32,
+            nullable: true,
+        }])
+    }
+
+    fn get(id: u64) -> MirRelationExpr {
+        MirRelationExpr::Get {
+            id: GlobalId::User(id),
+            typ: table_type(),
+            name: format!("t{id}"),
+        }
+    }
+
+    fn parse(sql: &str) -> Vec<ParsedStatement> {
+        sql::parse::parse(sql).unwrap()
+    }
+
+    fn txn(writes: Vec<(GlobalId, Vec<(Row, Diff)>)>) -> TxnWrites {
+        let mut txn = TxnWrites::new(&Session::new(1, 2, "u", "d"));
+        txn.writes = writes;
+        txn
+    }
+
+    #[test]
+    fn pending_updates_are_consolidated_per_table() {
+        let (t1, t2, t3) = (GlobalId::User(1), GlobalId::User(2), GlobalId::User(3));
+        let txn = txn(vec![
+            (t1, vec![(int_row(31), 1), (int_row(1), 1)]),
+            (t2, vec![(int_row(40), -1)]),
+            // UPDATE of a row inserted earlier in the block: retract it, add the new one.
+            (t1, vec![(int_row(31), -1), (int_row(32), 1)]),
+            (t1, vec![(int_row(1), 1)]),
+            // Inserted and deleted again: nothing is pending for the table.
+            (t3, vec![(int_row(5), 1)]),
+            (t3, vec![(int_row(5), -1)]),
+        ]);
+        let pending = txn.pending_updates();
+        assert_eq!(
+            pending,
+            BTreeMap::from([
+                (t1, vec![(int_row(1), 2), (int_row(32), 1)]),
+                (t2, vec![(int_row(40), -1)]),
+            ])
+        );
+    }
+
+    #[test]
+    fn gets_of_written_tables_read_the_pending_updates() {
+        let pending = BTreeMap::from([(GlobalId::User(1), vec![(int_row(31), 1)])]);
+        let mut expr = MirRelationExpr::Join {
+            inputs: vec![get(1).filter(vec![MirScalarExpr::Column(0)]), get(2)],
+            equivalences: vec![],
+        };
+        read_own_writes(&mut expr, &pending);
+        let MirRelationExpr::Join { inputs, .. } = &expr else {
+            panic!("the root stays a join: {expr}");
+        };
+        let MirRelationExpr::Filter { input, .. } = &inputs[0] else {
+            panic!("the filter stays: {expr}");
+        };
+        match &**input {
+            MirRelationExpr::Union { base, inputs } => {
+                assert!(
+                    matches!(**base, MirRelationExpr::Get { id, .. } if id == GlobalId::User(1))
+                );
+                assert_eq!(inputs.len(), 1);
+                match &inputs[0] {
+                    MirRelationExpr::Constant { rows, typ } => {
+                        assert_eq!(rows, &Ok(vec![(int_row(31), 1)]));
+                        assert_eq!(typ, &table_type());
+                    }
+                    other => panic!("expected the pending rows, got {other}"),
+                }
+            }
+            other => panic!("expected Get ∪ Constant, got {other}"),
+        }
+        // A table without pending writes is read as it is.
+        assert!(matches!(&inputs[1], MirRelationExpr::Get { id, .. } if *id == GlobalId::User(2)));
+        assert_eq!(
+            expr.depends_on(),
+            [GlobalId::User(1), GlobalId::User(2)].into()
+        );
+    }
+
+    #[test]
+    fn every_get_of_a_written_table_is_rewritten() {
+        let pending = BTreeMap::from([(GlobalId::User(1), vec![(int_row(7), -1)])]);
+        // Both reads of the table see the pending retraction, under a Threshold.
+        let mut expr = MirRelationExpr::Union {
+            base: Box::new(get(1)),
+            inputs: vec![get(1).negate()],
+        };
+        read_own_writes(&mut expr, &pending);
+        fn is_thresholded_union(e: &MirRelationExpr) -> bool {
+            let MirRelationExpr::Threshold { input } = e else {
+                return false;
+            };
+            matches!(&**input, MirRelationExpr::Union { base, .. } if matches!(**base, MirRelationExpr::Get { .. }))
+        }
+        fn count(e: &MirRelationExpr) -> usize {
+            is_thresholded_union(e) as usize + e.children().into_iter().map(count).sum::<usize>()
+        }
+        assert_eq!(count(&expr), 2);
+        // Nothing pending: the expression is untouched.
+        let mut unchanged = get(1);
+        read_own_writes(&mut unchanged, &BTreeMap::new());
+        assert_eq!(unchanged, get(1));
+    }
+
+    #[test]
+    fn multi_statement_strings_without_transaction_control_are_implicit_transactions() {
+        let idle = Session::new(1, 2, "u", "d");
+        let mut in_block = idle.clone();
+        in_block.transaction = TransactionStatus::InBlock;
+        let two = parse("INSERT INTO t VALUES (1); SELECT 1/0");
+        assert!(implicit_transaction(&idle, &two));
+        assert!(!implicit_transaction(&in_block, &two));
+        assert!(!implicit_transaction(
+            &idle,
+            &parse("INSERT INTO t VALUES (1)")
+        ));
+        for sql in [
+            "INSERT INTO t VALUES (1); BEGIN",
+            "BEGIN; INSERT INTO t VALUES (1); COMMIT",
+            "SELECT 1; START TRANSACTION",
+            "SELECT 1; ROLLBACK",
+            "SELECT 1; END",
+            "SELECT 1; COMMIT WORK",
+        ] {
+            assert!(!implicit_transaction(&idle, &parse(sql)), "{sql}");
+        }
+    }
+
+    #[test]
+    fn set_local_is_recognised_from_the_text() {
+        let one = |sql: &str| parse(sql).remove(0);
+        assert!(is_set_local(&one("SET LOCAL application_name = 'x'")));
+        assert!(is_set_local(&one("set  local\n search_path TO public")));
+        assert!(!is_set_local(&one("SET application_name = 'local'")));
+        assert!(!is_set_local(&one("SET SESSION application_name = 'x'")));
+        assert!(!is_set_local(&one("SHOW application_name")));
+    }
 }

@@ -6,6 +6,10 @@
 //! reads it back after every request: [`Session::transaction`] becomes ReadyForQuery's
 //! status byte, and [`Session::take_reportable_changes`] becomes ParameterStatus messages.
 //!
+//! Variables are transactional, as in PostgreSQL: the coordinator takes a
+//! [`Session::snapshot_vars`] at BEGIN and puts it back with [`Session::restore_vars`] at
+//! ROLLBACK (and at the end of a transaction that used `SET LOCAL`).
+//!
 //! Invariant: every built-in variable always holds a value its validator accepted, so
 //! `get` of a built-in never fails and what `SHOW` prints is what `SET` would accept.
 
@@ -258,10 +262,40 @@ fn is_custom_name(name: &str) -> bool {
 }
 
 /// The value of one built-in variable: what it is now, and what `RESET` returns it to.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct VarValue {
     value: String,
     reset: String,
+}
+
+/// A copy of a session's variables, taken at BEGIN so that ROLLBACK can restore them
+/// (PostgreSQL's `SET` is transactional). Opaque outside this module.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionVars {
+    vars: BTreeMap<&'static str, VarValue>,
+    custom: BTreeMap<String, String>,
+}
+
+impl SessionVars {
+    /// Copies one variable's current value (by name in any case) from `session`: a
+    /// transaction's "value at COMMIT" follows a plain `SET`, but not a `SET LOCAL`.
+    /// Unknown names are ignored.
+    pub fn copy_from(&mut self, session: &Session, name: &str) {
+        match lookup(name) {
+            Some(def) => {
+                if let Some(value) = session.vars.get(def.name) {
+                    self.vars.insert(def.name, value.clone());
+                }
+            }
+            None => {
+                let name = name.to_lowercase();
+                match session.custom.get(&name) {
+                    Some(value) => self.custom.insert(name, value.clone()),
+                    None => self.custom.remove(&name),
+                };
+            }
+        }
+    }
 }
 
 /// One connection's state.
@@ -407,6 +441,29 @@ impl Session {
         }
     }
 
+    /// A copy of every variable, for [`Session::restore_vars`].
+    pub fn snapshot_vars(&self) -> SessionVars {
+        SessionVars {
+            vars: self.vars.clone(),
+            custom: self.custom.clone(),
+        }
+    }
+
+    /// Puts back the variables of a [`Session::snapshot_vars`] (ROLLBACK, or the end of
+    /// a transaction that used `SET LOCAL`). Reported variables whose value changes are
+    /// reported again, as PostgreSQL sends ParameterStatus after a rollback.
+    pub fn restore_vars(&mut self, snapshot: SessionVars) {
+        for def in VARS.iter().filter(|def| def.report) {
+            let now = self.vars.get(def.name).map(|v| &v.value);
+            let then = snapshot.vars.get(def.name).map(|v| &v.value);
+            if now != then {
+                self.pending_reports.insert(def.name);
+            }
+        }
+        self.vars = snapshot.vars;
+        self.custom = snapshot.custom;
+    }
+
     /// Every built-in variable as `(name, value, description)`, sorted by name: `SHOW ALL`.
     pub fn all(&self) -> impl Iterator<Item = (&'static str, &str, &'static str)> + '_ {
         VARS.iter().map(|def| {
@@ -446,6 +503,14 @@ impl Session {
     /// or read the freshest complete time (`serializable`).
     pub fn is_strict_serializable(&self) -> bool {
         self.get("transaction_isolation") == Some("strict serializable")
+    }
+
+    /// `extra_float_digits` (-15 ..= 3): above 0, floats print in their shortest exact
+    /// form; otherwise with that many digits fewer (or more) than the type's precision.
+    pub fn extra_float_digits(&self) -> i32 {
+        self.get("extra_float_digits")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1)
     }
 
     /// `statement_timeout`, or `None` when it is 0 (disabled).
@@ -1105,6 +1170,57 @@ mod tests {
         s.set("cluster", "c3").unwrap();
         s.reset("cluster").unwrap();
         assert_eq!(s.cluster(), "c2");
+    }
+
+    #[test]
+    fn restore_vars_undoes_sets_and_reports_the_changes() {
+        let mut s = session();
+        s.set("application_name", "before").unwrap();
+        s.set("myapp.x", "1").unwrap();
+        s.take_reportable_changes();
+        let snapshot = s.snapshot_vars();
+        s.set("application_name", "during").unwrap();
+        s.set("search_path", "other").unwrap();
+        s.set("myapp.x", "2").unwrap();
+        s.set("myapp.y", "3").unwrap();
+        s.take_reportable_changes();
+        s.restore_vars(snapshot.clone());
+        assert_eq!(s.get("application_name"), Some("before"));
+        assert_eq!(s.get("search_path"), Some("public"));
+        assert_eq!(s.get("myapp.x"), Some("1"));
+        assert_eq!(s.get("myapp.y"), None);
+        assert_eq!(
+            s.take_reportable_changes(),
+            vec![("application_name", "before".to_string())]
+        );
+        assert_eq!(s.snapshot_vars(), snapshot);
+        // Restoring what is already there reports nothing.
+        s.restore_vars(snapshot);
+        assert!(s.take_reportable_changes().is_empty());
+    }
+
+    #[test]
+    fn copy_from_takes_one_variable() {
+        let mut s = session();
+        let mut at_commit = s.snapshot_vars();
+        s.set("application_name", "kept").unwrap();
+        s.set("search_path", "local_only").unwrap();
+        s.set("myapp.kept", "1").unwrap();
+        at_commit.copy_from(&s, "APPLICATION_NAME");
+        at_commit.copy_from(&s, "MyApp.Kept");
+        at_commit.copy_from(&s, "no_such_thing");
+        s.restore_vars(at_commit);
+        assert_eq!(s.get("application_name"), Some("kept"));
+        assert_eq!(s.get("search_path"), Some("public"));
+        assert_eq!(s.get("myapp.kept"), Some("1"));
+    }
+
+    #[test]
+    fn extra_float_digits_accessor() {
+        let mut s = session();
+        assert_eq!(s.extra_float_digits(), 1);
+        s.set("extra_float_digits", "-3").unwrap();
+        assert_eq!(s.extra_float_digits(), -3);
     }
 
     #[test]

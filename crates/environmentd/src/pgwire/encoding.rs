@@ -6,6 +6,9 @@
 //! binary formats are PostgreSQL's `*send`/`*recv` functions: big-endian integers and
 //! floats, dates and timestamps counted from 2000-01-01, numeric in base-10000 digits.
 //!
+//! Text output follows the session's `extra_float_digits` (see [`format_text`]); binary
+//! output and parameter decoding do not depend on the session.
+//!
 //! Nothing here panics on client bytes: a parameter that does not decode is an error.
 
 use std::fmt::Write;
@@ -58,20 +61,21 @@ pub(crate) fn row_description(desc: &RelationDesc, formats: &[FieldFormat]) -> R
     RowDescription::new(fields.iter().map(FieldDescription::from).collect())
 }
 
-/// One DataRow: each datum in its column's format, NULL as length -1.
-pub(crate) fn encode_row(row: &Row, formats: &[FieldFormat]) -> DataRow {
+/// One DataRow: each datum in its column's format, NULL as length -1. Text floats follow
+/// `extra_float_digits` (the session's value, see [`format_text`]).
+pub(crate) fn encode_row(row: &Row, formats: &[FieldFormat], extra_float_digits: i32) -> DataRow {
     let mut buf = BytesMut::with_capacity(row.byte_len() + 8);
     let mut count: i16 = 0;
     for (i, datum) in row.iter().enumerate() {
         let format = formats.get(i).copied().unwrap_or(FieldFormat::Text);
-        encode_value(&mut buf, datum, format);
+        encode_value(&mut buf, datum, format, extra_float_digits);
         count = count.saturating_add(1);
     }
     DataRow::new(buf, count)
 }
 
 /// Appends a length-prefixed value.
-fn encode_value(buf: &mut BytesMut, datum: Datum, format: FieldFormat) {
+fn encode_value(buf: &mut BytesMut, datum: Datum, format: FieldFormat, extra_float_digits: i32) {
     if datum.is_null() {
         buf.put_i32(-1);
         return;
@@ -79,11 +83,69 @@ fn encode_value(buf: &mut BytesMut, datum: Datum, format: FieldFormat) {
     let start = buf.len();
     buf.put_i32(0);
     match format {
-        FieldFormat::Text => buf.put_slice(format_datum(datum).as_bytes()),
+        FieldFormat::Text => buf.put_slice(format_text(datum, extra_float_digits).as_bytes()),
         FieldFormat::Binary => encode_binary(datum, buf),
     }
     let len = i32::try_from(buf.len() - start - 4).unwrap_or(i32::MAX);
     buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
+}
+
+/// `DBL_DIG`: the decimal digits a `float8` holds exactly.
+const FLOAT8_DIGITS: i32 = 15;
+/// `FLT_DIG`: the decimal digits a `float4` holds exactly.
+const FLOAT4_DIGITS: i32 = 6;
+
+/// A non-null datum in PostgreSQL's text format, as `float4out`/`float8out` print floats
+/// under `extra_float_digits`: above 0 (the default, 1) the shortest text that reads back
+/// exactly; at 0 or below, `%g` with `FLT_DIG`/`DBL_DIG + extra_float_digits` significant
+/// digits (so `0.1::float8 + 0.2::float8` prints `0.3` at 0). Other types ignore it.
+pub(crate) fn format_text(datum: Datum, extra_float_digits: i32) -> String {
+    match datum {
+        Datum::Float32(v) if extra_float_digits <= 0 => {
+            format_float_g(f64::from(v), FLOAT4_DIGITS + extra_float_digits)
+        }
+        Datum::Float64(v) if extra_float_digits <= 0 => {
+            format_float_g(v, FLOAT8_DIGITS + extra_float_digits)
+        }
+        datum => format_datum(datum),
+    }
+}
+
+/// C's `%.*g` as PostgreSQL's `pg_strfromd` prints it: `digits` significant digits
+/// (clamped to 1 ..= 32), exponent form when the exponent is below -4 or at least
+/// `digits`, trailing zeros dropped; `NaN`, `Infinity` and `-Infinity` spelled out.
+fn format_float_g(v: f64, digits: i32) -> String {
+    if v.is_nan() {
+        return "NaN".to_string();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "Infinity" } else { "-Infinity" }.to_string();
+    }
+    let digits = digits.clamp(1, 32);
+    // Rounded to `digits` significant digits: its exponent decides the form (C99 7.21.6.1).
+    let sci = format!("{:.*e}", (digits - 1) as usize, v);
+    let (mantissa, exponent) = sci.split_once('e').expect("{:e} has an exponent");
+    let exponent: i32 = exponent.parse().expect("{:e} exponent is a number");
+    if exponent < -4 || exponent >= digits {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        format!(
+            "{}e{sign}{:02}",
+            strip_fraction_zeros(mantissa),
+            exponent.abs()
+        )
+    } else {
+        let decimals = (digits - 1 - exponent) as usize;
+        strip_fraction_zeros(&format!("{v:.decimals$}")).to_string()
+    }
+}
+
+/// `1.500` → `1.5`, `2.000` → `2`, `100` → `100`.
+fn strip_fraction_zeros(s: &str) -> &str {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
+    }
 }
 
 /// Appends a non-null datum in PostgreSQL's binary format.
@@ -543,7 +605,7 @@ mod tests {
     #[test]
     fn data_rows_mix_formats_and_nulls() {
         let row = Row::pack_slice(&[Datum::Int32(7), Datum::Null, Datum::String("x")]);
-        let data_row = encode_row(&row, &[FieldFormat::Binary, FieldFormat::Text]);
+        let data_row = encode_row(&row, &[FieldFormat::Binary, FieldFormat::Text], 1);
         assert_eq!(data_row.field_count, 3);
         assert_eq!(
             &data_row.data[..],
@@ -552,8 +614,68 @@ mod tests {
         let text = encode_row(
             &Row::pack_slice(&[Datum::Float64(0.5), Datum::Bytes(&[0xab])]),
             &[],
+            1,
         );
         assert_eq!(&text.data[..], b"\0\0\0\x030.5\0\0\0\x04\\xab");
+    }
+
+    #[test]
+    fn extra_float_digits_above_zero_prints_shortest_exact() {
+        let sum = 0.1f64 + 0.2f64;
+        for efd in [1, 2, 3] {
+            assert_eq!(format_text(Datum::Float64(sum), efd), "0.30000000000000004");
+            assert_eq!(format_text(Datum::Float32(0.1), efd), "0.1");
+        }
+    }
+
+    #[test]
+    fn extra_float_digits_zero_and_below_print_like_postgres() {
+        // Each expectation is PostgreSQL 15's float8out/float4out output.
+        let f8 = |v: f64, efd: i32| format_text(Datum::Float64(v), efd);
+        let f4 = |v: f32, efd: i32| format_text(Datum::Float32(v), efd);
+        assert_eq!(f8(0.1 + 0.2, 0), "0.3");
+        assert_eq!(f8(1.0 / 3.0, 0), "0.333333333333333");
+        assert_eq!(f8(1.0 / 3.0, -10), "0.33333");
+        assert_eq!(f8(2.0 / 3.0, -14), "0.7");
+        assert_eq!(f8(2.0 / 3.0, -15), "0.7");
+        assert_eq!(f8(123456.789, -12), "1.23e+05");
+        assert_eq!(f8(1e15, 0), "1e+15");
+        assert_eq!(f8(1e14, 0), "100000000000000");
+        assert_eq!(f8(123456789012345678.0, 0), "1.23456789012346e+17");
+        assert_eq!(f8(1.5e-5, 0), "1.5e-05");
+        assert_eq!(f8(0.0001, 0), "0.0001");
+        assert_eq!(f8(1e-300, 0), "1e-300");
+        assert_eq!(f8(-2.0, 0), "-2");
+        assert_eq!(f8(0.0, 0), "0");
+        assert_eq!(f8(-0.0, 0), "-0");
+        // 1e23 is 99999999999999991611392 as a double: rounded to 15 digits.
+        assert_eq!(f8(1e23, 0), "1e+23");
+        assert_eq!(f8(99999.95, -10), "1e+05");
+        assert_eq!(f8(f64::NAN, 0), "NaN");
+        assert_eq!(f8(f64::INFINITY, -5), "Infinity");
+        assert_eq!(f8(f64::NEG_INFINITY, 0), "-Infinity");
+        assert_eq!(f4(0.1, 0), "0.1");
+        assert_eq!(f4(1.0 / 3.0, 0), "0.333333");
+        assert_eq!(f4(1.0 / 3.0, -3), "0.333");
+        assert_eq!(f4(1e6, 0), "1e+06");
+        assert_eq!(f4(123456.0, 0), "123456");
+        assert_eq!(f4(1234567.0, 0), "1.23457e+06");
+        assert_eq!(f4(f32::NAN, 0), "NaN");
+        // Other types ignore the setting.
+        assert_eq!(format_text(Datum::Int32(7), -15), "7");
+        assert_eq!(format_text(Datum::String("0.1"), 0), "0.1");
+    }
+
+    #[test]
+    fn text_rows_follow_extra_float_digits() {
+        let row = Row::pack_slice(&[Datum::Float64(0.1 + 0.2)]);
+        let shortest = encode_row(&row, &[], 1);
+        assert_eq!(&shortest.data[4..], b"0.30000000000000004");
+        let rounded = encode_row(&row, &[], 0);
+        assert_eq!(&rounded.data[..], b"\0\0\0\x030.3");
+        // Binary output is the float's bits whatever the setting.
+        let binary = encode_row(&row, &[FieldFormat::Binary], 0);
+        assert_eq!(&binary.data[4..], (0.1f64 + 0.2).to_be_bytes());
     }
 
     #[test]

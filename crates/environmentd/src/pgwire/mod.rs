@@ -14,7 +14,9 @@
 //!    parameters decoded to text (`encoding`); Describe → ParameterDescription and
 //!    RowDescription/NoData; Execute → [`Client::execute_extended`], rows encoded in the
 //!    portal's result formats (`max_rows` > 0 suspends the portal: pgwire keeps the
-//!    rows the statement returned and sends them `max_rows` at a time);
+//!    rows the statement returned and sends them `max_rows` at a time); text results
+//!    print floats as the session's `extra_float_digits` says, read once the request
+//!    has run;
 //! 4. after each request, ParameterStatus for reported variables that changed, and
 //!    ReadyForQuery whose status byte is read from [`Session::transaction`] (an error
 //!    inside a transaction block fails the block, as in PostgreSQL);
@@ -429,25 +431,37 @@ impl<B: Backend> SimpleQueryHandler for Connection<B> {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let (results, error) = {
+        let (results, error, extra_float_digits) = {
             let mut session = lock_session(&self.session).await?;
-            self.backend.execute_simple(&mut session, query).await
+            let (results, error) = self.backend.execute_simple(&mut session, query).await;
+            (results, error, session.extra_float_digits())
         };
         let mut responses: Vec<Response> = results
             .into_iter()
-            .map(|result| execute_response(result, &Format::UnifiedText))
+            .map(|result| execute_response(result, &Format::UnifiedText, extra_float_digits))
             .collect::<PgWireResult<_>>()?;
         responses.extend(error.map(|e| Response::Error(Box::new(error_info(&e)))));
         Ok(responses)
     }
 }
 
-/// The pgwire response for an executed statement, rows in the given column formats.
-fn execute_response(result: ExecuteResponse, formats: &Format) -> PgWireResult<Response> {
+/// The pgwire response for an executed statement, rows in the given column formats
+/// (text floats as the session's `extra_float_digits` asks, see `encoding::format_text`).
+fn execute_response(
+    result: ExecuteResponse,
+    formats: &Format,
+    extra_float_digits: i32,
+) -> PgWireResult<Response> {
     Ok(match result {
         ExecuteResponse::Rows { desc, rows, tag } => {
             let formats = column_formats(formats, desc.arity())?;
-            Response::Query(query_response(&desc, rows, &tag, formats))
+            Response::Query(query_response(
+                &desc,
+                rows,
+                &tag,
+                formats,
+                extra_float_digits,
+            ))
         }
         ExecuteResponse::Command { tag } => Response::Execution(Tag::new(&tag)),
         ExecuteResponse::EmptyQuery => Response::EmptyQuery,
@@ -460,11 +474,12 @@ fn query_response(
     rows: Vec<Row>,
     tag: &str,
     formats: Vec<FieldFormat>,
+    extra_float_digits: i32,
 ) -> QueryResponse {
     let schema = Arc::new(encoding::field_infos(desc, &formats));
     let data_rows = rows
         .into_iter()
-        .map(move |row| Ok(encoding::encode_row(&row, &formats)));
+        .map(move |row| Ok(encoding::encode_row(&row, &formats, extra_float_digits)));
     let mut response = QueryResponse::new(schema, stream::iter(data_rows));
     response.set_command_tag(tag);
     response
@@ -739,15 +754,19 @@ impl<B: Backend> ExtendedQueryHandler for Connection<B> {
             .iter()
             .map(|p| p.as_ref().map(|p| String::from_utf8_lossy(p).into_owned()))
             .collect();
-        let result = {
+        let (result, extra_float_digits) = {
             let mut session = lock_session(&self.session).await?;
             let types = statement.desc.param_types.clone();
-            self.backend
+            let result = self
+                .backend
                 .execute_extended(&mut session, &statement.sql, params, types)
-                .await
+                .await;
+            (result, session.extra_float_digits())
         };
         match result {
-            Ok(result) => execute_response(result, &portal.result_column_format),
+            Ok(result) => {
+                execute_response(result, &portal.result_column_format, extra_float_digits)
+            }
             Err(e) => Err(user_error(&e)),
         }
     }
