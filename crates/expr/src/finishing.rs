@@ -68,36 +68,55 @@ impl RowSetFinishing {
         }
     }
 
-    /// Expands multiplicities, sorts, applies OFFSET/LIMIT and projects. A negative
+    /// Sorts, applies OFFSET/LIMIT, projects and expands multiplicities. A negative
     /// multiplicity means the collection is not a set of rows: an internal error.
+    ///
+    /// Copies of a row are made only for the rows that OFFSET and LIMIT keep, so a
+    /// row with a huge multiplicity costs nothing when LIMIT cuts it off.
     pub fn finish(&self, rows: Vec<(Row, Diff)>) -> Result<Vec<Row>, String> {
-        let mut expanded = Vec::new();
+        let mut counted: Vec<(Row, usize)> = Vec::with_capacity(rows.len());
         for (row, diff) in rows {
             if diff < 0 {
                 return Err(format!("negative multiplicity {diff} for row {row:?}"));
             }
-            for _ in 0..diff {
-                expanded.push(row.clone());
+            let copies = usize::try_from(diff)
+                .map_err(|_| format!("multiplicity {diff} too large for row {row:?}"))?;
+            if copies > 0 {
+                counted.push((row, copies));
             }
         }
         if !self.order_by.is_empty() {
-            let mut keyed: Vec<(Vec<Datum>, &Row)> =
-                expanded.iter().map(|r| (r.unpack(), r)).collect();
+            let mut keyed: Vec<(Vec<Datum>, usize)> = counted
+                .iter()
+                .enumerate()
+                .map(|(i, (r, _))| (r.unpack(), i))
+                .collect();
             keyed.sort_by(|(a, _), (b, _)| compare_rows(&self.order_by, a, b));
-            expanded = keyed.into_iter().map(|(_, r)| r.clone()).collect();
+            let order: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();
+            let mut slots: Vec<Option<(Row, usize)>> = counted.into_iter().map(Some).collect();
+            counted = order.into_iter().filter_map(|i| slots[i].take()).collect();
         }
-        let end = match self.limit {
-            Some(limit) => self.offset.saturating_add(limit).min(expanded.len()),
-            None => expanded.len(),
-        };
-        let start = self.offset.min(end);
-        Ok(expanded[start..end]
-            .iter()
-            .map(|row| {
-                let datums = row.unpack();
-                Row::pack(self.project.iter().map(|c| datums[*c]))
-            })
-            .collect())
+        let limit = self.limit.unwrap_or(usize::MAX);
+        let mut skip = self.offset;
+        let mut out: Vec<Row> = Vec::new();
+        for (row, copies) in counted {
+            if out.len() >= limit {
+                break;
+            }
+            let skipped = copies.min(skip);
+            skip -= skipped;
+            let take = (copies - skipped).min(limit - out.len());
+            if take == 0 {
+                continue;
+            }
+            out.try_reserve(take).map_err(|_| {
+                format!("result of more than {} rows is too large", out.len() + take)
+            })?;
+            let datums = row.unpack();
+            let projected = Row::pack(self.project.iter().map(|c| datums[*c]));
+            out.extend(std::iter::repeat_n(projected, take));
+        }
+        Ok(out)
     }
 }
 
@@ -125,5 +144,28 @@ mod tests {
         let out = finishing.finish(rows).unwrap();
         let text: Vec<String> = out.iter().map(|r| r.unpack()[0].to_string()).collect();
         assert_eq!(text, vec!["a", "b", "n"]);
+    }
+
+    #[test]
+    fn huge_multiplicities_are_not_expanded_past_the_limit() {
+        let rows = vec![
+            (Row::pack_slice(&[Datum::Int32(2)]), i64::MAX),
+            (Row::pack_slice(&[Datum::Int32(1)]), 3),
+        ];
+        let finishing = RowSetFinishing {
+            order_by: vec![ColumnOrder {
+                column: 0,
+                desc: false,
+                nulls_last: true,
+            }],
+            limit: Some(3),
+            offset: 2,
+            project: vec![0],
+        };
+        let out = finishing.finish(rows).unwrap();
+        let text: Vec<String> = out.iter().map(|r| r.unpack()[0].to_string()).collect();
+        assert_eq!(text, vec!["1", "2", "2"]);
+        let negative = vec![(Row::pack_slice(&[Datum::Int32(1)]), -1)];
+        assert!(RowSetFinishing::trivial(1).finish(negative).is_err());
     }
 }

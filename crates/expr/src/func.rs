@@ -8,10 +8,10 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use repr::adt::{Interval, MICROS_PER_DAY};
+use repr::adt::{self, Interval, MICROS_PER_DAY};
 use repr::strconv;
 use repr::{ColumnType, Datum, EvalError, ScalarType};
-use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +31,24 @@ pub enum UnaryFunc {
     Lower,
     Upper,
     CharLength,
+    /// Coerces a numeric to `numeric(precision, scale)`: rounds to `scale` digits after
+    /// the point and fails with `numeric field overflow` if the result needs more than
+    /// `precision - scale` digits before it (PostgreSQL's `apply_typmod`).
+    NumericTypmod {
+        precision: u16,
+        scale: i16,
+    },
+    /// Coerces text to `varchar(length)`. An explicit cast truncates; an assignment
+    /// truncates only trailing spaces and otherwise fails with 22001.
+    VarcharTypmod {
+        length: u32,
+        explicit: bool,
+    },
+    /// Coerces text to `char(length)`: as `VarcharTypmod`, then pads with spaces.
+    CharTypmod {
+        length: u32,
+        explicit: bool,
+    },
 }
 
 /// Functions of two arguments.
@@ -82,6 +100,11 @@ impl fmt::Display for UnaryFunc {
             UnaryFunc::Lower => f.write_str("lower"),
             UnaryFunc::Upper => f.write_str("upper"),
             UnaryFunc::CharLength => f.write_str("char_length"),
+            UnaryFunc::NumericTypmod { precision, scale } => {
+                write!(f, "cast_to_numeric({precision},{scale})")
+            }
+            UnaryFunc::VarcharTypmod { length, .. } => write!(f, "cast_to_varchar({length})"),
+            UnaryFunc::CharTypmod { length, .. } => write!(f, "cast_to_char({length})"),
         }
     }
 }
@@ -111,6 +134,24 @@ fn out_of_range(typ: &str) -> EvalError {
     EvalError::OutOfRange(typ.to_string())
 }
 
+fn datetime_out_of_range(typ: &str) -> EvalError {
+    EvalError::DatetimeOutOfRange(typ.to_string())
+}
+
+/// The longest string or byte string a value may be, as in PostgreSQL (1 GB less one).
+pub const MAX_VALUE_LEN: usize = (1 << 30) - 1;
+
+/// Checks a string about to be built against [`MAX_VALUE_LEN`].
+fn check_value_len(len: usize) -> Result<(), EvalError> {
+    if len > MAX_VALUE_LEN {
+        Err(EvalError::ProgramLimitExceeded(
+            "requested length too large".into(),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 fn decimal_to_i64(d: Decimal, typ: &str) -> Result<i64, EvalError> {
     d.round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
         .to_i64()
@@ -137,15 +178,32 @@ fn float_of(d: Datum) -> Option<f64> {
     }
 }
 
-fn numeric_of(d: Datum) -> Result<Decimal, EvalError> {
+/// A float as a numeric the way PostgreSQL's `float8_numeric` and `float4_numeric` do:
+/// through the text `%.*g` prints with 15 (double) or 6 (real) significant digits.
+fn float_to_numeric(f: f64, significant_digits: usize) -> Result<Decimal, EvalError> {
+    if !f.is_finite() {
+        return Err(EvalError::FeatureNotSupported(format!(
+            "numeric value \"{}\"",
+            strconv::format_datum(Datum::Float64(f))
+        )));
+    }
+    let sci = format!("{f:.*e}", significant_digits - 1);
+    let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let mantissa = if mantissa.contains('.') {
+        mantissa.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        mantissa
+    };
+    strconv::parse_numeric_text(&format!("{mantissa}e{exponent}"))
+}
+
+/// The text of a value cast to `text`: the type's output function, except that
+/// booleans become `true` and `false` (PostgreSQL's `booltext`).
+pub fn text_of(d: Datum) -> String {
     match d {
-        Datum::Int16(v) => Ok(Decimal::from(v)),
-        Datum::Int32(v) => Ok(Decimal::from(v)),
-        Datum::Int64(v) => Ok(Decimal::from(v)),
-        Datum::Float32(v) => Decimal::from_f32(v).ok_or_else(|| out_of_range("numeric")),
-        Datum::Float64(v) => Decimal::from_f64(v).ok_or_else(|| out_of_range("numeric")),
-        Datum::Numeric(v) => Ok(v),
-        other => Err(EvalError::Internal(format!("not a number: {other:?}"))),
+        Datum::True => "true".into(),
+        Datum::False => "false".into(),
+        other => strconv::format_datum(other),
     }
 }
 
@@ -158,14 +216,21 @@ pub fn cast<'a>(d: Datum<'a>, to: ScalarType, arena: &'a RowArena) -> Result<Dat
         return Ok(d);
     }
     Ok(match (d, to) {
-        (_, ScalarType::String) => Datum::String(arena.push_string(strconv::format_datum(d))),
+        (_, ScalarType::String) => Datum::String(arena.push_string(text_of(d))),
         (Datum::String(s), _) => {
             let row = strconv::parse_datum(s, to)?;
             let bytes = arena.push_bytes(row.data().to_vec());
-            return Ok(first_datum(bytes, to, s, arena));
+            // `parse_datum` packs exactly one datum, which decodes.
+            return repr::Row::datum_from_packed(bytes).ok_or_else(|| {
+                EvalError::Internal(format!("parsing {s:?} as {to} packed no datum"))
+            });
         }
-        (Datum::True | Datum::False, ScalarType::Int32) => Datum::Int32(d.unwrap_bool() as i32),
-        (Datum::True | Datum::False, ScalarType::Int64) => Datum::Int64(d.unwrap_bool() as i64),
+        (Datum::True | Datum::False, ScalarType::Int32) => {
+            Datum::Int32(i32::from(d == Datum::True))
+        }
+        (Datum::True | Datum::False, ScalarType::Int64) => {
+            Datum::Int64(i64::from(d == Datum::True))
+        }
         (Datum::Int32(v), ScalarType::Bool) => Datum::from_bool(v != 0),
         (Datum::Int64(v), ScalarType::Bool) => Datum::from_bool(v != 0),
         (_, ScalarType::Int16) => Datum::Int16(
@@ -175,6 +240,16 @@ pub fn cast<'a>(d: Datum<'a>, to: ScalarType, arena: &'a RowArena) -> Result<Dat
             Datum::Int32(i32::try_from(to_i64(d, "integer")?).map_err(|_| out_of_range("integer"))?)
         }
         (_, ScalarType::Int64) => Datum::Int64(to_i64(d, "bigint")?),
+        (Datum::Float64(f), ScalarType::Float32) => {
+            let r = f as f32;
+            if r.is_infinite() && f.is_finite() {
+                return Err(EvalError::FloatOverflow);
+            }
+            if r == 0.0 && f != 0.0 {
+                return Err(EvalError::FloatUnderflow);
+            }
+            Datum::Float32(r)
+        }
         (_, ScalarType::Float32) => match float_of(d) {
             Some(f) => Datum::Float32(f as f32),
             None => return Err(cast_error(d, to)),
@@ -183,27 +258,20 @@ pub fn cast<'a>(d: Datum<'a>, to: ScalarType, arena: &'a RowArena) -> Result<Dat
             Some(f) => Datum::Float64(f),
             None => return Err(cast_error(d, to)),
         },
-        (Datum::Float32(f), ScalarType::Numeric) if !f.is_finite() => {
-            return Err(out_of_range("numeric"))
-        }
-        (Datum::Float64(f), ScalarType::Numeric) if !f.is_finite() => {
-            return Err(out_of_range("numeric"))
-        }
-        (Datum::Float64(f), ScalarType::Numeric) => {
-            // Round through the shortest decimal text, as PostgreSQL does.
-            Datum::Numeric(
-                strconv::parse_numeric(&f.to_string()).ok_or_else(|| out_of_range("numeric"))?,
-            )
-        }
-        (_, ScalarType::Numeric) if float_of(d).is_some() => Datum::Numeric(numeric_of(d)?),
-        (Datum::Date(days), ScalarType::Timestamp) => {
-            Datum::Timestamp(days as i64 * MICROS_PER_DAY)
-        }
+        (Datum::Float64(f), ScalarType::Numeric) => Datum::Numeric(float_to_numeric(f, 15)?),
+        (Datum::Float32(f), ScalarType::Numeric) => Datum::Numeric(float_to_numeric(f as f64, 6)?),
+        (Datum::Int16(v), ScalarType::Numeric) => Datum::Numeric(Decimal::from(v)),
+        (Datum::Int32(v), ScalarType::Numeric) => Datum::Numeric(Decimal::from(v)),
+        (Datum::Int64(v), ScalarType::Numeric) => Datum::Numeric(Decimal::from(v)),
+        (Datum::Date(days), ScalarType::Timestamp) => Datum::Timestamp(date_to_timestamp(days)?),
         (Datum::Date(days), ScalarType::TimestampTz) => {
-            Datum::TimestampTz(days as i64 * MICROS_PER_DAY)
+            Datum::TimestampTz(date_to_timestamp(days)?)
         }
         (Datum::Timestamp(m), ScalarType::Date) | (Datum::TimestampTz(m), ScalarType::Date) => {
-            Datum::Date(m.div_euclid(MICROS_PER_DAY) as i32)
+            Datum::Date(
+                i32::try_from(m.div_euclid(MICROS_PER_DAY))
+                    .map_err(|_| datetime_out_of_range("date"))?,
+            )
         }
         (Datum::Timestamp(m), ScalarType::TimestampTz) => Datum::TimestampTz(m),
         (Datum::TimestampTz(m), ScalarType::Timestamp) => Datum::Timestamp(m),
@@ -214,10 +282,10 @@ pub fn cast<'a>(d: Datum<'a>, to: ScalarType, arena: &'a RowArena) -> Result<Dat
     })
 }
 
-fn first_datum<'a>(bytes: &'a [u8], to: ScalarType, s: &str, _arena: &'a RowArena) -> Datum<'a> {
-    // `bytes` hold one datum packed by `parse_datum`; decode it where it lies.
-    repr::Row::datum_from_packed(bytes)
-        .unwrap_or_else(|| panic!("parse_datum produced an undecodable {to} for {s:?}"))
+/// PostgreSQL's `date2timestamp`: midnight of the date, or `date out of range for
+/// timestamp` for a date past the last timestamp.
+fn date_to_timestamp(days: i32) -> Result<i64, EvalError> {
+    adt::timestamp_from_parts(days as i64, 0).ok_or(EvalError::DateOutOfRangeForTimestamp)
 }
 
 fn cast_error(d: Datum, to: ScalarType) -> EvalError {
@@ -240,6 +308,11 @@ fn to_i64(d: Datum, typ: &str) -> Result<i64, EvalError> {
     }
 }
 
+/// The error for a function applied to a datum of a type the planner should have ruled out.
+fn type_error(what: &str, d: Datum) -> EvalError {
+    EvalError::Internal(format!("{what} applied to {d:?}"))
+}
+
 impl UnaryFunc {
     pub fn eval<'a>(&self, a: Datum<'a>, arena: &'a RowArena) -> Result<Datum<'a>, EvalError> {
         match self {
@@ -252,7 +325,11 @@ impl UnaryFunc {
             return Ok(Datum::Null);
         }
         Ok(match self {
-            UnaryFunc::Not => Datum::from_bool(!a.unwrap_bool()),
+            UnaryFunc::Not => match a {
+                Datum::True => Datum::False,
+                Datum::False => Datum::True,
+                other => return Err(type_error("NOT", other)),
+            },
             UnaryFunc::Neg => match a {
                 Datum::Int16(v) => {
                     Datum::Int16(v.checked_neg().ok_or_else(|| out_of_range("smallint"))?)
@@ -266,12 +343,10 @@ impl UnaryFunc {
                 Datum::Float32(v) => Datum::Float32(-v),
                 Datum::Float64(v) => Datum::Float64(-v),
                 Datum::Numeric(v) => Datum::Numeric(-v),
-                Datum::Interval(iv) => Datum::Interval(Interval {
-                    months: -iv.months,
-                    days: -iv.days,
-                    micros: -iv.micros,
-                }),
-                other => return Err(EvalError::Internal(format!("cannot negate {other:?}"))),
+                Datum::Interval(iv) => {
+                    Datum::Interval(iv.checked_neg().ok_or_else(adt::interval_out_of_range)?)
+                }
+                other => return Err(type_error("unary minus", other)),
             },
             UnaryFunc::Abs => match a {
                 Datum::Int16(v) => {
@@ -286,21 +361,45 @@ impl UnaryFunc {
                 Datum::Float32(v) => Datum::Float32(v.abs()),
                 Datum::Float64(v) => Datum::Float64(v.abs()),
                 Datum::Numeric(v) => Datum::Numeric(v.abs()),
-                other => return Err(EvalError::Internal(format!("cannot take abs of {other:?}"))),
+                other => return Err(type_error("abs", other)),
             },
             UnaryFunc::Cast(to) => return cast(a, *to, arena),
-            UnaryFunc::Lower => match a {
-                Datum::String(s) => Datum::String(arena.push_string(s.to_lowercase())),
-                other => other,
-            },
-            UnaryFunc::Upper => match a {
-                Datum::String(s) => Datum::String(arena.push_string(s.to_uppercase())),
-                other => other,
+            UnaryFunc::Lower | UnaryFunc::Upper => match a {
+                Datum::String(s) => {
+                    // Case mapping can lengthen a string (`ß` is `SS`).
+                    let mapped = if *self == UnaryFunc::Lower {
+                        simple_lowercase(s)
+                    } else {
+                        simple_uppercase(s)
+                    };
+                    check_value_len(mapped.len())?;
+                    Datum::String(arena.push_string(mapped))
+                }
+                other => return Err(type_error("lower or upper", other)),
             },
             UnaryFunc::CharLength => match a {
-                Datum::String(s) => Datum::Int32(s.chars().count() as i32),
-                Datum::Bytes(b) => Datum::Int32(b.len() as i32),
-                other => return Err(EvalError::Internal(format!("no length for {other:?}"))),
+                Datum::String(s) => Datum::Int32(
+                    i32::try_from(s.chars().count()).map_err(|_| out_of_range("integer"))?,
+                ),
+                Datum::Bytes(b) => {
+                    Datum::Int32(i32::try_from(b.len()).map_err(|_| out_of_range("integer"))?)
+                }
+                other => return Err(type_error("length", other)),
+            },
+            UnaryFunc::NumericTypmod { precision, scale } => match a {
+                Datum::Numeric(v) => Datum::Numeric(numeric_typmod(v, *precision, *scale)?),
+                other => return Err(type_error("numeric typmod", other)),
+            },
+            UnaryFunc::VarcharTypmod { length, explicit }
+            | UnaryFunc::CharTypmod { length, explicit } => match a {
+                Datum::String(s) => {
+                    let pad = matches!(self, UnaryFunc::CharTypmod { .. });
+                    match string_typmod(s, *length, pad, *explicit)? {
+                        Some(owned) => Datum::String(arena.push_string(owned)),
+                        None => Datum::String(s),
+                    }
+                }
+                other => return Err(type_error("string typmod", other)),
             },
             UnaryFunc::IsNull | UnaryFunc::IsTrue | UnaryFunc::IsFalse => {
                 unreachable!("handled above")
@@ -318,14 +417,141 @@ impl UnaryFunc {
             UnaryFunc::Cast(to) => to.nullable(input.nullable),
             UnaryFunc::Lower | UnaryFunc::Upper => ScalarType::String.nullable(input.nullable),
             UnaryFunc::CharLength => ScalarType::Int32.nullable(input.nullable),
+            UnaryFunc::NumericTypmod { .. } => ScalarType::Numeric.nullable(input.nullable),
+            UnaryFunc::VarcharTypmod { .. } | UnaryFunc::CharTypmod { .. } => {
+                ScalarType::String.nullable(input.nullable)
+            }
         }
     }
+}
+
+/// PostgreSQL's `apply_typmod` for `numeric(precision, scale)`: round half away from
+/// zero to `scale` digits after the point (a negative scale rounds before it), show
+/// `scale` digits, and require the result to be below `10^(precision - scale)` in
+/// absolute value. Freshet keeps at most 28 digits after the point.
+pub fn numeric_typmod(v: Decimal, precision: u16, scale: i16) -> Result<Decimal, EvalError> {
+    use rust_decimal::RoundingStrategy::MidpointAwayFromZero;
+    let overflow = || EvalError::NumericFieldOverflow { precision, scale };
+    let max_scale = strconv::NUMERIC_MAX_SCALE;
+    let mut rounded = if scale >= 0 {
+        let scale = u32::from(scale.unsigned_abs()).min(max_scale);
+        let mut r = v.round_dp_with_strategy(scale, MidpointAwayFromZero);
+        r.rescale(scale);
+        r
+    } else {
+        // Round to a multiple of 10^-scale.
+        let shift = u32::from(scale.unsigned_abs());
+        if shift > max_scale {
+            Decimal::ZERO
+        } else {
+            let factor = Decimal::from_i128_with_scale(10i128.pow(shift), 0);
+            v.checked_div(factor)
+                .map(|q| q.round_dp_with_strategy(0, MidpointAwayFromZero))
+                .and_then(|q| q.checked_mul(factor))
+                .ok_or_else(overflow)?
+        }
+    };
+    if rounded.is_zero() {
+        // PostgreSQL's numeric has no negative zero.
+        rounded.set_sign_positive(true);
+    }
+    let max_digits = i32::from(precision) - i32::from(scale);
+    if !rounded.is_zero() && max_digits <= 28 {
+        let bound = if max_digits >= 0 {
+            Decimal::from_i128_with_scale(10i128.pow(max_digits.unsigned_abs()), 0)
+        } else if max_digits >= -28 {
+            Decimal::new(1, max_digits.unsigned_abs())
+        } else {
+            Decimal::ZERO
+        };
+        if rounded.abs() >= bound {
+            return Err(overflow());
+        }
+    }
+    Ok(rounded)
+}
+
+/// `varchar(length)` and `char(length)` coercion: `None` if `s` is unchanged.
+pub fn string_typmod(
+    s: &str,
+    length: u32,
+    pad: bool,
+    explicit: bool,
+) -> Result<Option<String>, EvalError> {
+    let length = usize::try_from(length).unwrap_or(usize::MAX);
+    let chars = s.chars().count();
+    if chars > length {
+        let cut = s
+            .char_indices()
+            .nth(length)
+            .map(|(i, _)| i)
+            .unwrap_or(s.len());
+        if !explicit && !s[cut..].chars().all(|c| c == ' ') {
+            let typ = if pad {
+                "character"
+            } else {
+                "character varying"
+            };
+            return Err(EvalError::StringTooLong(format!("{typ}({length})")));
+        }
+        return Ok(Some(s[..cut].to_string()));
+    }
+    if pad && chars < length {
+        check_value_len(s.len() + (length - chars))?;
+        return Ok(Some(format!("{s}{}", " ".repeat(length - chars))));
+    }
+    Ok(None)
 }
 
 macro_rules! int_arith {
     ($a:expr, $b:expr, $op:ident, $typ:expr) => {
         $a.$op($b).ok_or_else(|| out_of_range($typ))?
     };
+}
+
+/// PostgreSQL's `check_float8_val`: infinity from finite inputs is an overflow, zero
+/// from non-zero inputs an underflow.
+pub(crate) fn check_float(
+    result: f64,
+    inf_is_valid: bool,
+    zero_is_valid: bool,
+) -> Result<f64, EvalError> {
+    if result.is_infinite() && !inf_is_valid {
+        return Err(EvalError::FloatOverflow);
+    }
+    if result == 0.0 && !zero_is_valid {
+        return Err(EvalError::FloatUnderflow);
+    }
+    Ok(result)
+}
+
+/// Float arithmetic with PostgreSQL's checks (`float8pl`, `float8mul`, `float8div`, ...).
+/// `narrow` rounds the exact result to the operand type (`f32` for real) before checking.
+fn float_arith(
+    func: BinaryFunc,
+    x: f64,
+    y: f64,
+    narrow: impl Fn(f64) -> f64,
+) -> Result<f64, EvalError> {
+    use BinaryFunc::*;
+    let any_inf = x.is_infinite() || y.is_infinite();
+    match func {
+        Add => check_float(narrow(x + y), any_inf, true),
+        Sub => check_float(narrow(x - y), any_inf, true),
+        Mul => check_float(narrow(x * y), any_inf, x == 0.0 || y == 0.0),
+        Div => {
+            if y == 0.0 && !x.is_nan() {
+                return Err(EvalError::DivisionByZero);
+            }
+            check_float(narrow(x / y), x.is_infinite(), x == 0.0 || y.is_infinite())
+        }
+        _ => {
+            if y == 0.0 && !x.is_nan() {
+                return Err(EvalError::DivisionByZero);
+            }
+            Ok(narrow(x % y))
+        }
+    }
 }
 
 fn arith<'a>(func: BinaryFunc, a: Datum<'a>, b: Datum<'a>) -> Result<Datum<'a>, EvalError> {
@@ -337,6 +563,7 @@ fn arith<'a>(func: BinaryFunc, a: Datum<'a>, b: Datum<'a>) -> Result<Datum<'a>, 
             Ok(())
         }
     };
+    let add_or_sub = matches!(func, Add | Sub);
     Ok(match (a, b) {
         (Datum::Int16(x), Datum::Int16(y)) => {
             zero_div(y == 0)?;
@@ -345,6 +572,7 @@ fn arith<'a>(func: BinaryFunc, a: Datum<'a>, b: Datum<'a>) -> Result<Datum<'a>, 
                 Sub => int_arith!(x, y, checked_sub, "smallint"),
                 Mul => int_arith!(x, y, checked_mul, "smallint"),
                 Div => int_arith!(x, y, checked_div, "smallint"),
+                // i16::MIN % -1 overflows in Rust; PostgreSQL answers 0.
                 _ => x.checked_rem(y).unwrap_or(0),
             })
         }
@@ -369,21 +597,12 @@ fn arith<'a>(func: BinaryFunc, a: Datum<'a>, b: Datum<'a>) -> Result<Datum<'a>, 
             })
         }
         (Datum::Float32(x), Datum::Float32(y)) => {
-            zero_div(y == 0.0)?;
-            let r = float_op(func, x as f64, y as f64) as f32;
-            if r.is_infinite() && x.is_finite() && y.is_finite() {
-                return Err(out_of_range("real"));
-            }
-            Datum::Float32(r)
+            // The exact f64 result of one f32 operation rounds to the same f32 as the
+            // f32 operation itself, so computing in f64 and narrowing matches float4pl.
+            let r = float_arith(func, x as f64, y as f64, |r| r as f32 as f64)?;
+            Datum::Float32(r as f32)
         }
-        (Datum::Float64(x), Datum::Float64(y)) => {
-            zero_div(y == 0.0)?;
-            let r = float_op(func, x, y);
-            if r.is_infinite() && x.is_finite() && y.is_finite() {
-                return Err(out_of_range("double precision"));
-            }
-            Datum::Float64(r)
-        }
+        (Datum::Float64(x), Datum::Float64(y)) => Datum::Float64(float_arith(func, x, y, |r| r)?),
         (Datum::Numeric(x), Datum::Numeric(y)) => {
             zero_div(y.is_zero())?;
             Datum::Numeric(
@@ -394,41 +613,87 @@ fn arith<'a>(func: BinaryFunc, a: Datum<'a>, b: Datum<'a>) -> Result<Datum<'a>, 
                     Div => numeric_div(x, y),
                     _ => x.checked_rem(y),
                 }
-                .ok_or_else(|| out_of_range("numeric"))?,
+                .ok_or(EvalError::NumericOverflow)?,
             )
         }
-        (Datum::Date(d), Datum::Int32(n)) if matches!(func, Add | Sub) => {
-            let n = if func == Add { n } else { -n };
-            Datum::Date(d.checked_add(n).ok_or_else(|| out_of_range("date"))?)
+        (Datum::Date(d), Datum::Int32(n)) if add_or_sub => {
+            let days = if func == Add {
+                d as i64 + n as i64
+            } else {
+                d as i64 - n as i64
+            };
+            if !adt::is_valid_date(days) {
+                return Err(datetime_out_of_range("date"));
+            }
+            Datum::Date(days as i32)
         }
-        (Datum::Date(x), Datum::Date(y)) if func == Sub => Datum::Int32(x - y),
-        (Datum::Date(d), Datum::Interval(iv)) => {
-            timestamp_interval(func, d as i64 * MICROS_PER_DAY, iv).map(Datum::Timestamp)?
+        (Datum::Int32(n), Datum::Date(d)) if func == Add => {
+            return arith(func, Datum::Date(d), Datum::Int32(n))
         }
-        (Datum::Timestamp(t), Datum::Interval(iv)) => {
-            timestamp_interval(func, t, iv).map(Datum::Timestamp)?
+        (Datum::Date(x), Datum::Date(y)) if func == Sub => {
+            Datum::Int32(x.checked_sub(y).ok_or_else(|| out_of_range("integer"))?)
         }
-        (Datum::TimestampTz(t), Datum::Interval(iv)) => {
-            timestamp_interval(func, t, iv).map(Datum::TimestampTz)?
+        (Datum::Date(d), Datum::Interval(iv)) if add_or_sub => {
+            Datum::Timestamp(timestamp_interval(func, date_to_timestamp(d)?, iv)?)
         }
+        (Datum::Timestamp(t), Datum::Interval(iv)) if add_or_sub => {
+            Datum::Timestamp(timestamp_interval(func, t, iv)?)
+        }
+        (Datum::TimestampTz(t), Datum::Interval(iv)) if add_or_sub => {
+            Datum::TimestampTz(timestamp_interval(func, t, iv)?)
+        }
+        (Datum::Time(t), Datum::Interval(iv)) if add_or_sub => {
+            // PostgreSQL's `time_pl_interval`: months and days are ignored and the time
+            // wraps around midnight.
+            let (t, span) = (
+                t.rem_euclid(MICROS_PER_DAY),
+                iv.micros.rem_euclid(MICROS_PER_DAY),
+            );
+            let t = if func == Add { t + span } else { t - span };
+            Datum::Time(t.rem_euclid(MICROS_PER_DAY))
+        }
+        (Datum::Interval(iv), Datum::Date(_) | Datum::Timestamp(_) | Datum::TimestampTz(_))
+        | (Datum::Interval(iv), Datum::Time(_))
+            if func == Add =>
+        {
+            return arith(func, b, Datum::Interval(iv))
+        }
+        (Datum::Date(d), Datum::Time(t)) if func == Add => Datum::Timestamp(
+            adt::timestamp_from_parts(d as i64, t)
+                .ok_or_else(|| datetime_out_of_range("timestamp"))?,
+        ),
+        (Datum::Time(t), Datum::Date(d)) if func == Add => {
+            return arith(func, Datum::Date(d), Datum::Time(t))
+        }
+        (Datum::Time(x), Datum::Time(y)) if func == Sub => Datum::Interval(Interval::new(
+            0,
+            0,
+            x.checked_sub(y).ok_or_else(adt::interval_out_of_range)?,
+        )),
         (Datum::Timestamp(x), Datum::Timestamp(y))
         | (Datum::TimestampTz(x), Datum::TimestampTz(y))
             if func == Sub =>
         {
-            let micros = x - y;
-            Datum::Interval(Interval {
-                months: 0,
-                days: (micros / MICROS_PER_DAY) as i32,
-                micros: micros % MICROS_PER_DAY,
-            })
+            // PostgreSQL's `timestamp_mi`: the difference in microseconds, with whole
+            // days split off (`interval_justify_hours`).
+            let micros = x.checked_sub(y).ok_or_else(adt::interval_out_of_range)?;
+            Datum::Interval(Interval::new(
+                0,
+                i32::try_from(micros / MICROS_PER_DAY).map_err(|_| adt::interval_out_of_range())?,
+                micros % MICROS_PER_DAY,
+            ))
         }
-        (Datum::Interval(x), Datum::Interval(y)) if matches!(func, Add | Sub) => {
-            let s = if func == Add { 1 } else { -1 };
-            Datum::Interval(Interval {
-                months: x.months + s * y.months,
-                days: x.days + s * y.days,
-                micros: x.micros + s as i64 * y.micros,
-            })
+        (Datum::Interval(x), Datum::Interval(y)) if add_or_sub => Datum::Interval(
+            if func == Add {
+                x.checked_add(&y)
+            } else {
+                x.checked_sub(&y)
+            }
+            .ok_or_else(adt::interval_out_of_range)?,
+        ),
+        (Datum::Interval(iv), divisor) if func == Div && float_of(divisor).is_some() => {
+            let factor = float_of(divisor).unwrap_or(f64::NAN);
+            Datum::Interval(iv.checked_div_f64(factor)?)
         }
         (x, y) => {
             return Err(EvalError::Internal(format!(
@@ -436,16 +701,6 @@ fn arith<'a>(func: BinaryFunc, a: Datum<'a>, b: Datum<'a>) -> Result<Datum<'a>, 
             )))
         }
     })
-}
-
-fn float_op(func: BinaryFunc, x: f64, y: f64) -> f64 {
-    match func {
-        BinaryFunc::Add => x + y,
-        BinaryFunc::Sub => x - y,
-        BinaryFunc::Mul => x * y,
-        BinaryFunc::Div => x / y,
-        _ => x % y,
-    }
 }
 
 /// Numeric division rounds to PostgreSQL's `select_div_scale`: at least 16 significant
@@ -463,6 +718,7 @@ pub fn numeric_div(x: Decimal, y: Decimal) -> Option<Decimal> {
         let e = mantissa.to_string().len() as i64 - 1 - scale;
         let weight = e.div_euclid(4);
         // a / 10000^weight = mantissa * 10^(-scale - 4 * weight), which is below 10000.
+        // The shift lies in -28..4, so the powers cannot overflow.
         let shift = -scale - 4 * weight;
         let first = if shift >= 0 {
             mantissa * 10i128.pow(shift as u32)
@@ -489,84 +745,139 @@ pub fn numeric_div(x: Decimal, y: Decimal) -> Option<Decimal> {
     Some(q)
 }
 
+/// `timestamp ± interval` (PostgreSQL's `timestamp_pl_interval` and `timestamp_mi_interval`).
 fn timestamp_interval(func: BinaryFunc, t: i64, iv: Interval) -> Result<i64, EvalError> {
-    let sign = if func == BinaryFunc::Add {
-        1
-    } else if func == BinaryFunc::Sub {
-        -1
-    } else {
-        return Err(EvalError::Internal(format!(
-            "no {func:?} for timestamp and interval"
-        )));
-    };
-    let mut dt = strconv::timestamp_to_naive(t).ok_or_else(|| out_of_range("timestamp"))?;
-    if iv.months != 0 {
-        let months = chrono::Months::new(iv.months.unsigned_abs());
-        dt = if (iv.months > 0) == (sign > 0) {
-            dt.checked_add_months(months)
-        } else {
-            dt.checked_sub_months(months)
+    let iv = match func {
+        BinaryFunc::Add => iv,
+        BinaryFunc::Sub => iv.checked_neg().ok_or_else(adt::interval_out_of_range)?,
+        _ => {
+            return Err(EvalError::Internal(format!(
+                "no {func:?} for timestamp and interval"
+            )))
         }
-        .ok_or_else(|| out_of_range("timestamp"))?;
-    }
-    let delta = sign * (iv.days as i64 * MICROS_PER_DAY + iv.micros);
-    strconv::naive_to_timestamp(dt)
-        .checked_add(delta)
-        .ok_or_else(|| out_of_range("timestamp"))
+    };
+    adt::timestamp_add_interval(t, &iv)
 }
 
-/// SQL `LIKE`: `%` matches any run, `_` one character, `\` escapes.
-pub fn like(text: &str, pattern: &str, case_insensitive: bool) -> bool {
+/// Lowercases character by character, as PostgreSQL's `lower` does with the C library's
+/// `towlower`: no context (a final sigma is `σ`) and one character for one (`İ` is `i`).
+pub fn simple_lowercase(s: &str) -> String {
+    s.chars()
+        .map(|c| c.to_lowercase().next().unwrap_or(c))
+        .collect()
+}
+
+/// Uppercases character by character, as PostgreSQL's `upper` does with `towupper`: a
+/// character whose uppercase is several characters (`ß`) stays as it is.
+pub fn simple_uppercase(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            let mut upper = c.to_uppercase();
+            match (upper.next(), upper.next()) {
+                (Some(u), None) => u,
+                _ => c,
+            }
+        })
+        .collect()
+}
+
+/// How deep `%` wildcards may nest in a LIKE match before the match gives up, so that a
+/// pattern of many `%` cannot exhaust the stack.
+const LIKE_MAX_DEPTH: usize = 10_000;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LikeMatch {
+    True,
+    False,
+    /// No match here, nor at any later start position.
+    Abort,
+}
+
+/// SQL `LIKE`: `%` matches any run, `_` one character, `\` makes the next character
+/// literal. PostgreSQL's `MatchText`, including its error for a pattern that ends in
+/// `\` when the match reaches it (22025).
+pub fn like(text: &str, pattern: &str, case_insensitive: bool) -> Result<bool, EvalError> {
     let (t, p): (Vec<char>, Vec<char>) = if case_insensitive {
         (
-            text.to_lowercase().chars().collect(),
-            pattern.to_lowercase().chars().collect(),
+            simple_lowercase(text).chars().collect(),
+            simple_lowercase(pattern).chars().collect(),
         )
     } else {
         (text.chars().collect(), pattern.chars().collect())
     };
-    fn go(t: &[char], p: &[char]) -> bool {
-        let (mut ti, mut pi) = (0, 0);
-        let (mut star_p, mut star_t) = (None, 0);
-        while ti < t.len() {
-            if pi < p.len() {
-                match p[pi] {
-                    '%' => {
-                        star_p = Some(pi);
-                        star_t = ti;
-                        pi += 1;
-                        continue;
-                    }
-                    '_' => {
-                        ti += 1;
-                        pi += 1;
-                        continue;
-                    }
-                    '\\' if pi + 1 < p.len() && p[pi + 1] == t[ti] => {
-                        ti += 1;
-                        pi += 2;
-                        continue;
-                    }
-                    c if c != '\\' && c == t[ti] => {
-                        ti += 1;
-                        pi += 1;
-                        continue;
-                    }
-                    _ => {}
-                }
-            }
-            match star_p {
-                Some(sp) => {
-                    pi = sp + 1;
-                    star_t += 1;
-                    ti = star_t;
-                }
-                None => return false,
-            }
-        }
-        p[pi..].iter().all(|c| *c == '%')
+    Ok(match_text(&t, &p, 0)? == LikeMatch::True)
+}
+
+fn match_text(mut t: &[char], mut p: &[char], depth: usize) -> Result<LikeMatch, EvalError> {
+    if depth > LIKE_MAX_DEPTH {
+        return Err(EvalError::StackDepthLimitExceeded);
     }
-    go(&t, &p)
+    if p == ['%'] {
+        return Ok(LikeMatch::True);
+    }
+    while let (Some(&tc), Some(&pc)) = (t.first(), p.first()) {
+        match pc {
+            '\\' => {
+                p = &p[1..];
+                match p.first() {
+                    None => return Err(EvalError::LikePatternEndsWithEscape),
+                    Some(&literal) if literal != tc => return Ok(LikeMatch::False),
+                    Some(_) => {}
+                }
+            }
+            '%' => {
+                p = &p[1..];
+                // Any run of `%` and `_` is N characters and then any run: skip them.
+                while let Some(&c) = p.first() {
+                    match c {
+                        '%' => p = &p[1..],
+                        '_' => {
+                            if t.is_empty() {
+                                return Ok(LikeMatch::Abort);
+                            }
+                            t = &t[1..];
+                            p = &p[1..];
+                        }
+                        _ => break,
+                    }
+                }
+                let Some(&first) = p.first() else {
+                    return Ok(LikeMatch::True);
+                };
+                let first = if first == '\\' {
+                    *p.get(1).ok_or(EvalError::LikePatternEndsWithEscape)?
+                } else {
+                    first
+                };
+                while let Some(&c) = t.first() {
+                    if c == first {
+                        let matched = match_text(t, p, depth + 1)?;
+                        if matched != LikeMatch::False {
+                            return Ok(matched);
+                        }
+                    }
+                    t = &t[1..];
+                }
+                return Ok(LikeMatch::Abort);
+            }
+            '_' => {}
+            c if c != tc => return Ok(LikeMatch::False),
+            _ => {}
+        }
+        t = &t[1..];
+        p = &p[1..];
+    }
+    if !t.is_empty() {
+        return Ok(LikeMatch::False);
+    }
+    while p.first() == Some(&'%') {
+        p = &p[1..];
+    }
+    Ok(if p.is_empty() {
+        LikeMatch::True
+    } else {
+        LikeMatch::Abort
+    })
 }
 
 impl BinaryFunc {
@@ -630,12 +941,14 @@ impl BinaryFunc {
             Gte => Datum::from_bool(a >= b),
             Add | Sub | Mul | Div | Mod => arith(*self, a, b)?,
             TextConcat => {
-                let s = format!("{}{}", strconv::format_datum(a), strconv::format_datum(b));
-                Datum::String(arena.push_string(s))
+                // A non-text operand is cast to text (`anytextcat`), so `true` is `true`.
+                let (x, y) = (text_of(a), text_of(b));
+                check_value_len(x.len() + y.len())?;
+                Datum::String(arena.push_string(x + &y))
             }
             Like | ILike => match (a, b) {
                 (Datum::String(t), Datum::String(p)) => {
-                    Datum::from_bool(like(t, p, *self == ILike))
+                    Datum::from_bool(like(t, p, *self == ILike)?)
                 }
                 _ => return Err(EvalError::Internal("LIKE on non-text".into())),
             },
@@ -650,14 +963,20 @@ impl BinaryFunc {
             And | Or | Eq | NotEq | Lt | Lte | Gt | Gte | Like | ILike => ScalarType::Bool,
             IsNotDistinctFrom => return ScalarType::Bool.nullable(false),
             TextConcat => ScalarType::String,
-            Add | Sub | Mul | Div | Mod => match (a.scalar_type, b.scalar_type) {
-                (ScalarType::Date, ScalarType::Int32) => ScalarType::Date,
-                (ScalarType::Date, ScalarType::Date) => ScalarType::Int32,
-                (ScalarType::Date, ScalarType::Interval) => ScalarType::Timestamp,
-                (ScalarType::Timestamp, ScalarType::Timestamp)
-                | (ScalarType::TimestampTz, ScalarType::TimestampTz) => ScalarType::Interval,
-                (t, _) => t,
-            },
+            Add | Sub | Mul | Div | Mod => {
+                use ScalarType::{Date, Int32, Interval, Time, Timestamp, TimestampTz};
+                match (a.scalar_type, b.scalar_type) {
+                    (Date, Int32) | (Int32, Date) => Date,
+                    (Date, Date) => Int32,
+                    (Date, Interval) | (Interval, Date) => Timestamp,
+                    (Date, Time) | (Time, Date) => Timestamp,
+                    (Interval, Timestamp) => Timestamp,
+                    (Interval, TimestampTz) => TimestampTz,
+                    (Time, Interval) | (Interval, Time) => Time,
+                    (Timestamp, Timestamp) | (TimestampTz, TimestampTz) | (Time, Time) => Interval,
+                    (t, _) => t,
+                }
+            }
         };
         scalar.nullable(nullable)
     }
@@ -696,11 +1015,14 @@ impl VariadicFunc {
                 Ok(best.unwrap_or(Datum::Null))
             }
             VariadicFunc::Concat => {
+                // `concat` uses each type's output function: `concat(true)` is `t`.
                 let mut out = String::new();
                 for e in exprs {
                     let d = e.eval(datums, arena)?;
                     if !d.is_null() {
-                        out.push_str(&strconv::format_datum(d));
+                        let text = strconv::format_datum(d);
+                        check_value_len(out.len() + text.len())?;
+                        out.push_str(&text);
                     }
                 }
                 Ok(Datum::String(arena.push_string(out)))
@@ -742,12 +1064,477 @@ mod tests {
 
     #[test]
     fn like_matches_sql_patterns() {
+        let like = |t, p, ci| like(t, p, ci).unwrap();
         assert!(like("hello", "h%o", false));
         assert!(like("hello", "_ello", false));
         assert!(!like("hello", "h_o", false));
         assert!(like("HeLLo", "hello", true));
         assert!(like("100%", "100\\%", false));
         assert!(!like("1000", "100\\%", false));
+        assert!(like("abc", "%", false));
+        assert!(like("", "%%", false));
+        assert!(like("abcbc", "a%bc", false));
+        assert!(like("a%c", "a\\%%", false));
+        assert!(!like("abc", "a%b", false));
+        assert!(like("héllo", "h_llo", false));
+    }
+
+    #[test]
+    fn like_pattern_ending_in_escape_is_an_error_where_postgres_reaches_it() {
+        // PostgreSQL 15: 'ab' LIKE 'a\' and 'ab' LIKE 'a%\' fail with 22025, while
+        // 'a' LIKE 'a\' and 'a' LIKE 'a%\' are false (the match ends first).
+        for (text, pattern) in [("ab", "a\\"), ("ab", "a%\\"), ("x", "\\")] {
+            let err = like(text, pattern, false).unwrap_err();
+            assert_eq!(err.sqlstate(), "22025");
+            assert_eq!(
+                err.to_string(),
+                "LIKE pattern must not end with escape character"
+            );
+        }
+        assert_eq!(like("a", "a\\", false), Ok(false));
+        assert_eq!(like("a", "a%\\", false), Ok(false));
+        let arena = RowArena::new();
+        let err = BinaryFunc::Like
+            .eval(Datum::String("ab"), Datum::String("a\\"), &arena)
+            .unwrap_err();
+        assert_eq!(err, EvalError::LikePatternEndsWithEscape);
+    }
+
+    #[test]
+    fn like_with_many_wildcards_neither_overflows_the_stack_nor_hangs() {
+        let pattern = "%a".repeat(20_000) + "%b";
+        let text = "a".repeat(30_000);
+        let r = like(&text, &pattern, false);
+        assert!(matches!(
+            r,
+            Ok(false) | Err(EvalError::StackDepthLimitExceeded)
+        ));
+    }
+
+    fn eval2(func: BinaryFunc, a: Datum, b: Datum) -> Result<String, EvalError> {
+        let arena = RowArena::new();
+        func.eval(a, b, &arena).map(|d| d.to_string())
+    }
+
+    fn iv(months: i32, days: i32, micros: i64) -> Datum<'static> {
+        Datum::Interval(Interval::new(months, days, micros))
+    }
+
+    const HOUR: i64 = 3_600_000_000;
+
+    #[test]
+    fn interval_arithmetic_overflow_is_interval_out_of_range() {
+        let out = Err(EvalError::DatetimeOutOfRange("interval".into()));
+        // INTERVAL '2147483647 months' + INTERVAL '1 month'
+        assert_eq!(eval2(BinaryFunc::Add, iv(i32::MAX, 0, 0), iv(1, 0, 0)), out);
+        assert_eq!(eval2(BinaryFunc::Sub, iv(0, i32::MIN, 0), iv(0, 1, 0)), out);
+        assert_eq!(eval2(BinaryFunc::Add, iv(0, 0, i64::MAX), iv(0, 0, 1)), out);
+        let arena = RowArena::new();
+        assert_eq!(
+            UnaryFunc::Neg.eval(iv(i32::MIN, 0, 0), &arena),
+            Err(EvalError::DatetimeOutOfRange("interval".into()))
+        );
+        assert_eq!(adt::interval_out_of_range().sqlstate(), "22008");
+        assert_eq!(
+            eval2(BinaryFunc::Sub, iv(1, 0, 0), iv(0, 1, 0)).unwrap(),
+            "1 mon -1 days"
+        );
+    }
+
+    #[test]
+    fn date_and_timestamp_arithmetic_is_checked() {
+        let date_out = Err(EvalError::DatetimeOutOfRange("date".into()));
+        assert_eq!(
+            eval2(BinaryFunc::Add, Datum::Date(0), Datum::Int32(i32::MAX)),
+            date_out
+        );
+        // date - i32::MIN negated nothing: no panic, just out of range.
+        assert_eq!(
+            eval2(BinaryFunc::Sub, Datum::Date(0), Datum::Int32(i32::MIN)),
+            date_out
+        );
+        assert_eq!(
+            eval2(BinaryFunc::Add, Datum::Date(adt::DATE_MAX), Datum::Int32(1)),
+            date_out
+        );
+        assert_eq!(
+            eval2(BinaryFunc::Add, Datum::Int32(1), Datum::Date(0)).unwrap(),
+            "1970-01-02"
+        );
+        // '0001-01-01' - 1 is 0001-12-31 BC.
+        assert_eq!(
+            eval2(BinaryFunc::Sub, Datum::Date(-719_162), Datum::Int32(1)).unwrap(),
+            "0001-12-31 BC"
+        );
+        assert_eq!(
+            eval2(
+                BinaryFunc::Sub,
+                Datum::Timestamp(i64::MAX),
+                Datum::Timestamp(adt::TIMESTAMP_MIN)
+            ),
+            Err(EvalError::DatetimeOutOfRange("interval".into()))
+        );
+        assert_eq!(
+            eval2(BinaryFunc::Add, Datum::Timestamp(i64::MAX - 1), iv(0, 1, 0)),
+            Err(EvalError::DatetimeOutOfRange("timestamp".into()))
+        );
+        assert_eq!(
+            eval2(BinaryFunc::Sub, Datum::Timestamp(0), iv(i32::MIN, 0, 0)),
+            Err(EvalError::DatetimeOutOfRange("interval".into()))
+        );
+        // '5874897-01-01'::date + interval: the date has no timestamp.
+        assert_eq!(
+            eval2(BinaryFunc::Add, Datum::Date(adt::DATE_MAX), iv(0, 0, 0)),
+            Err(EvalError::DateOutOfRangeForTimestamp)
+        );
+        let arena = RowArena::new();
+        assert_eq!(
+            cast(Datum::Date(adt::DATE_MAX), ScalarType::Timestamp, &arena),
+            Err(EvalError::DateOutOfRangeForTimestamp)
+        );
+        // From PostgreSQL 15.
+        let ts = |s: &str| {
+            let row = strconv::parse_datum(s, ScalarType::Timestamp).unwrap();
+            match row.iter().next() {
+                Some(Datum::Timestamp(t)) => Datum::Timestamp(t),
+                other => panic!("not a timestamp: {other:?}"),
+            }
+        };
+        assert_eq!(
+            eval2(BinaryFunc::Sub, ts("2024-01-01"), ts("2024-01-02 00:00:01")).unwrap(),
+            "-1 days -00:00:01"
+        );
+        assert_eq!(
+            eval2(BinaryFunc::Add, ts("2024-01-31"), iv(1, -1, 0)).unwrap(),
+            "2024-02-28 00:00:00"
+        );
+        assert_eq!(
+            eval2(BinaryFunc::Sub, ts("2024-03-31"), iv(1, 0, 0)).unwrap(),
+            "2024-02-29 00:00:00"
+        );
+        assert_eq!(
+            eval2(BinaryFunc::Add, iv(1, 1, HOUR), Datum::Date(19_723)).unwrap(),
+            "2024-02-02 01:00:00"
+        );
+    }
+
+    #[test]
+    fn time_and_interval_arithmetic_wraps_around_midnight() {
+        let t = |h: i64| Datum::Time(h * HOUR);
+        // TIME '23:00' + INTERVAL '2 hours' = 01:00:00
+        assert_eq!(
+            eval2(BinaryFunc::Add, t(23), iv(0, 0, 2 * HOUR)).unwrap(),
+            "01:00:00"
+        );
+        assert_eq!(
+            eval2(BinaryFunc::Add, iv(0, 0, 2 * HOUR), t(23)).unwrap(),
+            "01:00:00"
+        );
+        assert_eq!(
+            eval2(BinaryFunc::Sub, t(1), iv(0, 0, 2 * HOUR)).unwrap(),
+            "23:00:00"
+        );
+        // Months and days do not move a time of day.
+        assert_eq!(
+            eval2(BinaryFunc::Add, t(10), iv(1, 1, HOUR)).unwrap(),
+            "11:00:00"
+        );
+        assert_eq!(
+            eval2(BinaryFunc::Add, t(24), iv(0, 0, 0)).unwrap(),
+            "00:00:00"
+        );
+        assert_eq!(
+            eval2(BinaryFunc::Add, t(0), iv(0, 0, i64::MIN)).unwrap(),
+            "19:59:05.224192"
+        );
+        assert_eq!(eval2(BinaryFunc::Sub, t(23), t(1)).unwrap(), "22:00:00");
+        assert_eq!(eval2(BinaryFunc::Sub, t(1), t(23)).unwrap(), "-22:00:00");
+        let time = ScalarType::Time.nullable(false);
+        let interval = ScalarType::Interval.nullable(true);
+        assert_eq!(
+            BinaryFunc::Add.output_type(time, interval),
+            ScalarType::Time.nullable(true)
+        );
+        assert_eq!(
+            BinaryFunc::Sub.output_type(time, interval),
+            ScalarType::Time.nullable(true)
+        );
+        assert_eq!(
+            BinaryFunc::Add.output_type(interval, time),
+            ScalarType::Time.nullable(true)
+        );
+        assert_eq!(
+            BinaryFunc::Sub.output_type(time, time),
+            ScalarType::Interval.nullable(false)
+        );
+    }
+
+    #[test]
+    fn float_overflow_and_underflow_match_postgres() {
+        let f = Datum::Float64;
+        assert_eq!(
+            eval2(BinaryFunc::Mul, f(1e308), f(10.0)),
+            Err(EvalError::FloatOverflow)
+        );
+        assert_eq!(
+            EvalError::FloatOverflow.to_string(),
+            "value out of range: overflow"
+        );
+        assert_eq!(
+            eval2(BinaryFunc::Add, f(f64::MAX), f(f64::MAX)),
+            Err(EvalError::FloatOverflow)
+        );
+        assert_eq!(
+            eval2(BinaryFunc::Mul, f(1e-300), f(1e-300)),
+            Err(EvalError::FloatUnderflow)
+        );
+        assert_eq!(
+            eval2(BinaryFunc::Div, f(1e-300), f(1e300)),
+            Err(EvalError::FloatUnderflow)
+        );
+        assert_eq!(
+            eval2(BinaryFunc::Mul, f(1e-308), f(1e-10)).unwrap(),
+            "1e-318"
+        );
+        assert_eq!(
+            eval2(BinaryFunc::Div, f(1.0), f(f64::INFINITY)).unwrap(),
+            "0"
+        );
+        assert_eq!(eval2(BinaryFunc::Div, f(f64::NAN), f(0.0)).unwrap(), "NaN");
+        assert_eq!(
+            eval2(BinaryFunc::Div, f(1.0), f(0.0)),
+            Err(EvalError::DivisionByZero)
+        );
+        assert_eq!(
+            eval2(BinaryFunc::Add, f(f64::INFINITY), f(1.0)).unwrap(),
+            "Infinity"
+        );
+        let r = Datum::Float32;
+        assert_eq!(
+            eval2(BinaryFunc::Mul, r(3e38), r(10.0)),
+            Err(EvalError::FloatOverflow)
+        );
+        let arena = RowArena::new();
+        assert_eq!(
+            cast(f(1e308), ScalarType::Float32, &arena),
+            Err(EvalError::FloatOverflow)
+        );
+        assert_eq!(
+            cast(f(1e-308), ScalarType::Float32, &arena),
+            Err(EvalError::FloatUnderflow)
+        );
+    }
+
+    #[test]
+    fn numeric_overflow_says_value_overflows_numeric_format() {
+        let big = Datum::Numeric(Decimal::MAX);
+        let err = eval2(BinaryFunc::Mul, big, Datum::Numeric(Decimal::TWO)).unwrap_err();
+        assert_eq!(err, EvalError::NumericOverflow);
+        assert_eq!(err.to_string(), "value overflows numeric format");
+        assert_eq!(err.sqlstate(), "22003");
+    }
+
+    #[test]
+    fn bool_casts_to_text_as_true_and_false() {
+        let arena = RowArena::new();
+        assert_eq!(
+            cast(Datum::True, ScalarType::String, &arena).unwrap(),
+            Datum::String("true")
+        );
+        assert_eq!(
+            cast(Datum::False, ScalarType::String, &arena).unwrap(),
+            Datum::String("false")
+        );
+        // The output format stays t/f.
+        assert_eq!(Datum::True.to_string(), "t");
+        // `||` casts its non-text operand to text; concat() uses the output format.
+        assert_eq!(
+            eval2(BinaryFunc::TextConcat, Datum::String("a"), Datum::True).unwrap(),
+            "atrue"
+        );
+        let exprs = [
+            MirScalarExpr::literal(Datum::String("a"), ScalarType::String),
+            MirScalarExpr::literal(Datum::True, ScalarType::Bool),
+        ];
+        assert_eq!(
+            VariadicFunc::Concat.eval(&exprs, &[], &arena).unwrap(),
+            Datum::String("at")
+        );
+    }
+
+    #[test]
+    fn casts_of_any_value_return_errors_not_panics() {
+        let arena = RowArena::new();
+        let every = [
+            Datum::True,
+            Datum::Int16(i16::MIN),
+            Datum::Int32(i32::MIN),
+            Datum::Int64(i64::MIN),
+            Datum::Float32(f32::MAX),
+            Datum::Float64(f64::MAX),
+            Datum::Float64(f64::NAN),
+            Datum::Float64(f64::NEG_INFINITY),
+            Datum::Numeric(Decimal::MIN),
+            Datum::String("\\x1"),
+            Datum::String("9999999999-99-99 99:99"),
+            Datum::Bytes(b"\xff"),
+            Datum::Date(i32::MIN),
+            Datum::Date(i32::MAX),
+            Datum::Time(i64::MAX),
+            Datum::Timestamp(i64::MIN),
+            Datum::Timestamp(i64::MAX),
+            Datum::TimestampTz(i64::MIN),
+            iv(i32::MIN, i32::MIN, i64::MIN),
+        ];
+        let types = [
+            ScalarType::Bool,
+            ScalarType::Int16,
+            ScalarType::Int32,
+            ScalarType::Int64,
+            ScalarType::Float32,
+            ScalarType::Float64,
+            ScalarType::Numeric,
+            ScalarType::String,
+            ScalarType::Bytes,
+            ScalarType::Date,
+            ScalarType::Time,
+            ScalarType::Timestamp,
+            ScalarType::TimestampTz,
+            ScalarType::Interval,
+        ];
+        for d in every {
+            for to in types {
+                let _ = cast(d, to, &arena);
+            }
+            for func in [
+                BinaryFunc::Add,
+                BinaryFunc::Sub,
+                BinaryFunc::Mul,
+                BinaryFunc::Div,
+                BinaryFunc::Mod,
+                BinaryFunc::TextConcat,
+            ] {
+                for e in every {
+                    let _ = func.eval(d, e, &arena);
+                }
+            }
+            for func in [
+                UnaryFunc::Not,
+                UnaryFunc::Neg,
+                UnaryFunc::Abs,
+                UnaryFunc::Lower,
+                UnaryFunc::CharLength,
+            ] {
+                let _ = func.eval(d, &arena);
+            }
+        }
+    }
+
+    #[test]
+    fn float_to_numeric_rounds_to_fifteen_digits_like_postgres() {
+        let arena = RowArena::new();
+        let num = |f: Datum| cast(f, ScalarType::Numeric, &arena).map(|d| d.to_string());
+        // From PostgreSQL 15.
+        assert_eq!(num(Datum::Float64(0.1 + 0.2)).unwrap(), "0.3");
+        assert_eq!(num(Datum::Float64(1e20)).unwrap(), "100000000000000000000");
+        assert_eq!(num(Datum::Float64(1.5e-5)).unwrap(), "0.000015");
+        assert_eq!(
+            num(Datum::Float64(123_456_789.123_456_79)).unwrap(),
+            "123456789.123457"
+        );
+        assert_eq!(num(Datum::Float32(1.1)).unwrap(), "1.1");
+        assert_eq!(num(Datum::Float64(1e30)), Err(EvalError::NumericOverflow));
+        assert_eq!(
+            num(Datum::Float64(f64::NAN)).unwrap_err().sqlstate(),
+            "0A000"
+        );
+    }
+
+    #[test]
+    fn interval_division_by_numbers() {
+        assert_eq!(
+            eval2(BinaryFunc::Div, iv(1, 0, 0), Datum::Float64(7.0)).unwrap(),
+            "4 days 06:51:25.6896"
+        );
+        assert_eq!(
+            eval2(BinaryFunc::Div, iv(1, 0, 0), Datum::Int32(0)),
+            Err(EvalError::DivisionByZero)
+        );
+    }
+
+    #[test]
+    fn typmods_round_pad_and_overflow_like_postgres() {
+        let arena = RowArena::new();
+        let num = |s: &str, precision, scale| {
+            let v = strconv::parse_numeric(s).unwrap();
+            UnaryFunc::NumericTypmod { precision, scale }
+                .eval(Datum::Numeric(v), &arena)
+                .map(|d| d.to_string())
+        };
+        // From PostgreSQL 15.
+        assert_eq!(num("3.14159", 10, 2).unwrap(), "3.14");
+        assert_eq!(num("2.675", 10, 2).unwrap(), "2.68");
+        assert_eq!(num("-1.005", 10, 2).unwrap(), "-1.01");
+        assert_eq!(num("12.345", 4, 1).unwrap(), "12.3");
+        assert_eq!(num("0.5", 1, 0).unwrap(), "1");
+        assert_eq!(num("3", 10, 2).unwrap(), "3.00");
+        assert_eq!(num("12345", 5, -2).unwrap(), "12300");
+        assert_eq!(num("-12355", 5, -1).unwrap(), "-12360");
+        assert_eq!(num("-0.001", 10, 2).unwrap(), "0.00");
+        let overflow = num("123456789.5", 10, 2).unwrap_err();
+        assert_eq!(
+            (overflow.sqlstate(), overflow.to_string()),
+            ("22003", "numeric field overflow".into())
+        );
+        assert_eq!(
+            overflow.detail().unwrap(),
+            "A field with precision 10, scale 2 must round to an absolute value less than 10^8."
+        );
+        assert!(num("99999.5", 5, 0).is_err());
+        assert!(num("0.001", 2, 5).is_err());
+        assert_eq!(num("0.00001", 2, 5).unwrap(), "0.00001");
+
+        let text = |s, func: UnaryFunc| func.eval(Datum::String(s), &arena).map(|d| d.to_string());
+        let varchar = |length, explicit| UnaryFunc::VarcharTypmod { length, explicit };
+        let char = |length, explicit| UnaryFunc::CharTypmod { length, explicit };
+        assert_eq!(text("abc  ", varchar(2, true)).unwrap(), "ab");
+        assert_eq!(text("ab   ", varchar(3, false)).unwrap(), "ab ");
+        assert_eq!(
+            text("abcdef", varchar(5, false)),
+            Err(EvalError::StringTooLong("character varying(5)".into()))
+        );
+        assert_eq!(
+            EvalError::StringTooLong("character varying(5)".into()).to_string(),
+            "value too long for type character varying(5)"
+        );
+        assert_eq!(text("x", char(3, false)).unwrap(), "x  ");
+        assert_eq!(text("abcd", char(2, true)).unwrap(), "ab");
+        assert_eq!(
+            text("abcd", char(3, false)),
+            Err(EvalError::StringTooLong("character(3)".into()))
+        );
+        assert_eq!(text("héllo", varchar(2, true)).unwrap(), "hé");
+    }
+
+    #[test]
+    fn case_mapping_is_character_by_character_like_postgres() {
+        let arena = RowArena::new();
+        let map = |f: UnaryFunc, s| f.eval(Datum::String(s), &arena).unwrap().to_string();
+        // From PostgreSQL 15 (UTF-8, C.UTF-8 locale).
+        assert_eq!(map(UnaryFunc::Upper, "straße"), "STRAßE");
+        assert_eq!(map(UnaryFunc::Lower, "ÀB"), "àb");
+        assert_eq!(map(UnaryFunc::Lower, "ΟΔΟΣ"), "οδοσ");
+        assert_eq!(map(UnaryFunc::Lower, "İ"), "i");
+    }
+
+    #[test]
+    fn not_of_a_non_boolean_is_an_error_not_a_panic() {
+        let arena = RowArena::new();
+        assert!(matches!(
+            UnaryFunc::Not.eval(Datum::Int32(1), &arena),
+            Err(EvalError::Internal(_))
+        ));
+        assert_eq!(UnaryFunc::Not.eval(Datum::Null, &arena), Ok(Datum::Null));
     }
 
     #[test]

@@ -152,25 +152,62 @@ impl MapFilterProject {
     }
 
     /// Evaluates maps and predicates in `datums` in place; `false` if a predicate fails.
+    ///
+    /// A predicate that is false rejects the row even when another predicate or a map
+    /// errs on it, as `AND` does: the error is raised only for a row that no predicate
+    /// rejects. (Predicates and maps that read a column whose map erred are not
+    /// evaluated: their value is unknown, so they can neither reject the row nor clear
+    /// the error.)
     pub fn evaluate_inner<'a>(
         &'a self,
         datums: &mut Vec<Datum<'a>>,
         arena: &'a RowArena,
     ) -> Result<bool, EvalError> {
         let mut pred = 0;
+        // The first error met, and the columns whose maps erred or read erred columns.
+        let mut error: Option<EvalError> = None;
+        let mut erred: Vec<usize> = Vec::new();
+        let reads_erred = |e: &MirScalarExpr, erred: &[usize]| {
+            !erred.is_empty() && e.support().iter().any(|c| erred.contains(c))
+        };
         for i in 0..=self.expressions.len() {
             while pred < self.predicates.len() && self.predicates[pred].0 <= i {
-                if self.predicates[pred].1.eval(datums, arena)? != Datum::True {
-                    return Ok(false);
-                }
+                let p = &self.predicates[pred].1;
                 pred += 1;
+                if reads_erred(p, &erred) {
+                    continue;
+                }
+                match p.eval(datums, arena) {
+                    Ok(Datum::True) => {}
+                    Ok(_) => return Ok(false),
+                    Err(e) => {
+                        error.get_or_insert(e);
+                    }
+                }
             }
-            if i < self.expressions.len() {
-                let d = self.expressions[i].eval(datums, arena)?;
-                datums.push(d);
+            if let Some(expr) = self.expressions.get(i) {
+                let column = datums.len();
+                let value = if reads_erred(expr, &erred) {
+                    None
+                } else {
+                    match expr.eval(datums, arena) {
+                        Ok(d) => Some(d),
+                        Err(e) => {
+                            error.get_or_insert(e);
+                            None
+                        }
+                    }
+                };
+                if value.is_none() {
+                    erred.push(column);
+                }
+                datums.push(value.unwrap_or(Datum::Null));
             }
         }
-        Ok(true)
+        match error {
+            Some(e) => Err(e),
+            None => Ok(true),
+        }
     }
 }
 
@@ -217,6 +254,43 @@ mod tests {
             mfp.evaluate(&six, &arena, &mut packer),
             Ok(Some(Row::pack_slice(&[Datum::Int32(2)])))
         );
+    }
+
+    #[test]
+    fn a_false_predicate_wins_over_an_error() {
+        // WHERE a / b > 1 AND b <> 0, as two predicates in that order, on (1, 0): PostgreSQL
+        // evaluates the cheaper b <> 0 first and returns no row, without an error.
+        let mfp = MapFilterProject::new(2).filter([
+            MirScalarExpr::column(0)
+                .call_binary(MirScalarExpr::column(1), BinaryFunc::Div)
+                .call_binary(lit(1), BinaryFunc::Gt),
+            MirScalarExpr::column(1).call_binary(lit(0), BinaryFunc::NotEq),
+        ]);
+        let arena = RowArena::new();
+        let mut packer = RowPacker::new();
+        let zero = Row::pack_slice(&[Datum::Int32(1), Datum::Int32(0)]);
+        assert_eq!(mfp.evaluate(&zero, &arena, &mut packer), Ok(None));
+        // A row that no predicate rejects raises the error.
+        let only_error = MapFilterProject::new(2).filter([MirScalarExpr::column(0)
+            .call_binary(MirScalarExpr::column(1), BinaryFunc::Div)
+            .call_binary(lit(1), BinaryFunc::Gt)]);
+        assert_eq!(
+            only_error.evaluate(&zero, &arena, &mut packer),
+            Err(EvalError::DivisionByZero)
+        );
+        // A map that errs, read by a later predicate, cannot hide the error; an
+        // independent predicate that is false still rejects the row.
+        let mapped = MapFilterProject::new(2)
+            .map([MirScalarExpr::column(0).call_binary(MirScalarExpr::column(1), BinaryFunc::Div)])
+            .filter([MirScalarExpr::column(2).call_binary(lit(0), BinaryFunc::Gt)]);
+        assert_eq!(
+            mapped.evaluate(&zero, &arena, &mut packer),
+            Err(EvalError::DivisionByZero)
+        );
+        let rejected = mapped
+            .clone()
+            .filter([MirScalarExpr::column(0).call_binary(lit(5), BinaryFunc::Gt)]);
+        assert_eq!(rejected.evaluate(&zero, &arena, &mut packer), Ok(None));
     }
 
     #[test]

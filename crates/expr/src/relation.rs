@@ -40,7 +40,11 @@ pub struct Binding {
 impl Binding {
     /// `Let id = value In body`.
     pub fn wrap(self, body: MirRelationExpr) -> MirRelationExpr {
-        MirRelationExpr::Let { id: self.id, value: Box::new(self.value), body: Box::new(body) }
+        MirRelationExpr::Let {
+            id: self.id,
+            value: Box::new(self.value),
+            body: Box::new(body),
+        }
     }
 }
 
@@ -53,7 +57,10 @@ pub enum MirRelationExpr {
         body: Box<MirRelationExpr>,
     },
     /// The collection bound to `id` by an enclosing `Let`.
-    GetLocal { id: LocalId, typ: RelationType },
+    GetLocal {
+        id: LocalId,
+        typ: RelationType,
+    },
     /// Literal rows with multiplicities, or an error raised when the collection is read.
     Constant {
         rows: Result<Vec<(Row, Diff)>, EvalError>,
@@ -108,13 +115,20 @@ impl MirRelationExpr {
     pub fn bind(self) -> (MirRelationExpr, Binding) {
         let id = LocalId::fresh();
         let typ = self.typ();
-        (MirRelationExpr::GetLocal { id, typ }, Binding { id, value: self })
+        (
+            MirRelationExpr::GetLocal { id, typ },
+            Binding { id, value: self },
+        )
     }
 
     /// The number of `GetLocal { id }` in the expression.
     pub fn count_uses(&self, id: LocalId) -> usize {
         let own = matches!(self, MirRelationExpr::GetLocal { id: i, .. } if *i == id) as usize;
-        own + self.children().iter().map(|c| c.count_uses(id)).sum::<usize>()
+        own + self
+            .children()
+            .iter()
+            .map(|c| c.count_uses(id))
+            .sum::<usize>()
     }
 
     /// Replaces every `GetLocal { id }` by `value`.
@@ -249,7 +263,9 @@ impl MirRelationExpr {
     /// The direct inputs.
     pub fn children(&self) -> Vec<&MirRelationExpr> {
         match self {
-            MirRelationExpr::Constant { .. } | MirRelationExpr::Get { .. } | MirRelationExpr::GetLocal { .. } => vec![],
+            MirRelationExpr::Constant { .. }
+            | MirRelationExpr::Get { .. }
+            | MirRelationExpr::GetLocal { .. } => vec![],
             MirRelationExpr::Let { value, body, .. } => vec![value, body],
             MirRelationExpr::Project { input, .. }
             | MirRelationExpr::Map { input, .. }
@@ -267,7 +283,9 @@ impl MirRelationExpr {
     /// The direct inputs, mutably.
     pub fn children_mut(&mut self) -> Vec<&mut MirRelationExpr> {
         match self {
-            MirRelationExpr::Constant { .. } | MirRelationExpr::Get { .. } | MirRelationExpr::GetLocal { .. } => vec![],
+            MirRelationExpr::Constant { .. }
+            | MirRelationExpr::Get { .. }
+            | MirRelationExpr::GetLocal { .. } => vec![],
             MirRelationExpr::Let { value, body, .. } => vec![value, body],
             MirRelationExpr::Project { input, .. }
             | MirRelationExpr::Map { input, .. }

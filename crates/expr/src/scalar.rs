@@ -145,12 +145,37 @@ impl MirScalarExpr {
                 let a = expr.eval(datums, arena)?;
                 func.eval(a, arena)
             }
+            MirScalarExpr::CallBinary {
+                func: func @ (BinaryFunc::And | BinaryFunc::Or),
+                expr1,
+                expr2,
+            } => {
+                // The deciding value (false for AND, true for OR) wins over an error on
+                // the other side, whichever side errs, as PostgreSQL behaves when it
+                // evaluates the cheaper or the left operand first: so
+                // `b <> 0 AND a / b > 1` is false, not an error, where b is 0.
+                let decisive = if *func == BinaryFunc::And {
+                    Datum::False
+                } else {
+                    Datum::True
+                };
+                let a = expr1.eval(datums, arena);
+                if matches!(a, Ok(d) if d == decisive) {
+                    return Ok(decisive);
+                }
+                let b = expr2.eval(datums, arena);
+                if matches!(b, Ok(d) if d == decisive) {
+                    return Ok(decisive);
+                }
+                func.eval(a?, b?, arena)
+            }
             MirScalarExpr::CallBinary { func, expr1, expr2 } => {
                 let a = expr1.eval(datums, arena)?;
                 let b = expr2.eval(datums, arena)?;
                 func.eval(a, b, arena)
             }
             MirScalarExpr::CallVariadic { func, exprs } => func.eval(exprs, datums, arena),
+            // Only `true` takes the THEN branch; false and NULL take the ELSE branch.
             MirScalarExpr::If { cond, then, els } => match cond.eval(datums, arena)? {
                 Datum::True => then.eval(datums, arena),
                 _ => els.eval(datums, arena),
@@ -282,13 +307,21 @@ impl MirScalarExpr {
                 }
                 MirScalarExpr::CallVariadic { exprs, .. } => exprs.iter().all(|e| e.is_literal()),
                 MirScalarExpr::If { cond, then, els } => {
-                    if cond.is_literal() {
-                        let chosen = if cond.is_literal_true() { then } else { els };
-                        let replacement = (**chosen).clone();
-                        *e = replacement;
-                        return;
+                    match cond.as_literal() {
+                        // Evaluating the condition raises its error: so must the fold.
+                        Some(Err(err)) => {
+                            let err = err.clone();
+                            let typ = e.typ(input);
+                            *e = MirScalarExpr::Literal(Err(err), typ);
+                        }
+                        Some(Ok(d)) => {
+                            let chosen = if d == Datum::True { then } else { els };
+                            let replacement = (**chosen).clone();
+                            *e = replacement;
+                        }
+                        None => {}
                     }
-                    false
+                    return;
                 }
                 _ => false,
             };
@@ -344,6 +377,112 @@ impl fmt::Display for MirScalarExpr {
             MirScalarExpr::If { cond, then, els } => {
                 write!(f, "case when {cond} then {then} else {els} end")
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn int(v: i32) -> MirScalarExpr {
+        MirScalarExpr::literal(Datum::Int32(v), ScalarType::Int32)
+    }
+
+    fn text(s: &str) -> MirScalarExpr {
+        MirScalarExpr::literal(Datum::String(s), ScalarType::String)
+    }
+
+    #[test]
+    fn folding_case_with_an_error_condition_raises_the_error() {
+        // CASE WHEN 1/0 = 1 THEN 'a' ELSE 'b' END
+        let cond = int(1)
+            .call_binary(int(0), BinaryFunc::Div)
+            .call_binary(int(1), BinaryFunc::Eq);
+        let mut case = MirScalarExpr::If {
+            cond: Box::new(cond),
+            then: Box::new(text("a")),
+            els: Box::new(text("b")),
+        };
+        let arena = RowArena::new();
+        assert_eq!(case.eval(&[], &arena), Err(EvalError::DivisionByZero));
+        case.reduce(&[]);
+        assert_eq!(
+            case,
+            MirScalarExpr::Literal(
+                Err(EvalError::DivisionByZero),
+                ScalarType::String.nullable(false)
+            )
+        );
+    }
+
+    #[test]
+    fn folding_case_picks_the_branch_of_a_literal_condition() {
+        for (cond, expected) in [
+            (MirScalarExpr::literal_true(), "a"),
+            (MirScalarExpr::literal(Datum::False, ScalarType::Bool), "b"),
+            (MirScalarExpr::literal_null(ScalarType::Bool), "b"),
+        ] {
+            let mut case = MirScalarExpr::If {
+                cond: Box::new(cond),
+                then: Box::new(text("a")),
+                els: Box::new(text("b")),
+            };
+            case.reduce(&[]);
+            assert_eq!(case, text(expected));
+        }
+    }
+
+    #[test]
+    fn and_or_let_the_deciding_value_win_over_errors() {
+        let arena = RowArena::new();
+        let error = || {
+            int(1)
+                .call_binary(int(0), BinaryFunc::Div)
+                .call_binary(int(1), BinaryFunc::Eq)
+        };
+        let f = || MirScalarExpr::literal(Datum::False, ScalarType::Bool);
+        let t = MirScalarExpr::literal_true;
+        let null = || MirScalarExpr::literal_null(ScalarType::Bool);
+        let eval = |e: MirScalarExpr| e.eval(&[], &arena).map(|d| d.to_string());
+        let and = |a: MirScalarExpr, b: MirScalarExpr| a.call_binary(b, BinaryFunc::And);
+        let or = |a: MirScalarExpr, b: MirScalarExpr| a.call_binary(b, BinaryFunc::Or);
+        assert_eq!(eval(and(f(), error())), Ok("f".into()));
+        assert_eq!(eval(and(error(), f())), Ok("f".into()));
+        assert_eq!(eval(and(t(), error())), Err(EvalError::DivisionByZero));
+        assert_eq!(eval(and(null(), error())), Err(EvalError::DivisionByZero));
+        assert_eq!(eval(and(null(), t())), Ok("NULL".into()));
+        assert_eq!(eval(or(error(), t())), Ok("t".into()));
+        assert_eq!(eval(or(f(), error())), Err(EvalError::DivisionByZero));
+        assert_eq!(eval(or(null(), f())), Ok("NULL".into()));
+        // WHERE b <> 0 AND a / b > 1 on a = 1, b = 0: false, not an error.
+        let guarded = and(
+            MirScalarExpr::column(1).call_binary(int(0), BinaryFunc::NotEq),
+            MirScalarExpr::column(0)
+                .call_binary(MirScalarExpr::column(1), BinaryFunc::Div)
+                .call_binary(int(1), BinaryFunc::Gt),
+        );
+        assert_eq!(
+            guarded.eval(&[Datum::Int32(1), Datum::Int32(0)], &arena),
+            Ok(Datum::False)
+        );
+    }
+
+    #[test]
+    fn conditions_of_null_or_non_boolean_never_panic() {
+        let arena = RowArena::new();
+        let case = MirScalarExpr::If {
+            cond: Box::new(MirScalarExpr::column(0)),
+            then: Box::new(text("a")),
+            els: Box::new(text("b")),
+        };
+        for d in [Datum::Null, Datum::Int32(1), Datum::String("t")] {
+            assert_eq!(case.eval(&[d], &arena), Ok(Datum::String("b")));
+            let not = MirScalarExpr::column(0).call_unary(UnaryFunc::Not);
+            let _ = not.eval(&[d], &arena);
+            let and =
+                MirScalarExpr::column(0).call_binary(MirScalarExpr::column(0), BinaryFunc::And);
+            let _ = and.eval(&[d], &arena);
         }
     }
 }

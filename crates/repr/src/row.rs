@@ -4,6 +4,20 @@
 //! a `Vec<Datum>`. The encoding is canonical (floats are normalised, `-0.0` becomes
 //! `0.0`), so two rows are equal exactly when their bytes are: grouping, joining and
 //! consolidation compare bytes. The byte order is not SQL order; sort by [`Datum`] for that.
+//!
+//! Every `Row` decodes: the packer writes only well-formed datums, and bytes from
+//! outside (persist, the network) are checked by [`Row::from_bytes`] and by
+//! deserialization.
+//!
+//! Known differences from PostgreSQL that come from comparing bytes:
+//! - `-0.0` packs as `0.0` so that `GROUP BY` and joins treat them as equal, as
+//!   PostgreSQL does; the price is that a packed `'-0'::float8` prints `0` where
+//!   PostgreSQL prints `-0`. Keeping the sign would need equality that is not byte
+//!   equality, so the sign is given up.
+//! - Values that PostgreSQL holds equal but prints differently pack differently:
+//!   numerics that differ only in scale (`1.5` and `1.50`) and intervals that differ
+//!   only in how they split months, days and time (`1 mon` and `30 days`). `GROUP BY`,
+//!   `DISTINCT` and joins on such columns keep them apart where PostgreSQL merges them.
 
 use std::fmt;
 
@@ -72,7 +86,11 @@ mod serde_bytes_vec {
                 Ok(out)
             }
         }
-        d.deserialize_byte_buf(V)
+        let data = d.deserialize_byte_buf(V)?;
+        if !super::is_well_formed(&data) {
+            return Err(serde::de::Error::custom("row bytes do not decode"));
+        }
+        Ok(data)
     }
 }
 
@@ -130,11 +148,7 @@ impl Row {
 
     /// A row from encoded bytes, checking that they decode.
     pub fn from_bytes(data: Vec<u8>) -> Option<Row> {
-        let mut offset = 0;
-        while offset < data.len() {
-            offset = skip_datum(&data, offset)?;
-        }
-        (offset == data.len()).then_some(Row { data })
+        is_well_formed(&data).then_some(Row { data })
     }
 }
 
@@ -198,7 +212,11 @@ impl RowPacker {
             }
             Datum::Numeric(v) => {
                 d.push(tag::NUMERIC);
-                let v = if v.is_zero() { Decimal::ZERO } else { v };
+                // -0 and 0 pack alike; the scale stays, so `0.00` still prints `0.00`.
+                let mut v = v;
+                if v.is_zero() {
+                    v.set_sign_positive(true);
+                }
                 d.extend_from_slice(&v.serialize());
             }
             Datum::String(s) => push_var(d, tag::STRING_SHORT, tag::STRING_LONG, s.as_bytes()),
@@ -262,8 +280,10 @@ fn push_var(d: &mut Vec<u8>, short: u8, long: u8, bytes: &[u8]) {
         d.push(short);
         d.push(bytes.len() as u8);
     } else {
+        // Evaluation caps values at 1 GB (`expr::func::MAX_VALUE_LEN`).
+        let len = u32::try_from(bytes.len()).expect("a datum is shorter than 4 GiB");
         d.push(long);
-        d.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        d.extend_from_slice(&len.to_le_bytes());
     }
     d.extend_from_slice(bytes);
 }
@@ -280,6 +300,18 @@ fn read<const N: usize>(data: &[u8], at: usize) -> [u8; N] {
         .expect("row bytes are well formed")
 }
 
+/// Whether `data` is a sequence of datums that decode.
+fn is_well_formed(data: &[u8]) -> bool {
+    let mut offset = 0;
+    while offset < data.len() {
+        match skip_datum(data, offset) {
+            Some(end) => offset = end,
+            None => return false,
+        }
+    }
+    true
+}
+
 /// The offset just past the datum at `offset`, or `None` if the bytes do not decode.
 fn skip_datum(data: &[u8], offset: usize) -> Option<usize> {
     let t = *data.get(offset)?;
@@ -289,7 +321,16 @@ fn skip_datum(data: &[u8], offset: usize) -> Option<usize> {
         tag::INT16 => payload + 2,
         tag::INT32 | tag::FLOAT32 | tag::DATE => payload + 4,
         tag::INT64 | tag::FLOAT64 | tag::TIME | tag::TIMESTAMP | tag::TIMESTAMPTZ => payload + 8,
-        tag::NUMERIC | tag::INTERVAL => payload + 16,
+        tag::NUMERIC => {
+            // rust_decimal's flags: scale in the third byte (at most 28), sign in the top
+            // bit, every other bit clear.
+            let flags = data.get(payload..payload + 4)?;
+            if flags[0] != 0 || flags[1] != 0 || flags[2] > 28 || flags[3] & 0x7f != 0 {
+                return None;
+            }
+            payload + 16
+        }
+        tag::INTERVAL => payload + 16,
         tag::STRING_SHORT | tag::BYTES_SHORT => {
             let len = *data.get(payload)? as usize;
             let end = payload + 1 + len;
@@ -409,9 +450,32 @@ mod tests {
     }
 
     #[test]
+    fn negative_zero_numeric_keeps_its_scale() {
+        let mut minus_zero = Decimal::new(0, 2);
+        minus_zero.set_sign_negative(true);
+        let row = Row::pack_slice(&[Datum::Numeric(minus_zero)]);
+        assert_eq!(row, Row::pack_slice(&[Datum::Numeric(Decimal::new(0, 2))]));
+        assert_eq!(row.unpack()[0].to_string(), "0.00");
+    }
+
+    #[test]
     fn rejects_garbage_bytes() {
         assert!(Row::from_bytes(vec![200]).is_none());
         assert!(Row::from_bytes(vec![tag::INT64, 1, 2]).is_none());
         assert!(Row::from_bytes(vec![tag::STRING_SHORT, 2, 0xff, 0xfe]).is_none());
+        let mut bad_scale = vec![tag::NUMERIC, 0, 0, 29, 0];
+        bad_scale.extend([0; 12]);
+        assert!(Row::from_bytes(bad_scale).is_none());
+    }
+
+    #[test]
+    fn deserialization_checks_the_bytes() {
+        use serde::de::value::{BytesDeserializer, Error};
+        let deserialize = |bytes: &[u8]| {
+            super::serde_bytes_vec::deserialize(BytesDeserializer::<Error>::new(bytes))
+        };
+        let good = Row::pack_slice(&[Datum::Int32(7), Datum::String("x")]);
+        assert_eq!(deserialize(good.data()).unwrap(), good.data());
+        assert!(deserialize(&[tag::INT64, 1, 2]).is_err());
     }
 }

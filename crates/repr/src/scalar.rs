@@ -198,6 +198,10 @@ impl<'a> Datum<'a> {
     }
 
     /// The boolean value; panics on a non-boolean datum, which the type checker rules out.
+    ///
+    /// Evaluation never calls this on a value it has not matched as `True` or `False`
+    /// (`NOT`, `AND`, `OR` and `CASE` match the datum and treat NULL and anything else
+    /// without it), so only code that holds a typed boolean may use it.
     pub fn unwrap_bool(&self) -> bool {
         match self {
             Datum::True => true,
@@ -282,10 +286,10 @@ fn cmp_numbers(a: &Datum, b: &Datum) -> Ordering {
     if let (Some(x), Some(y)) = (as_i64(a), as_i64(b)) {
         return x.cmp(&y);
     }
-    match (a, b) {
-        (Numeric(x), Numeric(y)) => x.cmp(y),
-        (Numeric(x), _) if as_i64(b).is_some() => x.cmp(&Decimal::from(as_i64(b).unwrap())),
-        (_, Numeric(y)) if as_i64(a).is_some() => Decimal::from(as_i64(a).unwrap()).cmp(y),
+    match (a, b, as_i64(a), as_i64(b)) {
+        (Numeric(x), Numeric(y), _, _) => x.cmp(y),
+        (Numeric(x), _, _, Some(y)) => x.cmp(&Decimal::from(y)),
+        (_, Numeric(y), Some(x), _) => Decimal::from(x).cmp(y),
         _ => cmp_f64(as_f64(a), as_f64(b)),
     }
 }
