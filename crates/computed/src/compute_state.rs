@@ -10,12 +10,12 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use compute_client::{ComputeCommand, DataflowDescription, Peek, PeekResponse};
-use expr::{MapFilterProject, RowArena};
 use crossbeam_channel::{Receiver, Sender};
 use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::cursor::{cursor_list, Cursor};
 use differential_dataflow::trace::implementations::{KeySpine, ValSpine};
 use differential_dataflow::trace::TraceReader;
+use expr::{MapFilterProject, RowArena};
 use persist::{PersistClient, ShardId};
 use render::persist_source::ReaderCache;
 use render::{CollectionBundle, Context};

@@ -1,4 +1,5 @@
-//! The durable catalog: every table's name, columns, defaults and persist shard.
+//! The durable catalog: tables (columns, defaults, persist shard), views (their
+//! query) and indexes (the collection and key they arrange).
 //!
 //! The catalog is one versioned value in the consensus store under the key `catalog`.
 //! Every change is a compare-and-set against the version read at startup, so two
@@ -8,14 +9,17 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use expr::MirScalarExpr;
 use persist::location::{CasResult, Consensus, SeqNo, VersionedData};
 use repr::{GlobalId, RelationDesc};
 use serde::{Deserialize, Serialize};
 use sql::catalog::{CatalogItem, ItemKind, SqlCatalog};
 
 const CATALOG_KEY: &str = "catalog";
-/// The version byte of the catalog's encoding.
-const CATALOG_FORMAT: u8 = 1;
+/// The version byte of the catalog's encoding. Version 1 held only tables; it is read
+/// and upgraded on the next write.
+const CATALOG_FORMAT: u8 = 2;
+const CATALOG_FORMAT_V1: u8 = 1;
 
 /// A table as the catalog stores it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -28,8 +32,78 @@ pub struct TableEntry {
     pub shard_id: String,
 }
 
+/// A view: a named query, planned where it is used.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ViewEntry {
+    pub id: GlobalId,
+    pub name: String,
+    pub desc: RelationDesc,
+    /// The query as SQL text.
+    pub sql: String,
+    pub depends_on: Vec<GlobalId>,
+}
+
+/// An index: an arrangement of a table or view by key expressions, maintained by the
+/// compute replica while it exists.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IndexEntry {
+    pub id: GlobalId,
+    pub name: String,
+    pub on: GlobalId,
+    pub keys: Vec<MirScalarExpr>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum CatalogEntry {
+    Table(TableEntry),
+    View(ViewEntry),
+    Index(IndexEntry),
+}
+
+impl CatalogEntry {
+    pub fn id(&self) -> GlobalId {
+        match self {
+            CatalogEntry::Table(t) => t.id,
+            CatalogEntry::View(v) => v.id,
+            CatalogEntry::Index(i) => i.id,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            CatalogEntry::Table(t) => &t.name,
+            CatalogEntry::View(v) => &v.name,
+            CatalogEntry::Index(i) => &i.name,
+        }
+    }
+
+    /// The objects this one cannot exist without.
+    pub fn depends_on(&self) -> Vec<GlobalId> {
+        match self {
+            CatalogEntry::Table(_) => vec![],
+            CatalogEntry::View(v) => v.depends_on.clone(),
+            CatalogEntry::Index(i) => vec![i.on],
+        }
+    }
+
+    pub fn kind(&self) -> ItemKind {
+        match self {
+            CatalogEntry::Table(_) => ItemKind::Table,
+            CatalogEntry::View(_) => ItemKind::View,
+            CatalogEntry::Index(_) => ItemKind::Index,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct CatalogState {
+    next_id: u64,
+    entries: BTreeMap<GlobalId, CatalogEntry>,
+}
+
+/// Format 1: tables only.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct CatalogStateV1 {
     next_id: u64,
     tables: BTreeMap<GlobalId, TableEntry>,
 }
@@ -39,7 +113,7 @@ pub struct Catalog {
     consensus: Arc<dyn Consensus>,
     seqno: Option<SeqNo>,
     state: CatalogState,
-    /// The planner's view of the tables, by name.
+    /// The planner's view of the objects, by name.
     items: BTreeMap<String, CatalogItem>,
 }
 
@@ -49,6 +123,23 @@ impl Catalog {
         let head = consensus.head(CATALOG_KEY).map_err(|e| e.to_string())?;
         let (seqno, state) = match head {
             None => (None, CatalogState::default()),
+            Some(data) if data.data.first() == Some(&CATALOG_FORMAT_V1) => {
+                let v1: CatalogStateV1 =
+                    persist::codec::decode_versioned("catalog", CATALOG_FORMAT_V1, &data.data)
+                        .map_err(|e| e.to_string())?;
+                let entries = v1
+                    .tables
+                    .into_iter()
+                    .map(|(id, t)| (id, CatalogEntry::Table(t)))
+                    .collect();
+                (
+                    Some(data.seqno),
+                    CatalogState {
+                        next_id: v1.next_id,
+                        entries,
+                    },
+                )
+            }
             Some(data) => {
                 let state = persist::codec::decode_versioned::<CatalogState>(
                     "catalog",
@@ -72,19 +163,42 @@ impl Catalog {
     fn rebuild_items(&mut self) {
         self.items = self
             .state
-            .tables
+            .entries
             .values()
-            .map(|t| {
-                let item = CatalogItem {
-                    id: t.id,
-                    name: t.name.clone(),
-                    kind: ItemKind::Table,
-                    desc: t.desc.clone(),
-                    defaults: t.defaults.clone(),
+            .map(|e| {
+                let (desc, defaults, definition, on) = match e {
+                    CatalogEntry::Table(t) => (t.desc.clone(), t.defaults.clone(), None, None),
+                    CatalogEntry::View(v) => (v.desc.clone(), vec![], Some(v.sql.clone()), None),
+                    CatalogEntry::Index(i) => {
+                        let desc = self
+                            .state
+                            .entries
+                            .get(&i.on)
+                            .map(|o| self.desc_of(o))
+                            .unwrap_or_default();
+                        (desc, vec![], None, Some(i.on))
+                    }
                 };
-                (t.name.clone(), item)
+                let item = CatalogItem {
+                    id: e.id(),
+                    name: e.name().to_string(),
+                    kind: e.kind(),
+                    desc,
+                    defaults,
+                    definition,
+                    on,
+                };
+                (e.name().to_string(), item)
             })
             .collect();
+    }
+
+    fn desc_of(&self, entry: &CatalogEntry) -> RelationDesc {
+        match entry {
+            CatalogEntry::Table(t) => t.desc.clone(),
+            CatalogEntry::View(v) => v.desc.clone(),
+            CatalogEntry::Index(_) => RelationDesc::empty(),
+        }
     }
 
     /// Applies `change` to a copy of the state and makes it durable; on failure nothing
@@ -117,6 +231,25 @@ impl Catalog {
         }
     }
 
+    /// Adds an entry built from a fresh id; returns it.
+    fn create(
+        &mut self,
+        build: impl FnOnce(GlobalId) -> CatalogEntry,
+    ) -> Result<CatalogEntry, String> {
+        let mut created = None;
+        self.transact(|state| {
+            state.next_id += 1;
+            let entry = build(GlobalId::User(state.next_id));
+            if state.entries.values().any(|e| e.name() == entry.name()) {
+                return Err(format!("relation \"{}\" already exists", entry.name()));
+            }
+            state.entries.insert(entry.id(), entry.clone());
+            created = Some(entry);
+            Ok(())
+        })?;
+        Ok(created.expect("set by the transaction"))
+    }
+
     /// Creates a table; returns its entry.
     pub fn create_table(
         &mut self,
@@ -125,36 +258,115 @@ impl Catalog {
         defaults: Vec<Option<String>>,
         shard_id: String,
     ) -> Result<TableEntry, String> {
-        let mut created = None;
-        self.transact(|state| {
-            state.next_id += 1;
-            let entry = TableEntry {
-                id: GlobalId::User(state.next_id),
+        match self.create(|id| {
+            CatalogEntry::Table(TableEntry {
+                id,
                 name,
                 desc,
                 defaults,
                 shard_id,
-            };
-            state.tables.insert(entry.id, entry.clone());
-            created = Some(entry);
-            Ok(())
-        })?;
-        Ok(created.expect("set by the transaction"))
+            })
+        })? {
+            CatalogEntry::Table(t) => Ok(t),
+            _ => unreachable!("created a table"),
+        }
     }
 
-    pub fn drop_table(&mut self, id: GlobalId) -> Result<(), String> {
+    pub fn create_view(
+        &mut self,
+        name: String,
+        desc: RelationDesc,
+        sql: String,
+        depends_on: Vec<GlobalId>,
+    ) -> Result<ViewEntry, String> {
+        match self.create(|id| {
+            CatalogEntry::View(ViewEntry {
+                id,
+                name,
+                desc,
+                sql,
+                depends_on,
+            })
+        })? {
+            CatalogEntry::View(v) => Ok(v),
+            _ => unreachable!("created a view"),
+        }
+    }
+
+    pub fn create_index(
+        &mut self,
+        name: String,
+        on: GlobalId,
+        keys: Vec<MirScalarExpr>,
+    ) -> Result<IndexEntry, String> {
+        match self.create(|id| CatalogEntry::Index(IndexEntry { id, name, on, keys }))? {
+            CatalogEntry::Index(i) => Ok(i),
+            _ => unreachable!("created an index"),
+        }
+    }
+
+    /// Removes the entries, in one durable change.
+    pub fn drop_items(&mut self, ids: &[GlobalId]) -> Result<(), String> {
         self.transact(|state| {
-            state.tables.remove(&id);
+            for id in ids {
+                state.entries.remove(id);
+            }
             Ok(())
         })
     }
 
+    /// Removes one table (tests and callers that drop a single object).
+    pub fn drop_table(&mut self, id: GlobalId) -> Result<(), String> {
+        self.drop_items(&[id])
+    }
+
+    /// Every object that depends on `id`, directly or transitively, dependents last.
+    pub fn dependents(&self, id: GlobalId) -> Vec<GlobalId> {
+        let mut out: Vec<GlobalId> = Vec::new();
+        let mut frontier = vec![id];
+        while let Some(next) = frontier.pop() {
+            for e in self.state.entries.values() {
+                if e.depends_on().contains(&next) && !out.contains(&e.id()) {
+                    out.push(e.id());
+                    frontier.push(e.id());
+                }
+            }
+        }
+        out
+    }
+
+    pub fn entry(&self, id: GlobalId) -> Option<&CatalogEntry> {
+        self.state.entries.get(&id)
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &CatalogEntry> {
+        self.state.entries.values()
+    }
+
     pub fn tables(&self) -> impl Iterator<Item = &TableEntry> {
-        self.state.tables.values()
+        self.state.entries.values().filter_map(|e| match e {
+            CatalogEntry::Table(t) => Some(t),
+            _ => None,
+        })
     }
 
     pub fn table(&self, id: GlobalId) -> Option<&TableEntry> {
-        self.state.tables.get(&id)
+        match self.state.entries.get(&id) {
+            Some(CatalogEntry::Table(t)) => Some(t),
+            _ => None,
+        }
+    }
+
+    pub fn indexes(&self) -> impl Iterator<Item = &IndexEntry> {
+        self.state.entries.values().filter_map(|e| match e {
+            CatalogEntry::Index(i) => Some(i),
+            _ => None,
+        })
+    }
+
+    /// The indexes on `id`.
+    pub fn indexes_on(&self, id: GlobalId) -> impl Iterator<Item = &IndexEntry> {
+        self.indexes().filter(move |i| i.on == id)
     }
 }
 

@@ -42,9 +42,10 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::adapter::{AdapterError, ExecuteResponse, StatementDesc};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, CatalogEntry, IndexEntry};
 use crate::oracle::TimestampOracle;
 use crate::session::{Session, SessionVars, TransactionStatus};
+use sql::catalog::ItemKind;
 
 /// What a connection asks of the coordinator.
 pub enum Command {
@@ -123,13 +124,15 @@ impl Writer {
 struct PendingPeek {
     job: Job,
     purpose: PeekPurpose,
-    index_id: GlobalId,
+    /// The transient dataflow's index to drop once answered (`None` for a fast-path
+    /// peek of a maintained index).
+    index_id: Option<GlobalId>,
 }
 
 /// What a statement did: answered, or waiting for a peek, or waiting for the write lock.
 enum Step {
     Done(Result<ExecuteResponse, AdapterError>),
-    Peeking(Uuid, PeekPurpose, GlobalId),
+    Peeking(Uuid, PeekPurpose, Option<GlobalId>),
     NeedsWriteLock(ParsedStatement),
 }
 
@@ -338,7 +341,187 @@ impl Coordinator {
         let ts = self.oracle.write_ts()?;
         self.storage.append(ts, vec![])?;
         self.oracle.apply_write(ts);
+        // Indexes are maintained by the replica: render them again.
+        let indexes: Vec<IndexEntry> = self.catalog.indexes().cloned().collect();
+        for index in indexes {
+            self.create_index_dataflow(&index).map_err(|e| e.message)?;
+        }
         Ok(())
+    }
+
+    /// Renders a dataflow that maintains `index`: the indexed table read from persist
+    /// (or the view's query over its tables), arranged by the index's keys.
+    fn create_index_dataflow(&mut self, index: &IndexEntry) -> Result<(), AdapterError> {
+        let as_of = self.oracle.read_ts();
+        let (source, on_desc) = match self.catalog.entry(index.on) {
+            Some(CatalogEntry::Table(t)) => (
+                MirRelationExpr::Get {
+                    id: t.id,
+                    typ: t.desc.typ.clone(),
+                    name: t.name.clone(),
+                },
+                t.desc.clone(),
+            ),
+            Some(CatalogEntry::View(v)) => {
+                let statement = sql::parse::parse(&v.sql)?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| {
+                        AdapterError::internal(format!("view {} has no query", v.name))
+                    })?;
+                match sql::plan(&self.catalog, &statement, Params::default())? {
+                    (
+                        Plan::Select {
+                            source, finishing, ..
+                        },
+                        _,
+                    ) if finishing.limit.is_none() && finishing.offset == 0 => {
+                        (source, v.desc.clone())
+                    }
+                    _ => {
+                        return Err(
+                            PlanError::unsupported("indexes on views with LIMIT or OFFSET").into(),
+                        )
+                    }
+                }
+            }
+            _ => {
+                return Err(AdapterError::new(
+                    "42809",
+                    format!("cannot index {}", index.on),
+                ))
+            }
+        };
+        let mut source_imports = BTreeMap::new();
+        for id in source.depends_on() {
+            let table = self
+                .catalog
+                .table(id)
+                .ok_or_else(|| AdapterError::new("42P01", format!("relation {id} was dropped")))?;
+            source_imports.insert(
+                id,
+                SourceImport {
+                    shard_id: table.shard_id.clone(),
+                    desc: table.desc.clone(),
+                },
+            );
+        }
+        let objects_to_build = if source_imports.contains_key(&index.on) {
+            vec![]
+        } else {
+            vec![BuildDesc {
+                id: index.on,
+                plan: sql::lir::plan_to_lir(&source)?,
+            }]
+        };
+        let mut index_exports = BTreeMap::new();
+        index_exports.insert(
+            index.id,
+            IndexExport {
+                on_id: index.on,
+                key: index.keys.clone(),
+                arity: on_desc.arity(),
+            },
+        );
+        self.compute.create_dataflow(DataflowDescription {
+            debug_name: format!("index-{}", index.name),
+            source_imports,
+            objects_to_build,
+            index_exports,
+            as_of,
+            until: None,
+        });
+        Ok(())
+    }
+
+    /// A SELECT that only maps, filters and projects an indexed collection reads the
+    /// index directly, with no new dataflow.
+    fn fast_path_peek(
+        &mut self,
+        source: &MirRelationExpr,
+        desc: &RelationDesc,
+        finishing: &RowSetFinishing,
+    ) -> Option<Step> {
+        let Ok(expr::Plan::Get { id, mfp }) = sql::lir::plan_to_lir(source) else {
+            return None;
+        };
+        let index = self.catalog.indexes_on(id).next()?.id;
+        let uuid = Uuid::new_v4();
+        let timestamp = self.oracle.read_ts();
+        self.compute.peek(Peek {
+            uuid,
+            id: index,
+            timestamp,
+            mfp,
+        });
+        let purpose = PeekPurpose::Select {
+            desc: desc.clone(),
+            finishing: finishing.clone(),
+        };
+        Some(Step::Peeking(uuid, purpose, None))
+    }
+
+    /// Drops catalog objects and what depends on them: indexes go with their
+    /// collection, other dependents only with CASCADE (else 2BP01).
+    fn drop_objects(
+        &mut self,
+        conn_id: u32,
+        drop: sql::ddl::DropPlan,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        let tag = format!("DROP {}", drop.kind.name().to_uppercase());
+        let mut doomed: Vec<GlobalId> = Vec::new();
+        for (id, name) in &drop.ids {
+            let dependents = self.catalog.dependents(*id);
+            let blocking: Vec<String> = dependents
+                .iter()
+                .filter_map(|d| self.catalog.entry(*d))
+                .filter(|e| e.depends_on().contains(id) && !matches!(e, CatalogEntry::Index(_)))
+                .map(|e| {
+                    format!(
+                        "{} {} depends on {} {name}",
+                        e.kind().name(),
+                        e.name(),
+                        drop.kind.name()
+                    )
+                })
+                .collect();
+            if !blocking.is_empty() && !drop.cascade {
+                let mut error: AdapterError = PlanError::DependentObjects {
+                    kind: drop.kind.name(),
+                    name: name.clone(),
+                    dependents: blocking.clone(),
+                }
+                .into();
+                error.detail = Some(blocking.join("\n"));
+                error.hint = Some("Use DROP ... CASCADE to drop the dependent objects too.".into());
+                return Err(error);
+            }
+            for d in dependents.into_iter().rev().chain([*id]) {
+                if !doomed.contains(&d) {
+                    doomed.push(d);
+                }
+            }
+        }
+        for id in &doomed {
+            match self.catalog.entry(*id) {
+                Some(CatalogEntry::Index(_)) => self.compute.drop_collection(*id),
+                Some(CatalogEntry::Table(_)) => {
+                    self.storage
+                        .drop_collection(*id)
+                        .map_err(AdapterError::internal)?;
+                    // Only an implicit transaction gets here with writes buffered (an
+                    // explicit block refuses DDL): the writes to the table go with it.
+                    if let Some(txn) = self.transactions.get_mut(&conn_id) {
+                        txn.writes.retain(|(written, _)| written != id);
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.catalog
+            .drop_items(&doomed)
+            .map_err(AdapterError::internal)?;
+        Ok(ExecuteResponse::Command { tag })
     }
 
     /// Serves commands until every client handle is dropped.
@@ -579,7 +762,14 @@ impl Coordinator {
             // would roll it back. Refused, as Materialize does.
             let ddl = match &plan {
                 Plan::CreateTable { .. } => Some("CREATE TABLE"),
-                Plan::DropTables { .. } => Some("DROP TABLE"),
+                Plan::CreateView(_) => Some("CREATE VIEW"),
+                Plan::CreateIndex(_) => Some("CREATE INDEX"),
+                Plan::Drop(d) => Some(match d.kind {
+                    ItemKind::Table => "DROP TABLE",
+                    ItemKind::View => "DROP VIEW",
+                    ItemKind::MaterializedView => "DROP MATERIALIZED VIEW",
+                    ItemKind::Index => "DROP INDEX",
+                }),
                 _ => None,
             };
             if let Some(ddl) = ddl {
@@ -607,7 +797,10 @@ impl Coordinator {
                 .transactions
                 .get(&conn_id)
                 .is_some_and(|t| !t.writes.is_empty()),
-            Plan::CreateTable { .. } | Plan::DropTables { .. } => true,
+            Plan::CreateTable { .. }
+            | Plan::Drop(_)
+            | Plan::CreateView(_)
+            | Plan::CreateIndex(_) => true,
             _ => false,
         };
         if needs_lock && !self.try_write_lock(conn_id) {
@@ -783,22 +976,43 @@ impl Coordinator {
                     Err(e) => done(Err(AdapterError::internal(e))),
                 }
             }
-            Plan::DropTables { ids } => {
-                for (id, _) in ids {
-                    if let Err(e) = self
-                        .catalog
-                        .drop_table(id)
-                        .and_then(|_| self.storage.drop_collection(id))
-                    {
-                        return done(Err(AdapterError::internal(e)));
+            Plan::Drop(drop) => done(self.drop_objects(conn_id, drop)),
+            Plan::CreateView(view) => {
+                if sql::catalog::SqlCatalog::resolve(&self.catalog, &view.name).is_some() {
+                    if view.if_not_exists {
+                        return command("CREATE VIEW");
                     }
-                    // Only an implicit transaction gets here with writes buffered (an
-                    // explicit block refuses DDL): the writes to the table go with it.
-                    if let Some(txn) = self.transactions.get_mut(&conn_id) {
-                        txn.writes.retain(|(written, _)| *written != id);
-                    }
+                    return done(Err(PlanError::RelationExists(view.name).into()));
                 }
-                command("DROP TABLE")
+                if view.materialized {
+                    return done(Err(
+                        PlanError::unsupported("CREATE MATERIALIZED VIEW").into()
+                    ));
+                }
+                match self
+                    .catalog
+                    .create_view(view.name, view.desc, view.sql, view.depends_on)
+                {
+                    Ok(_) => command("CREATE VIEW"),
+                    Err(e) => done(Err(AdapterError::internal(e))),
+                }
+            }
+            Plan::CreateIndex(index) => {
+                if sql::catalog::SqlCatalog::resolve(&self.catalog, &index.name).is_some() {
+                    if index.if_not_exists {
+                        return command("CREATE INDEX");
+                    }
+                    return done(Err(PlanError::RelationExists(index.name).into()));
+                }
+                let created = self
+                    .catalog
+                    .create_index(index.name, index.on, index.keys)
+                    .map_err(AdapterError::internal)
+                    .and_then(|entry| self.create_index_dataflow(&entry));
+                match created {
+                    Ok(()) => command("CREATE INDEX"),
+                    Err(e) => done(Err(e)),
+                }
             }
             Plan::Explain { stage, text } => {
                 let rows = vec![Row::pack_slice(&[Datum::String(&text)])];
@@ -817,6 +1031,9 @@ impl Coordinator {
                     return done(finish_rows(rows.clone(), &finishing, desc));
                 }
                 let source = self.with_own_writes(conn_id, source);
+                if let Some(step) = self.fast_path_peek(&source, &desc, &finishing) {
+                    return step;
+                }
                 self.peek(source, PeekPurpose::Select { desc, finishing })
             }
             Plan::Insert {
@@ -947,7 +1164,7 @@ impl Coordinator {
             timestamp,
             mfp: expr::MapFilterProject::new(arity),
         });
-        Step::Peeking(uuid, purpose, index_id)
+        Step::Peeking(uuid, purpose, Some(index_id))
     }
 
     fn handle_compute_response(&mut self, response: ControllerResponse) {
@@ -962,7 +1179,9 @@ impl Coordinator {
         else {
             return;
         };
-        self.compute.drop_collection(index_id);
+        if let Some(index_id) = index_id {
+            self.compute.drop_collection(index_id);
+        }
         let conn_id = job.session.conn_id;
         let writer = Writer::of(&job);
         let rows = match response {

@@ -74,7 +74,11 @@ impl<'s> Context<'s> {
                 result
             }
             Plan::GetLocal { id, mfp } => {
-                let bundle = self.locals.get(id).unwrap_or_else(|| panic!("plan uses {id} outside its Let")).clone();
+                let bundle = self
+                    .locals
+                    .get(id)
+                    .unwrap_or_else(|| panic!("plan uses {id} outside its Let"))
+                    .clone();
                 mfp::render_mfp(bundle, mfp.clone())
             }
             Plan::Get { id, mfp } => {

@@ -54,7 +54,9 @@ impl ReaderCache {
             None => true,
         };
         if stale {
-            let reader = client.open_reader(shard, "compute").map_err(|e| e.to_string())?;
+            let reader = client
+                .open_reader(shard, "compute")
+                .map_err(|e| e.to_string())?;
             self.readers.insert(shard, (reader, Instant::now()));
         }
         Ok(&self.readers.get(&shard).expect("inserted above").0)
@@ -85,7 +87,7 @@ pub fn persist_source<'s>(
             if let Some(c) = capability.as_mut() {
                 c.downgrade(&as_of);
             }
-                let mut phase = Phase::Snapshot;
+            let mut phase = Phase::Snapshot;
             move |output| {
                 let Some(cap) = capability.as_mut() else {
                     return;
@@ -108,7 +110,8 @@ pub fn persist_source<'s>(
                                     next_frontier = Some(as_of + 1);
                                     // A one-shot read (until = as_of + 1) needs no listen.
                                     if until.is_none_or(|u| u > as_of + 1) {
-                                        let listen = handle.listen(as_of).map_err(|e| e.to_string())?;
+                                        let listen =
+                                            handle.listen(as_of).map_err(|e| e.to_string())?;
                                         phase = Phase::Listening(listen);
                                     }
                                 }

@@ -9,6 +9,21 @@ use repr::{GlobalId, RelationDesc};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ItemKind {
     Table,
+    View,
+    MaterializedView,
+    Index,
+}
+
+impl ItemKind {
+    /// The kind's name in messages ("table", "materialized view").
+    pub fn name(&self) -> &'static str {
+        match self {
+            ItemKind::Table => "table",
+            ItemKind::View => "view",
+            ItemKind::MaterializedView => "materialized view",
+            ItemKind::Index => "index",
+        }
+    }
 }
 
 /// A named collection the planner can read.
@@ -20,6 +35,10 @@ pub struct CatalogItem {
     pub desc: RelationDesc,
     /// `DEFAULT` expressions of a table's columns as SQL text (`None`: NULL).
     pub defaults: Vec<Option<String>>,
+    /// A view's query, as SQL text.
+    pub definition: Option<String>,
+    /// The collection an index is on.
+    pub on: Option<GlobalId>,
 }
 
 pub trait SqlCatalog {

@@ -52,6 +52,17 @@ pub enum PlanError {
     UnknownOperator(String),
     #[error("type \"{0}\" does not exist")]
     UnknownType(String),
+    /// `DROP` of something that is not there: 42704 for indexes, 42P01 for relations.
+    #[error("{kind} \"{name}\" does not exist")]
+    DoesNotExist { kind: &'static str, name: String },
+    #[error("{0}")]
+    WrongObjectType(String),
+    #[error("cannot drop {kind} {name} because other objects depend on it")]
+    DependentObjects {
+        kind: &'static str,
+        name: String,
+        dependents: Vec<String>,
+    },
     #[error("{0} is not supported")]
     Unsupported(String),
     #[error("{0}")]
@@ -87,6 +98,10 @@ impl PlanError {
             PlanError::InvalidColumnReference(_) => "42P10",
             PlanError::NoParameter(_) => "42P02",
             PlanError::Eval(e) => e.sqlstate(),
+            PlanError::DoesNotExist { kind: "index", .. } => "42704",
+            PlanError::DoesNotExist { .. } => "42P01",
+            PlanError::WrongObjectType(_) => "42809",
+            PlanError::DependentObjects { .. } => "2BP01",
         }
     }
 

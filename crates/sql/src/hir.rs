@@ -208,7 +208,9 @@ impl HirRelationExpr {
             | HirRelationExpr::Distinct { input }
             | HirRelationExpr::Negate { input }
             | HirRelationExpr::Threshold { input } => input.typ(),
-            HirRelationExpr::Join { left, right, kind, .. } => {
+            HirRelationExpr::Join {
+                left, right, kind, ..
+            } => {
                 let nullable = |mut cols: Vec<ColumnType>, yes: bool| {
                     if yes {
                         cols.iter_mut().for_each(|c| c.nullable = true);
@@ -370,8 +372,16 @@ impl fmt::Display for HirScalarExpr {
             HirScalarExpr::If { cond, then, els } => {
                 write!(f, "case when {cond} then {then} else {els} end")
             }
-            HirScalarExpr::Exists(q) => write!(f, "exists({})", q.to_string().trim_end().replace('\n', "; ")),
-            HirScalarExpr::Select(q) => write!(f, "select({})", q.to_string().trim_end().replace('\n', "; ")),
+            HirScalarExpr::Exists(q) => write!(
+                f,
+                "exists({})",
+                q.to_string().trim_end().replace('\n', "; ")
+            ),
+            HirScalarExpr::Select(q) => write!(
+                f,
+                "select({})",
+                q.to_string().trim_end().replace('\n', "; ")
+            ),
         }
     }
 }

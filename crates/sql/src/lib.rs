@@ -14,6 +14,7 @@
 //! `EXPLAIN RAW | DECORRELATED | OPTIMIZED | PHYSICAL PLAN FOR` prints steps 2–5.
 
 pub mod catalog;
+pub mod ddl;
 pub mod error;
 pub mod hir;
 pub mod lir;

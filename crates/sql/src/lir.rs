@@ -19,7 +19,10 @@ pub fn plan_to_lir(expr: &MirRelationExpr) -> Result<Plan, PlanError> {
             value: Box::new(plan_to_lir(value)?),
             body: Box::new(plan_to_lir(body)?),
         },
-        MirRelationExpr::GetLocal { id, typ } => Plan::GetLocal { id: *id, mfp: MapFilterProject::new(typ.arity()) },
+        MirRelationExpr::GetLocal { id, typ } => Plan::GetLocal {
+            id: *id,
+            mfp: MapFilterProject::new(typ.arity()),
+        },
         MirRelationExpr::Get { id, typ, .. } => Plan::Get {
             id: *id,
             mfp: MapFilterProject::new(typ.arity()),
@@ -86,7 +89,12 @@ fn with_mfp(plan: Plan, mfp: MapFilterProject) -> Plan {
         },
         Plan::Join {
             inputs,
-            plan: LinearJoinPlan { source, stages, final_mfp },
+            plan:
+                LinearJoinPlan {
+                    source,
+                    stages,
+                    final_mfp,
+                },
         } => Plan::Join {
             inputs,
             plan: LinearJoinPlan {
@@ -105,8 +113,17 @@ fn with_mfp(plan: Plan, mfp: MapFilterProject) -> Plan {
 /// Orders the inputs greedily: start from an input with a filter (likely the most
 /// selective), then repeatedly add an input that shares an equivalence with those
 /// joined so far, so no stage is a cross product when a connected order exists.
-fn join_order(inputs: &[MirRelationExpr], equivalences: &[Vec<MirScalarExpr>], offsets: &[usize], arities: &[usize]) -> Vec<usize> {
-    let input_of = |c: usize| (0..inputs.len()).find(|i| offsets[*i] <= c && c < offsets[*i] + arities[*i]).unwrap_or(0);
+fn join_order(
+    inputs: &[MirRelationExpr],
+    equivalences: &[Vec<MirScalarExpr>],
+    offsets: &[usize],
+    arities: &[usize],
+) -> Vec<usize> {
+    let input_of = |c: usize| {
+        (0..inputs.len())
+            .find(|i| offsets[*i] <= c && c < offsets[*i] + arities[*i])
+            .unwrap_or(0)
+    };
     let inputs_of = |e: &MirScalarExpr| -> Vec<usize> {
         let mut v: Vec<usize> = e.support().into_iter().map(input_of).collect();
         v.sort();
@@ -129,13 +146,20 @@ fn join_order(inputs: &[MirRelationExpr], equivalences: &[Vec<MirScalarExpr>], o
                 touches_candidate && touches_joined
             })
         });
-        let next = connected.unwrap_or_else(|| (0..n).find(|i| !order.contains(i)).expect("an input remains"));
+        let next = connected.unwrap_or_else(|| {
+            (0..n)
+                .find(|i| !order.contains(i))
+                .expect("an input remains")
+        });
         order.push(next);
     }
     order
 }
 
-fn plan_join(inputs: &[MirRelationExpr], equivalences: &[Vec<MirScalarExpr>]) -> Result<Plan, PlanError> {
+fn plan_join(
+    inputs: &[MirRelationExpr],
+    equivalences: &[Vec<MirScalarExpr>],
+) -> Result<Plan, PlanError> {
     let arities: Vec<usize> = inputs.iter().map(|i| i.arity()).collect();
     let total: usize = arities.iter().sum();
     let offsets: Vec<usize> = arities
@@ -189,7 +213,11 @@ fn plan_join(inputs: &[MirRelationExpr], equivalences: &[Vec<MirScalarExpr>]) ->
                 }
             }
         }
-        stages.push(LinearStagePlan { lookup_input: k, stream_key, lookup_key });
+        stages.push(LinearStagePlan {
+            lookup_input: k,
+            stream_key,
+            lookup_key,
+        });
         stream_width += arities[k];
     }
     // Equivalences not fully enforced by keys are checked after the join (null-safe).
@@ -200,10 +228,26 @@ fn plan_join(inputs: &[MirRelationExpr], equivalences: &[Vec<MirScalarExpr>]) ->
         }
         let first = to_stream(&class[0]);
         for other in &class[1..] {
-            residual.push(first.clone().call_binary(to_stream(other), expr::BinaryFunc::IsNotDistinctFrom));
+            residual.push(
+                first
+                    .clone()
+                    .call_binary(to_stream(other), expr::BinaryFunc::IsNotDistinctFrom),
+            );
         }
     }
-    let final_mfp = MapFilterProject::new(total).filter(residual).project(stream_position.clone());
-    let inputs = inputs.iter().map(plan_to_lir).collect::<Result<Vec<_>, _>>()?;
-    Ok(Plan::Join { inputs, plan: LinearJoinPlan { source: order[0], stages, final_mfp } })
+    let final_mfp = MapFilterProject::new(total)
+        .filter(residual)
+        .project(stream_position.clone());
+    let inputs = inputs
+        .iter()
+        .map(plan_to_lir)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Plan::Join {
+        inputs,
+        plan: LinearJoinPlan {
+            source: order[0],
+            stages,
+            final_mfp,
+        },
+    })
 }

@@ -48,13 +48,27 @@ fn unit() -> MirRelationExpr {
 
 /// Joins `left` and `right` where `pairs` of their columns are equal (null-safe), and
 /// keeps the columns `keep` of the concatenation.
-fn join_on(left: MirRelationExpr, right: MirRelationExpr, pairs: &[(usize, usize)], keep: Vec<usize>) -> MirRelationExpr {
+fn join_on(
+    left: MirRelationExpr,
+    right: MirRelationExpr,
+    pairs: &[(usize, usize)],
+    keep: Vec<usize>,
+) -> MirRelationExpr {
     let left_arity = left.arity();
     let equivalences = pairs
         .iter()
-        .map(|(l, r)| vec![MirScalarExpr::Column(*l), MirScalarExpr::Column(left_arity + *r)])
+        .map(|(l, r)| {
+            vec![
+                MirScalarExpr::Column(*l),
+                MirScalarExpr::Column(left_arity + *r),
+            ]
+        })
         .collect();
-    MirRelationExpr::Join { inputs: vec![left, right], equivalences }.project(keep)
+    MirRelationExpr::Join {
+        inputs: vec![left, right],
+        equivalences,
+    }
+    .project(keep)
 }
 
 impl HirRelationExpr {
@@ -64,7 +78,11 @@ impl HirRelationExpr {
     }
 
     /// The MIR relation `outer ++ self` (see the module docs).
-    fn applied_to(&self, outer: MirRelationExpr, map: &ColumnMap) -> Result<MirRelationExpr, PlanError> {
+    fn applied_to(
+        &self,
+        outer: MirRelationExpr,
+        map: &ColumnMap,
+    ) -> Result<MirRelationExpr, PlanError> {
         let outer_arity = outer.arity();
         debug_assert_eq!(map.offset, outer_arity);
         Ok(match self {
@@ -72,12 +90,19 @@ impl HirRelationExpr {
                 let constant = MirRelationExpr::constant(rows.clone(), typ.clone());
                 product(outer, constant)
             }
-            HirRelationExpr::Get { id, typ, name } => {
-                product(outer, MirRelationExpr::Get { id: *id, typ: typ.clone(), name: name.clone() })
-            }
+            HirRelationExpr::Get { id, typ, name } => product(
+                outer,
+                MirRelationExpr::Get {
+                    id: *id,
+                    typ: typ.clone(),
+                    name: name.clone(),
+                },
+            ),
             HirRelationExpr::Project { input, outputs } => {
                 let input = input.applied_to(outer, map)?;
-                let keep = (0..outer_arity).chain(outputs.iter().map(|c| outer_arity + c)).collect();
+                let keep = (0..outer_arity)
+                    .chain(outputs.iter().map(|c| outer_arity + c))
+                    .collect();
                 input.project(keep)
             }
             HirRelationExpr::Map { input, scalars } => {
@@ -93,7 +118,9 @@ impl HirRelationExpr {
                         rel = rel.map(vec![lowered]);
                     } else {
                         let extra = with_subqueries.arity();
-                        rel = with_subqueries.map(vec![lowered]).project((0..width).chain([extra]).collect());
+                        rel = with_subqueries
+                            .map(vec![lowered])
+                            .project((0..width).chain([extra]).collect());
                     }
                 }
                 debug_assert_eq!(rel.arity(), base + scalars.len());
@@ -113,14 +140,29 @@ impl HirRelationExpr {
                     filtered.project((0..width).collect())
                 }
             }
-            HirRelationExpr::Join { left, right, on, kind } => {
+            HirRelationExpr::Join {
+                left,
+                right,
+                on,
+                kind,
+            } => {
                 let left_arity = left.arity();
                 let right_arity = right.arity();
                 let outer_joins = !matches!(kind, JoinKind::Inner);
                 let l = left.applied_to(outer.clone(), map)?;
                 let r = right.applied_to(outer.clone(), map)?;
-                let (l, finish_l) = if outer_joins { let (g, f) = l.bind(); (g, Some(f)) } else { (l, None) };
-                let (r, finish_r) = if outer_joins { let (g, f) = r.bind(); (g, Some(f)) } else { (r, None) };
+                let (l, finish_l) = if outer_joins {
+                    let (g, f) = l.bind();
+                    (g, Some(f))
+                } else {
+                    (l, None)
+                };
+                let (r, finish_r) = if outer_joins {
+                    let (g, f) = r.bind();
+                    (g, Some(f))
+                } else {
+                    (r, None)
+                };
                 // outer ++ left ++ outer ++ right, with the two outer copies equal.
                 let pairs: Vec<(usize, usize)> = (0..outer_arity).map(|c| (c, c)).collect();
                 let keep: Vec<usize> = (0..outer_arity + left_arity)
@@ -134,7 +176,12 @@ impl HirRelationExpr {
                 if joined.arity() != width {
                     joined = joined.project((0..width).collect());
                 }
-                let (joined, finish_joined) = if outer_joins { let (g, f) = joined.bind(); (g, Some(f)) } else { (joined, None) };
+                let (joined, finish_joined) = if outer_joins {
+                    let (g, f) = joined.bind();
+                    (g, Some(f))
+                } else {
+                    (joined, None)
+                };
                 let result = match kind {
                     JoinKind::Inner => joined,
                     JoinKind::LeftOuter => {
@@ -142,13 +189,17 @@ impl HirRelationExpr {
                         joined.union(pad_right(unmatched, &right.typ()))
                     }
                     JoinKind::RightOuter => {
-                        let right_cols: Vec<usize> = (0..outer_arity).chain(outer_arity + left_arity..width).collect();
+                        let right_cols: Vec<usize> = (0..outer_arity)
+                            .chain(outer_arity + left_arity..width)
+                            .collect();
                         let unmatched = unmatched_cols(&r, &joined, &right_cols);
                         joined.union(pad_left(unmatched, outer_arity, &left.typ()))
                     }
                     JoinKind::FullOuter => {
                         let left_unmatched = unmatched(&l, &joined, 0..outer_arity + left_arity);
-                        let right_cols: Vec<usize> = (0..outer_arity).chain(outer_arity + left_arity..width).collect();
+                        let right_cols: Vec<usize> = (0..outer_arity)
+                            .chain(outer_arity + left_arity..width)
+                            .collect();
                         let right_unmatched = unmatched_cols(&r, &joined, &right_cols);
                         joined
                             .union(pad_right(left_unmatched, &right.typ()))
@@ -161,20 +212,32 @@ impl HirRelationExpr {
                 }
                 result
             }
-            HirRelationExpr::Reduce { input, group_key, aggregates } => {
+            HirRelationExpr::Reduce {
+                input,
+                group_key,
+                aggregates,
+            } => {
                 let rel = input.applied_to(outer.clone(), map)?;
                 let mut lowered_aggs = Vec::new();
                 for a in aggregates {
                     // Aggregate arguments are scalar expressions over the input (no
                     // subqueries: the planner rejects them there).
                     let expr = a.expr.lower_simple(map)?;
-                    lowered_aggs.push(AggregateExpr { func: a.func, expr, distinct: a.distinct });
+                    lowered_aggs.push(AggregateExpr {
+                        func: a.func,
+                        expr,
+                        distinct: a.distinct,
+                    });
                 }
                 let reduce = MirRelationExpr::Reduce {
                     input: Box::new(rel),
                     group_key: (0..outer_arity)
                         .map(MirScalarExpr::Column)
-                        .chain(group_key.iter().map(|c| MirScalarExpr::Column(outer_arity + c)))
+                        .chain(
+                            group_key
+                                .iter()
+                                .map(|c| MirScalarExpr::Column(outer_arity + c)),
+                        )
                         .collect(),
                     aggregates: lowered_aggs,
                 };
@@ -214,7 +277,8 @@ impl HirRelationExpr {
     /// Calls `f(depth, e)` on every scalar expression, where `depth` counts the
     /// subqueries entered to reach it.
     fn visit_scalars(&self, depth: usize, f: &mut dyn FnMut(usize, &HirScalarExpr)) {
-        let visit_scalar = |e: &HirScalarExpr, f: &mut dyn FnMut(usize, &HirScalarExpr)| e.visit(depth, f);
+        let visit_scalar =
+            |e: &HirScalarExpr, f: &mut dyn FnMut(usize, &HirScalarExpr)| e.visit(depth, f);
         match self {
             HirRelationExpr::Constant { .. } | HirRelationExpr::Get { .. } => {}
             HirRelationExpr::Project { input, .. }
@@ -229,12 +293,16 @@ impl HirRelationExpr {
                 input.visit_scalars(depth, f);
                 predicates.iter().for_each(|s| visit_scalar(s, f));
             }
-            HirRelationExpr::Join { left, right, on, .. } => {
+            HirRelationExpr::Join {
+                left, right, on, ..
+            } => {
                 left.visit_scalars(depth, f);
                 right.visit_scalars(depth, f);
                 visit_scalar(on, f);
             }
-            HirRelationExpr::Reduce { input, aggregates, .. } => {
+            HirRelationExpr::Reduce {
+                input, aggregates, ..
+            } => {
                 input.visit_scalars(depth, f);
                 aggregates.iter().for_each(|a| visit_scalar(&a.expr, f));
             }
@@ -250,13 +318,17 @@ impl HirScalarExpr {
     fn visit(&self, depth: usize, f: &mut dyn FnMut(usize, &HirScalarExpr)) {
         f(depth, self);
         match self {
-            HirScalarExpr::Column(_) | HirScalarExpr::OuterColumn { .. } | HirScalarExpr::Literal(..) => {}
+            HirScalarExpr::Column(_)
+            | HirScalarExpr::OuterColumn { .. }
+            | HirScalarExpr::Literal(..) => {}
             HirScalarExpr::CallUnary { expr, .. } => expr.visit(depth, f),
             HirScalarExpr::CallBinary { expr1, expr2, .. } => {
                 expr1.visit(depth, f);
                 expr2.visit(depth, f);
             }
-            HirScalarExpr::CallVariadic { exprs, .. } => exprs.iter().for_each(|e| e.visit(depth, f)),
+            HirScalarExpr::CallVariadic { exprs, .. } => {
+                exprs.iter().for_each(|e| e.visit(depth, f))
+            }
             HirScalarExpr::If { cond, then, els } => {
                 cond.visit(depth, f);
                 then.visit(depth, f);
@@ -284,10 +356,16 @@ impl HirScalarExpr {
 
     /// Lowers the expression over `rel`; subqueries append their result columns to
     /// `rel` and are referred to by position.
-    fn applied_to(&self, rel: &mut MirRelationExpr, map: &ColumnMap) -> Result<MirScalarExpr, PlanError> {
+    fn applied_to(
+        &self,
+        rel: &mut MirRelationExpr,
+        map: &ColumnMap,
+    ) -> Result<MirScalarExpr, PlanError> {
         Ok(match self {
             HirScalarExpr::Column(c) => MirScalarExpr::Column(map.resolve(0, c.column)?),
-            HirScalarExpr::OuterColumn { level, column, .. } => MirScalarExpr::Column(map.resolve(*level, *column)?),
+            HirScalarExpr::OuterColumn { level, column, .. } => {
+                MirScalarExpr::Column(map.resolve(*level, *column)?)
+            }
             HirScalarExpr::Literal(row, typ) => MirScalarExpr::Literal(Ok(row.clone()), *typ),
             HirScalarExpr::CallUnary { func, expr } => expr.applied_to(rel, map)?.call_unary(*func),
             HirScalarExpr::CallBinary { func, expr1, expr2 } => {
@@ -296,7 +374,10 @@ impl HirScalarExpr {
             }
             HirScalarExpr::CallVariadic { func, exprs } => MirScalarExpr::CallVariadic {
                 func: *func,
-                exprs: exprs.iter().map(|e| e.applied_to(rel, map)).collect::<Result<_, _>>()?,
+                exprs: exprs
+                    .iter()
+                    .map(|e| e.applied_to(rel, map))
+                    .collect::<Result<_, _>>()?,
             },
             HirScalarExpr::If { cond, then, els } => MirScalarExpr::If {
                 cond: Box::new(cond.applied_to(rel, map)?),
@@ -322,16 +403,26 @@ impl HirScalarExpr {
                 column
             }
             HirScalarExpr::Select(query) => {
-                let typ = query.typ().column_types.first().copied().unwrap_or(ScalarType::String.nullable(true));
+                let typ = query
+                    .typ()
+                    .column_types
+                    .first()
+                    .copied()
+                    .unwrap_or(ScalarType::String.nullable(true));
                 let finish = share(rel);
                 let (keys, sub_outer, result) = lower_subquery(query, rel, map)?;
                 let k = keys.len();
                 if result.arity() != k + 1 {
-                    return Err(PlanError::Syntax("subquery must return only one column".into()));
+                    return Err(PlanError::Syntax(
+                        "subquery must return only one column".into(),
+                    ));
                 }
                 let (result, finish_result) = result.bind();
                 let present = result.clone().project((0..k).collect()).distinct();
-                let error = MirScalarExpr::Literal(Err(EvalError::MultipleRowsFromSubquery), typ.scalar_type.nullable(true));
+                let error = MirScalarExpr::Literal(
+                    Err(EvalError::MultipleRowsFromSubquery),
+                    typ.scalar_type.nullable(true),
+                );
                 let too_many = MirRelationExpr::Reduce {
                     input: Box::new(result.clone()),
                     group_key: (0..k).map(MirScalarExpr::Column).collect(),
@@ -399,7 +490,12 @@ fn attach(rel: &mut MirRelationExpr, full: MirRelationExpr, keys: &[usize]) -> M
     let k = keys.len();
     let pairs: Vec<(usize, usize)> = keys.iter().enumerate().map(|(i, c)| (*c, i)).collect();
     let current = std::mem::replace(rel, unit());
-    *rel = join_on(current, full, &pairs, (0..width).chain([width + k]).collect());
+    *rel = join_on(
+        current,
+        full,
+        &pairs,
+        (0..width).chain([width + k]).collect(),
+    );
     MirScalarExpr::Column(width)
 }
 
@@ -417,7 +513,10 @@ fn product(outer: MirRelationExpr, rel: MirRelationExpr) -> MirRelationExpr {
     if outer.arity() == 0 && is_unit(&outer) {
         return rel;
     }
-    MirRelationExpr::Join { inputs: vec![outer, rel], equivalences: vec![] }
+    MirRelationExpr::Join {
+        inputs: vec![outer, rel],
+        equivalences: vec![],
+    }
 }
 
 fn is_unit(e: &MirRelationExpr) -> bool {
@@ -426,12 +525,20 @@ fn is_unit(e: &MirRelationExpr) -> bool {
 
 /// The rows of `side` (with multiplicity) that have no match in `joined`, whose
 /// columns `cols` are `side`'s columns.
-fn unmatched(side: &MirRelationExpr, joined: &MirRelationExpr, cols: std::ops::Range<usize>) -> MirRelationExpr {
+fn unmatched(
+    side: &MirRelationExpr,
+    joined: &MirRelationExpr,
+    cols: std::ops::Range<usize>,
+) -> MirRelationExpr {
     let cols: Vec<usize> = cols.collect();
     unmatched_cols(side, joined, &cols)
 }
 
-fn unmatched_cols(side: &MirRelationExpr, joined: &MirRelationExpr, cols: &[usize]) -> MirRelationExpr {
+fn unmatched_cols(
+    side: &MirRelationExpr,
+    joined: &MirRelationExpr,
+    cols: &[usize],
+) -> MirRelationExpr {
     let arity = side.arity();
     let matched = joined.clone().project(cols.to_vec()).distinct();
     let missing = side.clone().distinct().union(matched.negate());
@@ -441,7 +548,11 @@ fn unmatched_cols(side: &MirRelationExpr, joined: &MirRelationExpr, cols: &[usiz
 
 /// Appends NULL columns of the types of `right` (for unmatched left rows).
 fn pad_right(rel: MirRelationExpr, right: &RelationType) -> MirRelationExpr {
-    let nulls = right.column_types.iter().map(|t| MirScalarExpr::literal_null(t.scalar_type)).collect();
+    let nulls = right
+        .column_types
+        .iter()
+        .map(|t| MirScalarExpr::literal_null(t.scalar_type))
+        .collect();
     rel.map(nulls)
 }
 
@@ -449,15 +560,28 @@ fn pad_right(rel: MirRelationExpr, right: &RelationType) -> MirRelationExpr {
 fn pad_left(rel: MirRelationExpr, outer_arity: usize, left: &RelationType) -> MirRelationExpr {
     let arity = rel.arity();
     let n = left.arity();
-    let nulls = left.column_types.iter().map(|t| MirScalarExpr::literal_null(t.scalar_type)).collect();
-    let keep = (0..outer_arity).chain(arity..arity + n).chain(outer_arity..arity).collect();
+    let nulls = left
+        .column_types
+        .iter()
+        .map(|t| MirScalarExpr::literal_null(t.scalar_type))
+        .collect();
+    let keep = (0..outer_arity)
+        .chain(arity..arity + n)
+        .chain(outer_arity..arity)
+        .collect();
     rel.map(nulls).project(keep)
 }
 
 /// A global aggregate (no GROUP BY) returns one row per outer row even over no input:
 /// `count` is 0, every other aggregate NULL.
-fn with_default_row(reduce: MirRelationExpr, outer: MirRelationExpr, outer_arity: usize) -> MirRelationExpr {
-    let MirRelationExpr::Reduce { aggregates, .. } = &reduce else { unreachable!("called on a Reduce") };
+fn with_default_row(
+    reduce: MirRelationExpr,
+    outer: MirRelationExpr,
+    outer_arity: usize,
+) -> MirRelationExpr {
+    let MirRelationExpr::Reduce { aggregates, .. } = &reduce else {
+        unreachable!("called on a Reduce")
+    };
     let defaults: Vec<MirScalarExpr> = aggregates
         .iter()
         .map(|a| {
@@ -474,8 +598,14 @@ fn with_default_row(reduce: MirRelationExpr, outer: MirRelationExpr, outer_arity
     finish.wrap(reduce.union(missing.map(defaults)))
 }
 
-fn reduce_output_type(reduce: &MirRelationExpr, outer_arity: usize, agg: &AggregateExpr) -> ScalarType {
-    let MirRelationExpr::Reduce { aggregates, .. } = reduce else { unreachable!("called on a Reduce") };
+fn reduce_output_type(
+    reduce: &MirRelationExpr,
+    outer_arity: usize,
+    agg: &AggregateExpr,
+) -> ScalarType {
+    let MirRelationExpr::Reduce { aggregates, .. } = reduce else {
+        unreachable!("called on a Reduce")
+    };
     let position = aggregates.iter().position(|a| a == agg).unwrap_or(0);
     reduce.typ().column_types[outer_arity + position].scalar_type
 }

@@ -53,6 +53,10 @@ pub enum Statement {
         stage: ExplainStage,
         statement: Box<ast::Statement>,
     },
+    /// `CREATE DEFAULT INDEX [IN CLUSTER c] ON obj`: an index keyed on every column.
+    CreateDefaultIndex {
+        on: ast::ObjectName,
+    },
 }
 
 /// One statement with its text.
@@ -455,6 +459,39 @@ fn parse_custom(tokens: &[&Token], text: &str) -> Result<Option<Statement>, Plan
         message: format!("syntax error: {msg}"),
         position: None,
     };
+    if w(0) == "create" && w(1) == "default" && w(2) == "index" {
+        // CREATE DEFAULT INDEX [IN CLUSTER c] ON name
+        let mut i = 3;
+        if w(i) == "in" && w(i + 1) == "cluster" {
+            i += 3;
+        }
+        if w(i) != "on" {
+            return Err(syntax("expected ON after CREATE DEFAULT INDEX"));
+        }
+        let parts: Vec<ast::Ident> = tokens[i + 1..]
+            .iter()
+            .filter(|t| **t != &Token::Period)
+            .map(|t| match t {
+                Token::Word(w) => Ok(match w.quote_style {
+                    Some(q) => ast::Ident::with_quote(q, w.value.clone()),
+                    None => ast::Ident::new(w.value.clone()),
+                }),
+                other => Err(syntax(&format!(
+                    "unexpected {other} in CREATE DEFAULT INDEX"
+                ))),
+            })
+            .collect::<Result<_, _>>()?;
+        if parts.is_empty() {
+            return Err(syntax("expected a name after ON"));
+        }
+        let on = ast::ObjectName(
+            parts
+                .into_iter()
+                .map(ast::ObjectNamePart::Identifier)
+                .collect(),
+        );
+        return Ok(Some(Statement::CreateDefaultIndex { on }));
+    }
     match w(0).as_str() {
         "set" => {
             let mut i = 1;

@@ -15,7 +15,7 @@ use repr::strconv;
 use repr::{ColumnType, Datum, RelationDesc, RelationType, Row, ScalarType};
 use sqlparser::ast;
 
-use crate::catalog::SqlCatalog;
+use crate::catalog::{CatalogItem, ItemKind, SqlCatalog};
 use crate::error::PlanError;
 use crate::hir::{ColumnRef, HirAggregateExpr, HirRelationExpr, HirScalarExpr, JoinKind};
 
@@ -84,7 +84,7 @@ impl<'a> QueryContext<'a> {
 }
 
 /// One column a name can resolve to.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct ScopeItem {
     pub table: Option<String>,
     pub column: String,
@@ -914,6 +914,36 @@ fn plan_join(
     Ok((expr, Scope { items }))
 }
 
+/// A view's query, planned where the view is used (it sees no outer scope).
+fn plan_view(qcx: &QueryContext, item: &CatalogItem) -> Result<HirRelationExpr, PlanError> {
+    let sql = item.definition.as_deref().unwrap_or_default();
+    let parsed = crate::parse::parse(sql)?;
+    let Some(crate::parse::Statement::Sql(stmt)) = parsed.into_iter().next().map(|p| p.statement)
+    else {
+        return Err(PlanError::Syntax(format!(
+            "view \"{}\" has an invalid definition",
+            item.name
+        )));
+    };
+    let ast::Statement::Query(query) = *stmt else {
+        return Err(PlanError::Syntax(format!(
+            "view \"{}\" has an invalid definition",
+            item.name
+        )));
+    };
+    let saved = std::mem::take(&mut *qcx.outer.borrow_mut());
+    let planned = plan_nested_query(qcx, &query);
+    *qcx.outer.borrow_mut() = saved;
+    let (expr, _) = planned?;
+    if expr.arity() != item.desc.arity() {
+        return Err(PlanError::Syntax(format!(
+            "view \"{}\" no longer matches its columns",
+            item.name
+        )));
+    }
+    Ok(expr)
+}
+
 fn plan_table_factor(
     qcx: &QueryContext,
     factor: &ast::TableFactor,
@@ -930,10 +960,19 @@ fn plan_table_factor(
                 .catalog
                 .resolve(&normalized)
                 .ok_or_else(|| PlanError::UnknownRelation(normalized.clone()))?;
-            let expr = HirRelationExpr::Get {
-                id: item.id,
-                typ: item.desc.typ.clone(),
-                name: item.name.clone(),
+            let expr = match item.kind {
+                ItemKind::Table | ItemKind::MaterializedView => HirRelationExpr::Get {
+                    id: item.id,
+                    typ: item.desc.typ.clone(),
+                    name: item.name.clone(),
+                },
+                ItemKind::View => plan_view(qcx, item)?,
+                ItemKind::Index => {
+                    return Err(PlanError::WrongObjectType(format!(
+                        "\"{}\" is an index",
+                        item.name
+                    )))
+                }
             };
             let mut names = item.desc.names.clone();
             let (table_name, relation) = match alias {

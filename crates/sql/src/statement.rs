@@ -25,9 +25,10 @@ pub enum Plan {
         defaults: Vec<Option<String>>,
         if_not_exists: bool,
     },
-    DropTables {
-        ids: Vec<(GlobalId, String)>,
-    },
+    /// `DROP TABLE | VIEW | MATERIALIZED VIEW | INDEX`.
+    Drop(crate::ddl::DropPlan),
+    CreateView(crate::ddl::CreateViewPlan),
+    CreateIndex(crate::ddl::CreateIndexPlan),
     /// Append the rows of `source` (the table's columns, in order) to the table.
     Insert {
         id: GlobalId,
@@ -111,6 +112,9 @@ fn plan_statement(qcx: &QueryContext, stmt: &Statement) -> Result<Plan, PlanErro
         }),
         Statement::ResetVariable { name } => Ok(Plan::ResetVariable { name: name.clone() }),
         Statement::ShowVariable { name } => Ok(Plan::ShowVariable { name: name.clone() }),
+        Statement::CreateDefaultIndex { on } => Ok(Plan::CreateIndex(
+            crate::ddl::plan_create_index(qcx, None, on, None, false)?,
+        )),
         Statement::Explain { stage, statement } => plan_explain(qcx, *stage, statement),
         Statement::Sql(s) => match &**s {
             ast::Statement::Query(q) => {
@@ -124,22 +128,34 @@ fn plan_statement(qcx: &QueryContext, stmt: &Statement) -> Result<Plan, PlanErro
             }
             ast::Statement::CreateTable(ct) => plan_create_table(qcx, ct),
             ast::Statement::Drop {
-                object_type: ast::ObjectType::Table,
+                object_type,
                 if_exists,
                 names,
-                cascade: _,
+                cascade,
                 ..
-            } => {
-                let mut ids = Vec::new();
-                for n in names {
-                    let name = normalize_object_name(n)?;
-                    match qcx.catalog.resolve(&name) {
-                        Some(item) => ids.push((item.id, item.name.clone())),
-                        None if *if_exists => {}
-                        None => return Err(PlanError::UnknownTable(name)),
-                    }
+            } => Ok(Plan::Drop(crate::ddl::plan_drop(
+                qcx,
+                object_type,
+                names,
+                *if_exists,
+                *cascade,
+            )?)),
+            ast::Statement::CreateView(cv) => {
+                Ok(Plan::CreateView(crate::ddl::plan_create_view(qcx, cv)?))
+            }
+            ast::Statement::CreateIndex(ci) => {
+                if ci.predicate.is_some() || !ci.include.is_empty() || ci.unique {
+                    return Err(PlanError::unsupported(
+                        "UNIQUE, partial and covering indexes",
+                    ));
                 }
-                Ok(Plan::DropTables { ids })
+                Ok(Plan::CreateIndex(crate::ddl::plan_create_index(
+                    qcx,
+                    ci.name.as_ref(),
+                    &ci.table_name,
+                    Some(&ci.columns),
+                    ci.if_not_exists,
+                )?))
             }
             ast::Statement::Insert(insert) => plan_insert(qcx, insert),
             ast::Statement::Update(update) => plan_update(qcx, update),
@@ -716,6 +732,8 @@ mod tests {
             id: GlobalId::User(1),
             name: "t".into(),
             kind: ItemKind::Table,
+            definition: None,
+            on: None,
             desc: RelationDesc::empty()
                 .with_column("a", ScalarType::Int32.nullable(true))
                 .with_column("b", ScalarType::Int32.nullable(true))
@@ -734,6 +752,8 @@ mod tests {
             id: GlobalId::User(2),
             name: "u".into(),
             kind: ItemKind::Table,
+            definition: None,
+            on: None,
             desc: RelationDesc::empty()
                 .with_column("x", ScalarType::Int32.nullable(true))
                 .with_column("s", ScalarType::String.nullable(true)),

@@ -24,11 +24,37 @@ impl SqlCatalog for TestCatalog {
 }
 
 fn catalog() -> TestCatalog {
-    let tables: [(&str, &[(&str, ScalarType, bool)]); 4] = [
-        ("t1", &[("a", ScalarType::Int32, true), ("b", ScalarType::Int32, true), ("c", ScalarType::String, true)]),
-        ("t2", &[("x", ScalarType::Int32, false), ("y", ScalarType::Int32, true)]),
-        ("t3", &[("k", ScalarType::Int64, false), ("v", ScalarType::Numeric, true)]),
-        ("t4", &[("k", ScalarType::Int64, false), ("w", ScalarType::String, true)]),
+    type Columns<'a> = &'a [(&'a str, ScalarType, bool)];
+    let tables: [(&str, Columns); 4] = [
+        (
+            "t1",
+            &[
+                ("a", ScalarType::Int32, true),
+                ("b", ScalarType::Int32, true),
+                ("c", ScalarType::String, true),
+            ],
+        ),
+        (
+            "t2",
+            &[
+                ("x", ScalarType::Int32, false),
+                ("y", ScalarType::Int32, true),
+            ],
+        ),
+        (
+            "t3",
+            &[
+                ("k", ScalarType::Int64, false),
+                ("v", ScalarType::Numeric, true),
+            ],
+        ),
+        (
+            "t4",
+            &[
+                ("k", ScalarType::Int64, false),
+                ("w", ScalarType::String, true),
+            ],
+        ),
     ];
     let mut items = BTreeMap::new();
     for (i, (name, columns)) in tables.iter().enumerate() {
@@ -40,6 +66,8 @@ fn catalog() -> TestCatalog {
             id: GlobalId::User(i as u64 + 1),
             name: name.to_string(),
             kind: ItemKind::Table,
+            definition: None,
+            on: None,
             defaults: vec![None; desc.arity()],
             desc,
         };
@@ -66,7 +94,12 @@ fn explain(catalog: &TestCatalog, query: &str) -> String {
                 }
             }
             Ok((other, _)) => panic!("EXPLAIN planned as {other:?}"),
-            Err(e) => out.push_str(&format!("{}: error {}: {}\n", stage.to_lowercase(), e.sqlstate(), e)),
+            Err(e) => out.push_str(&format!(
+                "{}: error {}: {}\n",
+                stage.to_lowercase(),
+                e.sqlstate(),
+                e
+            )),
         }
     }
     out
@@ -87,11 +120,17 @@ fn explain_goldens() {
         let mut lines = head.lines();
         let comments: Vec<&str> = lines.by_ref().take_while(|l| *l != "query").collect();
         let query: String = lines.collect::<Vec<_>>().join("\n");
-        assert!(!query.trim().is_empty(), "a record without a query in {}", path.display());
+        assert!(
+            !query.trim().is_empty(),
+            "a record without a query in {}",
+            path.display()
+        );
         let actual = explain(&catalog, &query);
         count += 1;
         if actual.trim_end() != expected.trim_end() {
-            failures.push(format!("{query}\n--- expected\n{expected}\n--- actual\n{actual}"));
+            failures.push(format!(
+                "{query}\n--- expected\n{expected}\n--- actual\n{actual}"
+            ));
         }
         for c in comments {
             rewritten.push_str(c);
@@ -100,9 +139,18 @@ fn explain_goldens() {
         rewritten.push_str(&format!("query\n{query}\n----\n{}\n\n", actual.trim_end()));
     }
     if rewrite {
-        std::fs::write(&path, rewritten.trim_end().to_string() + "\n").expect("testdata is writable");
+        std::fs::write(&path, rewritten.trim_end().to_string() + "\n")
+            .expect("testdata is writable");
         return;
     }
-    assert!(count >= 20, "the goldens pin at least 20 queries, found {count}");
-    assert!(failures.is_empty(), "{} of {count} plans changed (REWRITE=1 to accept):\n\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        count >= 20,
+        "the goldens pin at least 20 queries, found {count}"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {count} plans changed (REWRITE=1 to accept):\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }

@@ -47,7 +47,11 @@ pub fn fuse(expr: &mut MirRelationExpr) {
         MirRelationExpr::Project { input, outputs } => {
             // Project(Map(x, scalars)): outputs that are map columns holding a plain
             // column reference read that column instead, and unused map columns go.
-            if let MirRelationExpr::Map { input: inner, scalars } = &mut **input {
+            if let MirRelationExpr::Map {
+                input: inner,
+                scalars,
+            } = &mut **input
+            {
                 let base = inner.arity();
                 let mut changed = false;
                 for o in outputs.iter_mut() {
@@ -70,7 +74,10 @@ pub fn fuse(expr: &mut MirRelationExpr) {
                     changed = true;
                 }
                 if changed && scalars.is_empty() {
-                    let inner = std::mem::replace(&mut **inner, MirRelationExpr::constant(vec![], Default::default()));
+                    let inner = std::mem::replace(
+                        &mut **inner,
+                        MirRelationExpr::constant(vec![], Default::default()),
+                    );
                     **input = inner;
                 }
                 if changed {

@@ -10,11 +10,16 @@ pub fn inline(expr: &mut MirRelationExpr) {
     }
     if let MirRelationExpr::Let { id, value, body } = expr {
         let uses = body.count_uses(*id);
-        let cheap = matches!(**value, MirRelationExpr::Get { .. } | MirRelationExpr::GetLocal { .. })
-            || matches!(&**value, MirRelationExpr::Constant { rows: Ok(rows), .. } if rows.len() <= 1);
+        let cheap = matches!(
+            **value,
+            MirRelationExpr::Get { .. } | MirRelationExpr::GetLocal { .. }
+        ) || matches!(&**value, MirRelationExpr::Constant { rows: Ok(rows), .. } if rows.len() <= 1);
         if uses <= 1 || cheap {
             let (id, value) = (*id, (**value).clone());
-            let mut body = std::mem::replace(&mut **body, MirRelationExpr::constant(vec![], Default::default()));
+            let mut body = std::mem::replace(
+                &mut **body,
+                MirRelationExpr::constant(vec![], Default::default()),
+            );
             body.substitute_local(id, &value);
             *expr = body;
         }
@@ -28,7 +33,11 @@ mod tests {
 
     #[test]
     fn inlines_single_uses_and_keeps_shared_values() {
-        let get = MirRelationExpr::Get { id: GlobalId::User(1), typ: RelationType::new(vec![ScalarType::Int32.nullable(true)]), name: "t".into() };
+        let get = MirRelationExpr::Get {
+            id: GlobalId::User(1),
+            typ: RelationType::new(vec![ScalarType::Int32.nullable(true)]),
+            name: "t".into(),
+        };
         let (local, binding) = get.clone().distinct().bind();
         let mut once = binding.wrap(local.clone().negate());
         inline(&mut once);

@@ -8,7 +8,13 @@ pub fn simplify(expr: &mut MirRelationExpr) {
     for child in expr.children_mut() {
         simplify(child);
     }
-    let MirRelationExpr::Join { inputs, equivalences } = expr else { return };
+    let MirRelationExpr::Join {
+        inputs,
+        equivalences,
+    } = expr
+    else {
+        return;
+    };
     // Flatten: an input that is itself a join contributes its inputs and equivalences;
     // its columns keep their positions in the concatenation.
     let mut flat_inputs = Vec::new();
@@ -17,7 +23,10 @@ pub fn simplify(expr: &mut MirRelationExpr) {
     for input in std::mem::take(inputs) {
         let arity = input.arity();
         match input {
-            MirRelationExpr::Join { inputs: inner, equivalences: inner_eq } => {
+            MirRelationExpr::Join {
+                inputs: inner,
+                equivalences: inner_eq,
+            } => {
                 for mut class in inner_eq {
                     class.iter_mut().for_each(|e| e.shift(offset));
                     flat_equivalences.push(class);
@@ -37,14 +46,18 @@ pub fn simplify(expr: &mut MirRelationExpr) {
             .into_iter()
             .flat_map(|class| {
                 let first = class[0].clone();
-                class.into_iter().skip(1).map(move |e| first.clone().call_binary(e, BinaryFunc::IsNotDistinctFrom))
+                class
+                    .into_iter()
+                    .skip(1)
+                    .map(move |e| first.clone().call_binary(e, BinaryFunc::IsNotDistinctFrom))
             })
             .collect();
         *expr = input.filter(predicates);
         return;
     }
     if flat_inputs.is_empty() {
-        *expr = MirRelationExpr::constant(vec![repr::Row::default()], repr::RelationType::new(vec![]));
+        *expr =
+            MirRelationExpr::constant(vec![repr::Row::default()], repr::RelationType::new(vec![]));
         return;
     }
     *inputs = flat_inputs;
@@ -61,16 +74,32 @@ mod tests {
     use repr::{GlobalId, RelationType, Row, ScalarType};
 
     fn get(id: u64) -> MirRelationExpr {
-        MirRelationExpr::Get { id: GlobalId::User(id), typ: RelationType::new(vec![ScalarType::Int32.nullable(true); 2]), name: format!("t{id}") }
+        MirRelationExpr::Get {
+            id: GlobalId::User(id),
+            typ: RelationType::new(vec![ScalarType::Int32.nullable(true); 2]),
+            name: format!("t{id}"),
+        }
     }
 
     #[test]
     fn flattens_nested_joins_and_drops_units() {
         let unit = MirRelationExpr::constant(vec![Row::default()], RelationType::new(vec![]));
-        let inner = MirRelationExpr::Join { inputs: vec![get(1), get(2)], equivalences: vec![vec![MirScalarExpr::column(0), MirScalarExpr::column(2)]] };
-        let mut e = MirRelationExpr::Join { inputs: vec![unit, inner, get(3)], equivalences: vec![vec![MirScalarExpr::column(3), MirScalarExpr::column(4)]] };
+        let inner = MirRelationExpr::Join {
+            inputs: vec![get(1), get(2)],
+            equivalences: vec![vec![MirScalarExpr::column(0), MirScalarExpr::column(2)]],
+        };
+        let mut e = MirRelationExpr::Join {
+            inputs: vec![unit, inner, get(3)],
+            equivalences: vec![vec![MirScalarExpr::column(3), MirScalarExpr::column(4)]],
+        };
         simplify(&mut e);
-        let MirRelationExpr::Join { inputs, equivalences } = &e else { panic!("{e}") };
+        let MirRelationExpr::Join {
+            inputs,
+            equivalences,
+        } = &e
+        else {
+            panic!("{e}")
+        };
         assert_eq!(inputs, &vec![get(1), get(2), get(3)]);
         assert_eq!(equivalences.len(), 2);
     }

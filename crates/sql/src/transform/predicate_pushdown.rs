@@ -7,7 +7,11 @@ use expr::{BinaryFunc, MirRelationExpr, MirScalarExpr};
 fn split_conjunctions(predicates: Vec<MirScalarExpr>) -> Vec<MirScalarExpr> {
     fn go(p: MirScalarExpr, out: &mut Vec<MirScalarExpr>) {
         match p {
-            MirScalarExpr::CallBinary { func: BinaryFunc::And, expr1, expr2 } => {
+            MirScalarExpr::CallBinary {
+                func: BinaryFunc::And,
+                expr1,
+                expr2,
+            } => {
                 go(*expr1, out);
                 go(*expr2, out);
             }
