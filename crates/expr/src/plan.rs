@@ -11,6 +11,7 @@ use repr::{Diff, EvalError, GlobalId, Row};
 use serde::{Deserialize, Serialize};
 
 use crate::agg::AggregateExpr;
+use crate::finishing::ColumnOrder;
 use crate::mfp::MapFilterProject;
 use crate::relation::LocalId;
 use crate::scalar::MirScalarExpr;
@@ -49,6 +50,8 @@ pub enum Plan {
         key: Vec<MirScalarExpr>,
         plan: ReducePlan,
     },
+    /// Per group, the top rows by an order; see [`TopKPlan`].
+    TopK { input: Box<Plan>, plan: TopKPlan },
     /// Negates every multiplicity.
     Negate { input: Box<Plan> },
     /// Keeps rows with positive multiplicity (and their multiplicity).
@@ -80,6 +83,30 @@ pub struct LinearStagePlan {
     pub lookup_key: Vec<MirScalarExpr>,
 }
 
+/// `TopK`: rows grouped by `group_key` columns; within each group, ranked by
+/// `order_key` (ties broken by comparing whole rows, so the result is deterministic),
+/// a row of multiplicity n taking n ranks; the rows at ranks `offset .. offset + limit`
+/// are kept. Rendered by recomputing a group's ranking whenever the group changes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TopKPlan {
+    pub group_key: Vec<usize>,
+    pub order_key: Vec<ColumnOrder>,
+    pub limit: Option<usize>,
+    pub offset: usize,
+}
+
+/// EXPLAIN text for a TopK's parameters.
+pub fn format_topk(group_key: &[usize], order_key: &[ColumnOrder], limit: Option<usize>, offset: usize) -> String {
+    let keys: Vec<String> = group_key.iter().map(|c| format!("#{c}")).collect();
+    let order: Vec<String> = order_key
+        .iter()
+        .map(|o| format!("#{} {}{}", o.column, if o.desc { "desc" } else { "asc" }, if o.nulls_last { " nulls_last" } else { " nulls_first" }))
+        .collect();
+    let limit = limit.map(|l| format!(" limit={l}")).unwrap_or_default();
+    let offset = if offset > 0 { format!(" offset={offset}") } else { String::new() };
+    format!("group_by=[{}] order_by=[{}]{limit}{offset}", keys.join(", "), order.join(", "))
+}
+
 /// How a `Reduce` computes its aggregates.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ReducePlan {
@@ -97,6 +124,7 @@ impl Plan {
             Plan::Mfp { input, .. }
             | Plan::Reduce { input, .. }
             | Plan::Negate { input }
+            | Plan::TopK { input, .. }
             | Plan::Threshold { input } => vec![input],
             Plan::Join { inputs, .. } | Plan::Union { inputs } => inputs.iter().collect(),
         }
@@ -167,6 +195,11 @@ impl Plan {
                 }
             }
             Plan::Negate { .. } => writeln!(f, "{pad}Negate")?,
+            Plan::TopK { plan, .. } => writeln!(
+                f,
+                "{pad}TopK::Basic {}",
+                format_topk(&plan.group_key, &plan.order_key, plan.limit, plan.offset)
+            )?,
             Plan::Threshold { .. } => writeln!(f, "{pad}Threshold")?,
             Plan::Union { .. } => writeln!(f, "{pad}Union")?,
         }

@@ -11,6 +11,7 @@ use repr::{ColumnType, Diff, EvalError, GlobalId, RelationType, Row, ScalarType}
 use serde::{Deserialize, Serialize};
 
 use crate::agg::AggregateExpr;
+use crate::finishing::ColumnOrder;
 use crate::scalar::MirScalarExpr;
 
 /// A name for a collection bound by `Let` within one expression.
@@ -95,6 +96,15 @@ pub enum MirRelationExpr {
         input: Box<MirRelationExpr>,
         group_key: Vec<MirScalarExpr>,
         aggregates: Vec<AggregateExpr>,
+    },
+    /// Per group of `group_key` columns, the rows ranked `offset .. offset + limit` by
+    /// `order_key` (ties broken by the whole row; a row of multiplicity n counts n times).
+    TopK {
+        input: Box<MirRelationExpr>,
+        group_key: Vec<usize>,
+        order_key: Vec<ColumnOrder>,
+        limit: Option<usize>,
+        offset: usize,
     },
     Negate {
         input: Box<MirRelationExpr>,
@@ -247,6 +257,7 @@ impl MirRelationExpr {
                 typ
             }
             MirRelationExpr::Negate { input } | MirRelationExpr::Threshold { input } => input.typ(),
+            MirRelationExpr::TopK { input, .. } => input.typ(),
             MirRelationExpr::Union { base, inputs } => {
                 let mut typ = base.typ();
                 typ.keys.clear();
@@ -272,6 +283,7 @@ impl MirRelationExpr {
             | MirRelationExpr::Filter { input, .. }
             | MirRelationExpr::Reduce { input, .. }
             | MirRelationExpr::Negate { input }
+            | MirRelationExpr::TopK { input, .. }
             | MirRelationExpr::Threshold { input } => vec![input],
             MirRelationExpr::Join { inputs, .. } => inputs.iter().collect(),
             MirRelationExpr::Union { base, inputs } => {
@@ -292,6 +304,7 @@ impl MirRelationExpr {
             | MirRelationExpr::Filter { input, .. }
             | MirRelationExpr::Reduce { input, .. }
             | MirRelationExpr::Negate { input }
+            | MirRelationExpr::TopK { input, .. }
             | MirRelationExpr::Threshold { input } => vec![input],
             MirRelationExpr::Join { inputs, .. } => inputs.iter_mut().collect(),
             MirRelationExpr::Union { base, inputs } => std::iter::once(&mut **base)
@@ -398,6 +411,9 @@ impl MirRelationExpr {
                 }
             }
             MirRelationExpr::Negate { .. } => writeln!(f, "{pad}Negate")?,
+            MirRelationExpr::TopK { group_key, order_key, limit, offset, .. } => {
+                writeln!(f, "{pad}TopK {}", crate::plan::format_topk(group_key, order_key, *limit, *offset))?
+            }
             MirRelationExpr::Threshold { .. } => writeln!(f, "{pad}Threshold")?,
             MirRelationExpr::Union { .. } => writeln!(f, "{pad}Union")?,
         }

@@ -16,6 +16,7 @@ pub mod mfp;
 pub mod persist_source;
 pub mod reduce;
 pub mod threshold;
+pub mod topk;
 
 use std::collections::BTreeMap;
 
@@ -105,6 +106,7 @@ impl<'s> Context<'s> {
                 }
             }
             Plan::Threshold { input } => threshold::render_threshold(self.render_plan(input)),
+            Plan::TopK { input, plan } => topk::render_topk(self.render_plan(input), plan.clone()),
             Plan::Union { inputs } => {
                 let rendered: Vec<_> = inputs.iter().map(|i| self.render_plan(i)).collect();
                 let oks = differential_dataflow::collection::concatenate(

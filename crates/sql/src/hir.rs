@@ -105,6 +105,15 @@ pub enum HirRelationExpr {
     Distinct {
         input: Box<HirRelationExpr>,
     },
+    /// Per group of `group_key` columns, the rows ranked `offset .. offset + limit` by
+    /// `order_key` (LIMIT / OFFSET in a subquery, DISTINCT ON).
+    TopK {
+        input: Box<HirRelationExpr>,
+        group_key: Vec<usize>,
+        order_key: Vec<expr::ColumnOrder>,
+        limit: Option<usize>,
+        offset: usize,
+    },
     Negate {
         input: Box<HirRelationExpr>,
     },
@@ -205,6 +214,7 @@ impl HirRelationExpr {
                 RelationType::new(cols)
             }
             HirRelationExpr::Filter { input, .. }
+            | HirRelationExpr::TopK { input, .. }
             | HirRelationExpr::Distinct { input }
             | HirRelationExpr::Negate { input }
             | HirRelationExpr::Threshold { input } => input.typ(),
@@ -261,6 +271,7 @@ impl HirRelationExpr {
             | HirRelationExpr::Filter { input, .. }
             | HirRelationExpr::Reduce { input, .. }
             | HirRelationExpr::Distinct { input }
+            | HirRelationExpr::TopK { input, .. }
             | HirRelationExpr::Negate { input }
             | HirRelationExpr::Threshold { input } => vec![input],
             HirRelationExpr::Join { left, right, .. } => vec![left, right],
@@ -328,6 +339,9 @@ impl HirRelationExpr {
                 )?
             }
             HirRelationExpr::Distinct { .. } => writeln!(f, "{pad}Distinct")?,
+            HirRelationExpr::TopK { group_key, order_key, limit, offset, .. } => {
+                writeln!(f, "{pad}TopK {}", expr::plan::format_topk(group_key, order_key, *limit, *offset))?
+            }
             HirRelationExpr::Negate { .. } => writeln!(f, "{pad}Negate")?,
             HirRelationExpr::Threshold { .. } => writeln!(f, "{pad}Threshold")?,
             HirRelationExpr::Union { .. } => writeln!(f, "{pad}Union")?,

@@ -248,6 +248,17 @@ impl HirRelationExpr {
                 }
             }
             HirRelationExpr::Distinct { input } => input.applied_to(outer, map)?.distinct(),
+            HirRelationExpr::TopK { input, group_key, order_key, limit, offset } => MirRelationExpr::TopK {
+                input: Box::new(input.applied_to(outer, map)?),
+                // Correlated: one ranking per outer row.
+                group_key: (0..outer_arity).chain(group_key.iter().map(|c| outer_arity + c)).collect(),
+                order_key: order_key
+                    .iter()
+                    .map(|o| expr::ColumnOrder { column: outer_arity + o.column, ..*o })
+                    .collect(),
+                limit: *limit,
+                offset: *offset,
+            },
             HirRelationExpr::Negate { input } => input.applied_to(outer, map)?.negate(),
             HirRelationExpr::Threshold { input } => input.applied_to(outer, map)?.threshold(),
             HirRelationExpr::Union { base, inputs } => {
@@ -282,6 +293,7 @@ impl HirRelationExpr {
         match self {
             HirRelationExpr::Constant { .. } | HirRelationExpr::Get { .. } => {}
             HirRelationExpr::Project { input, .. }
+            | HirRelationExpr::TopK { input, .. }
             | HirRelationExpr::Distinct { input }
             | HirRelationExpr::Negate { input }
             | HirRelationExpr::Threshold { input } => input.visit_scalars(depth, f),
