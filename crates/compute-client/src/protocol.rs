@@ -45,6 +45,16 @@ pub struct IndexExport {
     pub arity: usize,
 }
 
+/// A built collection written to a persist shard with `compare_and_append`: every
+/// replica writes the same updates, the first to append a range wins, the others see
+/// the upper already past it and move on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PersistSinkExport {
+    pub on_id: GlobalId,
+    /// The shard (`ShardId` text form).
+    pub shard_id: String,
+}
+
 /// What a replica renders as one timely dataflow.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DataflowDescription {
@@ -53,6 +63,8 @@ pub struct DataflowDescription {
     /// Built in order; later objects may read earlier ones.
     pub objects_to_build: Vec<BuildDesc>,
     pub index_exports: BTreeMap<GlobalId, IndexExport>,
+    /// Collections written to persist shards (materialized views).
+    pub sink_exports: BTreeMap<GlobalId, PersistSinkExport>,
     /// Inputs are read as of this time: every update is at it or later.
     pub as_of: Timestamp,
     /// Times at or after this are not needed (`as_of + 1` for a one-shot SELECT).
@@ -62,7 +74,7 @@ pub struct DataflowDescription {
 impl DataflowDescription {
     /// The ids of every export.
     pub fn export_ids(&self) -> impl Iterator<Item = GlobalId> + '_ {
-        self.index_exports.keys().copied()
+        self.index_exports.keys().chain(self.sink_exports.keys()).copied()
     }
 }
 

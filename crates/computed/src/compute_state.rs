@@ -53,6 +53,8 @@ pub struct ComputeState {
     /// The exports still alive in each timely dataflow.
     dataflows: BTreeMap<usize, BTreeSet<GlobalId>>,
     pending_peeks: Vec<Peek>,
+    /// The dataflow of each persist sink export.
+    sinks: BTreeMap<GlobalId, usize>,
     /// Persist readers shared by this worker's sources.
     readers: Rc<RefCell<ReaderCache>>,
 }
@@ -66,6 +68,7 @@ impl ComputeState {
             dataflows: BTreeMap::new(),
             pending_peeks: Vec::new(),
             readers: Rc::new(RefCell::new(ReaderCache::default())),
+            sinks: BTreeMap::new(),
         }
     }
 
@@ -109,12 +112,13 @@ impl ComputeState {
             }
             ComputeCommand::AllowCompaction { id, frontier } => {
                 if frontier == Timestamp::MAX {
-                    if let Some(index) = self.indexes.remove(&id) {
-                        let exports = self.dataflows.entry(index.dataflow).or_default();
+                    let dataflow = self.indexes.remove(&id).map(|i| i.dataflow).or_else(|| self.sinks.remove(&id));
+                    if let Some(dataflow) = dataflow {
+                        let exports = self.dataflows.entry(dataflow).or_default();
                         exports.remove(&id);
                         if exports.is_empty() {
-                            self.dataflows.remove(&index.dataflow);
-                            worker.drop_dataflow(index.dataflow);
+                            self.dataflows.remove(&dataflow);
+                            worker.drop_dataflow(dataflow);
                         }
                     }
                 } else if let Some(index) = self.indexes.get_mut(&id) {
@@ -171,9 +175,20 @@ impl ComputeState {
                 errs.stream.clone().probe_with(&probe);
                 exports.insert(*index_id, (oks.trace, errs.trace, probe));
             }
+            for (sink_id, sink) in &desc.sink_exports {
+                let oks = ctx.collections[&sink.on_id].oks.clone();
+                match sink.shard_id.parse::<ShardId>() {
+                    Ok(shard) => render::persist_sink::persist_sink(oks, persist.clone(), shard, &sink_id.to_string()),
+                    Err(e) => tracing::error!(sink = %sink_id, error = %e, "invalid shard id for a persist sink"),
+                }
+            }
             exports
         });
-        let ids: BTreeSet<GlobalId> = exports.keys().copied().collect();
+        let mut ids: BTreeSet<GlobalId> = exports.keys().copied().collect();
+        for sink_id in desc.sink_exports.keys() {
+            ids.insert(*sink_id);
+            self.sinks.insert(*sink_id, dataflow);
+        }
         for (id, (oks, errs, probe)) in exports {
             self.indexes.insert(
                 id,

@@ -1,5 +1,5 @@
-//! The durable catalog: tables (columns, defaults, persist shard), views (their
-//! query) and indexes (the collection and key they arrange).
+//! The durable catalog: tables (columns, defaults, type modifiers, persist shard),
+//! views (their query) and indexes (the collection and key they arrange).
 //!
 //! The catalog is one versioned value in the consensus store under the key `catalog`.
 //! Every change is a compare-and-set against the version read at startup, so two
@@ -13,12 +13,13 @@ use expr::MirScalarExpr;
 use persist::location::{CasResult, Consensus, SeqNo, VersionedData};
 use repr::{GlobalId, RelationDesc};
 use serde::{Deserialize, Serialize};
-use sql::catalog::{CatalogItem, ItemKind, SqlCatalog};
+use sql::catalog::{CatalogItem, ItemKind, SqlCatalog, Typmod};
 
 const CATALOG_KEY: &str = "catalog";
-/// The version byte of the catalog's encoding. Version 1 held only tables; it is read
-/// and upgraded on the next write.
-const CATALOG_FORMAT: u8 = 2;
+/// The version byte of the catalog's encoding. Version 1 held only tables, version 2
+/// tables without type modifiers; both are read and upgraded on the next write.
+const CATALOG_FORMAT: u8 = 3;
+const CATALOG_FORMAT_V2: u8 = 2;
 const CATALOG_FORMAT_V1: u8 = 1;
 
 /// A table as the catalog stores it.
@@ -28,8 +29,34 @@ pub struct TableEntry {
     pub name: String,
     pub desc: RelationDesc,
     pub defaults: Vec<Option<String>>,
+    /// Each column's type modifier (`numeric(10,2)`, `varchar(5)`), by column.
+    pub typmods: Vec<Option<Typmod>>,
     /// The persist shard holding the table's rows (`ShardId` text form).
     pub shard_id: String,
+}
+
+/// A table in formats 1 and 2, before type modifiers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct TableEntryV2 {
+    id: GlobalId,
+    name: String,
+    desc: RelationDesc,
+    defaults: Vec<Option<String>>,
+    shard_id: String,
+}
+
+impl From<TableEntryV2> for TableEntry {
+    /// Columns of tables created before type modifiers have none.
+    fn from(t: TableEntryV2) -> Self {
+        TableEntry {
+            typmods: vec![None; t.desc.arity()],
+            id: t.id,
+            name: t.name,
+            desc: t.desc,
+            defaults: t.defaults,
+            shard_id: t.shard_id,
+        }
+    }
 }
 
 /// A view: a named query, planned where it is used.
@@ -101,11 +128,37 @@ struct CatalogState {
     entries: BTreeMap<GlobalId, CatalogEntry>,
 }
 
+/// Format 2: as format 3, with tables without type modifiers.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct CatalogStateV2 {
+    next_id: u64,
+    entries: BTreeMap<GlobalId, CatalogEntryV2>,
+}
+
+/// [`CatalogEntry`] in format 2 (bincode encodes the variant by its position: keep
+/// the order).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum CatalogEntryV2 {
+    Table(TableEntryV2),
+    View(ViewEntry),
+    Index(IndexEntry),
+}
+
+impl From<CatalogEntryV2> for CatalogEntry {
+    fn from(e: CatalogEntryV2) -> Self {
+        match e {
+            CatalogEntryV2::Table(t) => CatalogEntry::Table(t.into()),
+            CatalogEntryV2::View(v) => CatalogEntry::View(v),
+            CatalogEntryV2::Index(i) => CatalogEntry::Index(i),
+        }
+    }
+}
+
 /// Format 1: tables only.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct CatalogStateV1 {
     next_id: u64,
-    tables: BTreeMap<GlobalId, TableEntry>,
+    tables: BTreeMap<GlobalId, TableEntryV2>,
 }
 
 /// The catalog, as loaded and as changed since.
@@ -130,12 +183,29 @@ impl Catalog {
                 let entries = v1
                     .tables
                     .into_iter()
-                    .map(|(id, t)| (id, CatalogEntry::Table(t)))
+                    .map(|(id, t)| (id, CatalogEntry::Table(t.into())))
                     .collect();
                 (
                     Some(data.seqno),
                     CatalogState {
                         next_id: v1.next_id,
+                        entries,
+                    },
+                )
+            }
+            Some(data) if data.data.first() == Some(&CATALOG_FORMAT_V2) => {
+                let v2: CatalogStateV2 =
+                    persist::codec::decode_versioned("catalog", CATALOG_FORMAT_V2, &data.data)
+                        .map_err(|e| e.to_string())?;
+                let entries = v2
+                    .entries
+                    .into_iter()
+                    .map(|(id, e)| (id, e.into()))
+                    .collect();
+                (
+                    Some(data.seqno),
+                    CatalogState {
+                        next_id: v2.next_id,
                         entries,
                     },
                 )
@@ -166,9 +236,17 @@ impl Catalog {
             .entries
             .values()
             .map(|e| {
-                let (desc, defaults, definition, on) = match e {
-                    CatalogEntry::Table(t) => (t.desc.clone(), t.defaults.clone(), None, None),
-                    CatalogEntry::View(v) => (v.desc.clone(), vec![], Some(v.sql.clone()), None),
+                let (desc, defaults, typmods, definition, on) = match e {
+                    CatalogEntry::Table(t) => (
+                        t.desc.clone(),
+                        t.defaults.clone(),
+                        t.typmods.clone(),
+                        None,
+                        None,
+                    ),
+                    CatalogEntry::View(v) => {
+                        (v.desc.clone(), vec![], vec![], Some(v.sql.clone()), None)
+                    }
                     CatalogEntry::Index(i) => {
                         let desc = self
                             .state
@@ -176,7 +254,7 @@ impl Catalog {
                             .get(&i.on)
                             .map(|o| self.desc_of(o))
                             .unwrap_or_default();
-                        (desc, vec![], None, Some(i.on))
+                        (desc, vec![], vec![], None, Some(i.on))
                     }
                 };
                 let item = CatalogItem {
@@ -185,6 +263,7 @@ impl Catalog {
                     kind: e.kind(),
                     desc,
                     defaults,
+                    typmods,
                     definition,
                     on,
                 };
@@ -256,6 +335,7 @@ impl Catalog {
         name: String,
         desc: RelationDesc,
         defaults: Vec<Option<String>>,
+        typmods: Vec<Option<Typmod>>,
         shard_id: String,
     ) -> Result<TableEntry, String> {
         match self.create(|id| {
@@ -264,6 +344,7 @@ impl Catalog {
                 name,
                 desc,
                 defaults,
+                typmods,
                 shard_id,
             })
         })? {
@@ -391,6 +472,7 @@ mod tests {
                 "t".into(),
                 desc,
                 vec![None],
+                vec![None],
                 "s00000000-0000-0000-0000-000000000000".into(),
             )
             .unwrap();
@@ -401,5 +483,102 @@ mod tests {
         assert!(a.drop_table(t.id).is_err());
         let c = Catalog::open(consensus).unwrap();
         assert!(c.resolve("t").is_none());
+    }
+
+    #[test]
+    fn keeps_type_modifiers() {
+        let consensus: Arc<dyn Consensus> = Arc::new(persist::mem::MemConsensus::new());
+        let mut a = Catalog::open(Arc::clone(&consensus)).unwrap();
+        let desc = RelationDesc::empty()
+            .with_column("n", ScalarType::Numeric.nullable(true))
+            .with_column("v", ScalarType::String.nullable(true));
+        let typmods = vec![
+            Some(Typmod::Numeric {
+                precision: 10,
+                scale: 2,
+            }),
+            None,
+        ];
+        a.create_table(
+            "t".into(),
+            desc,
+            vec![None, None],
+            typmods.clone(),
+            "s00000000-0000-0000-0000-000000000000".into(),
+        )
+        .unwrap();
+        let b = Catalog::open(consensus).unwrap();
+        assert_eq!(b.resolve("t").unwrap().typmods, typmods);
+    }
+
+    #[test]
+    fn reads_catalogs_from_before_type_modifiers() {
+        let desc = RelationDesc::empty().with_column("a", ScalarType::Int32.nullable(true));
+        let table = |id| TableEntryV2 {
+            id: GlobalId::User(id),
+            name: format!("t{id}"),
+            desc: desc.clone(),
+            defaults: vec![Some("1".into())],
+            shard_id: "s00000000-0000-0000-0000-000000000000".into(),
+        };
+        let v1 = CatalogStateV1 {
+            next_id: 1,
+            tables: BTreeMap::from([(GlobalId::User(1), table(1))]),
+        };
+        let v2 = CatalogStateV2 {
+            next_id: 2,
+            entries: BTreeMap::from([
+                (GlobalId::User(1), CatalogEntryV2::Table(table(1))),
+                (
+                    GlobalId::User(2),
+                    CatalogEntryV2::View(ViewEntry {
+                        id: GlobalId::User(2),
+                        name: "v".into(),
+                        desc: desc.clone(),
+                        sql: "SELECT a FROM t1".into(),
+                        depends_on: vec![GlobalId::User(1)],
+                    }),
+                ),
+            ]),
+        };
+        let encoded = [
+            persist::codec::encode_versioned("catalog", CATALOG_FORMAT_V1, &v1).unwrap(),
+            persist::codec::encode_versioned("catalog", CATALOG_FORMAT_V2, &v2).unwrap(),
+        ];
+        for data in encoded {
+            let consensus: Arc<dyn Consensus> = Arc::new(persist::mem::MemConsensus::new());
+            consensus
+                .compare_and_set(
+                    CATALOG_KEY,
+                    None,
+                    VersionedData {
+                        seqno: SeqNo(0),
+                        data,
+                    },
+                )
+                .unwrap();
+            let mut catalog = Catalog::open(Arc::clone(&consensus)).unwrap();
+            let t1 = catalog.resolve("t1").unwrap();
+            assert_eq!(t1.typmods, vec![None]);
+            assert_eq!(t1.defaults, vec![Some("1".into())]);
+            // The next write upgrades the catalog to the current format.
+            catalog
+                .create_table(
+                    "t9".into(),
+                    desc.clone(),
+                    vec![None],
+                    vec![Some(Typmod::Varchar { length: 3 })],
+                    "s00000000-0000-0000-0000-000000000009".into(),
+                )
+                .unwrap();
+            let head = consensus.head(CATALOG_KEY).unwrap().unwrap();
+            assert_eq!(head.data[0], CATALOG_FORMAT);
+            let reopened = Catalog::open(consensus).unwrap();
+            assert_eq!(reopened.resolve("t1").unwrap().typmods, vec![None]);
+            assert_eq!(
+                reopened.resolve("t9").unwrap().typmods,
+                vec![Some(Typmod::Varchar { length: 3 })]
+            );
+        }
     }
 }

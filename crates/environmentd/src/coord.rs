@@ -428,6 +428,7 @@ impl Coordinator {
             source_imports,
             objects_to_build,
             index_exports,
+            sink_exports: BTreeMap::new(),
             as_of,
             until: None,
         });
@@ -951,6 +952,7 @@ impl Coordinator {
                 name,
                 desc,
                 defaults,
+                typmods,
                 if_not_exists,
             } => {
                 if sql::catalog::SqlCatalog::resolve(&self.catalog, &name).is_some() {
@@ -962,7 +964,7 @@ impl Coordinator {
                 let shard_id = persist::ShardId::new().to_string();
                 let result = self
                     .catalog
-                    .create_table(name, desc, defaults, shard_id)
+                    .create_table(name, desc, defaults, typmods, shard_id)
                     .and_then(|t| self.storage.create_collection(t.id, t.shard_id, t.desc))
                     .and_then(|_| {
                         // Make the new table readable at the next read timestamp.
@@ -1153,6 +1155,7 @@ impl Coordinator {
                 plan,
             }],
             index_exports,
+            sink_exports: BTreeMap::new(),
             as_of: timestamp,
             until: Some(timestamp + 1),
         };

@@ -13,6 +13,7 @@
 pub mod constant;
 pub mod join;
 pub mod mfp;
+pub mod persist_sink;
 pub mod persist_source;
 pub mod reduce;
 pub mod threshold;

@@ -67,6 +67,9 @@ pub enum PlanError {
     Unsupported(String),
     #[error("{0}")]
     InvalidColumnReference(String),
+    /// A value out of its allowed range, such as a type modifier (`numeric(0)`).
+    #[error("{0}")]
+    InvalidParameterValue(String),
     #[error("{0}")]
     Syntax(String),
     /// `$n` with no value: a simple query, or fewer values than parameters.
@@ -96,12 +99,21 @@ impl PlanError {
             PlanError::UnknownType(_) => "42704",
             PlanError::Unsupported(_) => "0A000",
             PlanError::InvalidColumnReference(_) => "42P10",
+            PlanError::InvalidParameterValue(_) => "22023",
             PlanError::NoParameter(_) => "42P02",
             PlanError::Eval(e) => e.sqlstate(),
             PlanError::DoesNotExist { kind: "index", .. } => "42704",
             PlanError::DoesNotExist { .. } => "42P01",
             PlanError::WrongObjectType(_) => "42809",
             PlanError::DependentObjects { .. } => "2BP01",
+        }
+    }
+
+    /// PostgreSQL's DETAIL line for the error, if it has one.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            PlanError::Eval(e) => e.detail(),
+            _ => None,
         }
     }
 

@@ -15,7 +15,7 @@ use repr::strconv;
 use repr::{ColumnType, Datum, RelationDesc, RelationType, Row, ScalarType};
 use sqlparser::ast;
 
-use crate::catalog::{CatalogItem, ItemKind, SqlCatalog};
+use crate::catalog::{CatalogItem, ItemKind, SqlCatalog, Typmod};
 use crate::error::PlanError;
 use crate::hir::{ColumnRef, HirAggregateExpr, HirRelationExpr, HirScalarExpr, JoinKind};
 
@@ -719,7 +719,8 @@ fn plan_values(qcx: &QueryContext, values: &ast::Values) -> Result<PlannedBody, 
     })
 }
 
-fn is_null_literal(e: &HirScalarExpr) -> bool {
+/// Whether `e` is a NULL literal (of any type).
+pub(crate) fn is_null_literal(e: &HirScalarExpr) -> bool {
     matches!(e, HirScalarExpr::Literal(row, _) if row.iter().next() == Some(Datum::Null))
 }
 
@@ -1796,18 +1797,174 @@ fn plan_predicate(
     Ok(planned)
 }
 
-/// Maps a SQL type name to a scalar type.
+/// Maps a SQL type name to a scalar type; its type modifier is checked and dropped
+/// (see [`parse_data_type_with_typmod`]).
 pub fn parse_data_type(t: &ast::DataType) -> Result<ScalarType, PlanError> {
+    Ok(parse_data_type_with_typmod(t)?.0)
+}
+
+/// PostgreSQL's limit on `numeric` precision and on the magnitude of its scale.
+const NUMERIC_MAX_PRECISION: u64 = 1000;
+/// PostgreSQL's limit on `varchar(n)` and `char(n)` (`MaxAttrSize`).
+const MAX_CHAR_LENGTH: u64 = 10 * 1024 * 1024;
+/// The most fractional-second digits a time, timestamp or interval keeps.
+const MAX_SECONDS_PRECISION: u64 = 6;
+
+/// Maps a SQL type name to a scalar type and its type modifier, checked as PostgreSQL's
+/// `typmodin` functions check them (22023): `numeric(p, s)` with p in 1..=1000 and s
+/// in -1000..=1000 (`numeric(p)` is `numeric(p, 0)`); `varchar(n)` and `char(n)` with
+/// n in 1..=10485760, where `char` alone is `char(1)`; `float(p)` is `real` for p up
+/// to 24 and `double precision` up to 53. A seconds precision above 6 is 6
+/// (PostgreSQL warns). Types without modifiers reject them (42601).
+pub fn parse_data_type_with_typmod(
+    t: &ast::DataType,
+) -> Result<(ScalarType, Option<Typmod>), PlanError> {
+    use ast::DataType as D;
     let text = t.to_string().to_lowercase();
-    let base = match text.find('(') {
+    let (base, has_modifier) = match text.find('(') {
         Some(open) => {
             let close = text.rfind(')').unwrap_or(text.len() - 1);
-            format!("{}{}", text[..open].trim_end(), &text[close + 1..])
+            let base = format!("{}{}", text[..open].trim_end(), &text[close + 1..]);
+            (base, true)
         }
-        None => text.clone(),
+        None => (text.clone(), false),
     };
     let base = base.trim();
-    ScalarType::from_sql_name(base).ok_or(PlanError::UnknownType(text))
+    let typ =
+        ScalarType::from_sql_name(base).ok_or_else(|| PlanError::UnknownType(base.to_string()))?;
+    let invalid = |m: String| PlanError::InvalidParameterValue(m);
+    let typmod = match t {
+        D::Numeric(info) | D::Decimal(info) | D::Dec(info) => match info {
+            ast::ExactNumberInfo::None => None,
+            ast::ExactNumberInfo::Precision(p) => Some(numeric_typmod(*p, 0)?),
+            ast::ExactNumberInfo::PrecisionAndScale(p, s) => Some(numeric_typmod(*p, *s)?),
+        },
+        D::Varchar(length) | D::CharacterVarying(length) | D::CharVarying(length) => length
+            .as_ref()
+            .map(|l| char_length(l, "varchar").map(|length| Typmod::Varchar { length }))
+            .transpose()?,
+        D::Char(length) | D::Character(length) => Some(Typmod::Char {
+            length: match length {
+                None => 1,
+                Some(l) => char_length(l, "char")?,
+            },
+        }),
+        D::Float(info) => {
+            let typ = match info {
+                ast::ExactNumberInfo::None => ScalarType::Float64,
+                ast::ExactNumberInfo::Precision(0) => {
+                    return Err(invalid(
+                        "precision for type float must be at least 1 bit".into(),
+                    ))
+                }
+                ast::ExactNumberInfo::Precision(1..=24) => ScalarType::Float32,
+                ast::ExactNumberInfo::Precision(25..=53) => ScalarType::Float64,
+                ast::ExactNumberInfo::Precision(_) => {
+                    return Err(invalid(
+                        "precision for type float must be less than 54 bits".into(),
+                    ))
+                }
+                ast::ExactNumberInfo::PrecisionAndScale(..) => {
+                    return Err(PlanError::Syntax("syntax error at or near \",\"".into()))
+                }
+            };
+            return Ok((typ, None));
+        }
+        D::Time(precision, _) | D::Timestamp(precision, _) => precision.map(seconds_precision),
+        D::Interval {
+            precision: Some(p), ..
+        } => Some(seconds_precision(*p)),
+        // `bpchar(n)`; sqlparser reads the other types that take modifiers itself.
+        D::Custom(_, modifiers) if base == "bpchar" => match modifiers.as_slice() {
+            [] => None,
+            [n] => Some(Typmod::Char {
+                length: check_char_length(
+                    n.parse::<i64>().map_err(|_| {
+                        PlanError::Syntax(
+                            "type modifiers must be simple constants or identifiers".into(),
+                        )
+                    })?,
+                    "char",
+                )?,
+            }),
+            _ => return Err(invalid("invalid type modifier".into())),
+        },
+        _ if has_modifier => return Err(modifier_not_allowed(base)),
+        _ => None,
+    };
+    Ok((typ, typmod))
+}
+
+fn modifier_not_allowed(name: &str) -> PlanError {
+    PlanError::Syntax(format!("type modifier is not allowed for type \"{name}\""))
+}
+
+/// `numeric(precision, scale)` as written (unsigned precision).
+fn numeric_typmod(precision: u64, scale: i64) -> Result<Typmod, PlanError> {
+    numeric_typmod_signed(i64::try_from(precision).unwrap_or(i64::MAX), scale)
+}
+
+/// `numeric(precision, scale)`, checked like PostgreSQL's `numerictypmodin`.
+fn numeric_typmod_signed(precision: i64, scale: i64) -> Result<Typmod, PlanError> {
+    let max = NUMERIC_MAX_PRECISION as i64;
+    if !(1..=max).contains(&precision) {
+        return Err(PlanError::InvalidParameterValue(format!(
+            "NUMERIC precision {precision} must be between 1 and {max}"
+        )));
+    }
+    if !(-max..=max).contains(&scale) {
+        return Err(PlanError::InvalidParameterValue(format!(
+            "NUMERIC scale {scale} must be between -{max} and {max}"
+        )));
+    }
+    Ok(Typmod::Numeric {
+        precision: u16::try_from(precision).expect("checked against 1000"),
+        scale: i16::try_from(scale).expect("checked against 1000"),
+    })
+}
+
+/// The length of `varchar(n)` or `char(n)` (`what` is "varchar" or "char").
+fn char_length(length: &ast::CharacterLength, what: &str) -> Result<u32, PlanError> {
+    match length {
+        ast::CharacterLength::IntegerLength { length, unit: None } => {
+            check_char_length(i64::try_from(*length).unwrap_or(i64::MAX), what)
+        }
+        other => Err(PlanError::Syntax(format!(
+            "syntax error at or near \"{other}\""
+        ))),
+    }
+}
+
+/// A `varchar(n)` or `char(n)` length, checked like PostgreSQL's `anychar_typmodin`.
+fn check_char_length(length: i64, what: &str) -> Result<u32, PlanError> {
+    if length < 1 {
+        return Err(PlanError::InvalidParameterValue(format!(
+            "length for type {what} must be at least 1"
+        )));
+    }
+    if length > MAX_CHAR_LENGTH as i64 {
+        return Err(PlanError::InvalidParameterValue(format!(
+            "length for type {what} cannot exceed {MAX_CHAR_LENGTH}"
+        )));
+    }
+    Ok(u32::try_from(length).expect("checked against MAX_CHAR_LENGTH"))
+}
+
+/// The fractional-second precision of `time(p)`, `timestamp(p)` or `interval(p)`:
+/// above 6 it is 6, as in PostgreSQL (which also warns).
+fn seconds_precision(precision: u64) -> Typmod {
+    Typmod::SecondsPrecision {
+        precision: u8::try_from(precision.min(MAX_SECONDS_PRECISION)).expect("at most 6"),
+    }
+}
+
+/// `e` (of the typmod's base type) coerced to `typmod`, if any: see
+/// [`Typmod::coercion`].
+pub fn apply_typmod(e: HirScalarExpr, typmod: Option<Typmod>, explicit: bool) -> HirScalarExpr {
+    match typmod.and_then(|t| t.coercion(explicit)) {
+        Some(func) => e.call_unary(func),
+        None => e,
+    }
 }
 
 fn plan_literal(v: &ast::Value, hint: Option<ScalarType>) -> Result<HirScalarExpr, PlanError> {
@@ -2269,16 +2426,18 @@ fn plan_expr(
             if matches!(kind, ast::CastKind::TryCast | ast::CastKind::SafeCast) {
                 return Err(PlanError::unsupported("TRY_CAST"));
             }
-            let to = parse_data_type(data_type)?;
+            let (to, typmod) = parse_data_type_with_typmod(data_type)?;
             let planned = plan_expr(ecx, expr, Some(to))?;
             let from = planned.typ(ecx.types).scalar_type;
             check_cast(from, to)?;
-            Ok(cast_to(planned, from, to))
+            Ok(apply_typmod(cast_to(planned, from, to), typmod, true))
         }
         Expr::TypedString(ts) => {
-            let to = parse_data_type(&ts.data_type)?;
+            let (to, typmod) = parse_data_type_with_typmod(&ts.data_type)?;
             match &ts.value.value {
-                ast::Value::SingleQuotedString(s) => typed_string(s, to),
+                ast::Value::SingleQuotedString(s) => {
+                    Ok(apply_typmod(typed_string(s, to)?, typmod, true))
+                }
                 other => Err(PlanError::unsupported(format!("typed literal {other}"))),
             }
         }

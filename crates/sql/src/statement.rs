@@ -1,19 +1,22 @@
 //! Statement planning: a [`ParsedStatement`] into a [`Plan`] the coordinator executes.
 //!
-//! Queries go through the pipeline of [`crate::optimize_query`]; DML is planned as
+//! Queries go through the pipeline of [`crate::optimize`]; DML is planned as
 //! constant rows (INSERT ... VALUES), or as a query whose result is written
 //! (INSERT ... SELECT) or whose rows are retracted and replaced (UPDATE, DELETE).
+//! Every value written, defaults included, is cast to its column's type and then
+//! coerced to the column's type modifier (`numeric(10,2)`, `varchar(5)`) with
+//! PostgreSQL's assignment semantics: see `assignment_cast`.
 
 use expr::{MirRelationExpr, MirScalarExpr, RowSetFinishing};
 use repr::{ColumnType, GlobalId, RelationDesc, RelationType, ScalarType};
 use sqlparser::ast;
 
-use crate::catalog::{ItemKind, SqlCatalog};
+use crate::catalog::{ItemKind, SqlCatalog, Typmod};
 use crate::error::PlanError;
 use crate::hir::{HirRelationExpr, HirScalarExpr};
 use crate::parse::{ExplainStage, ParsedStatement, SetValue, Statement};
 use crate::query::{
-    self, normalize_ident, normalize_object_name, parse_data_type, Params, QueryContext,
+    self, normalize_ident, normalize_object_name, parse_data_type_with_typmod, Params, QueryContext,
 };
 
 /// A planned statement.
@@ -23,6 +26,8 @@ pub enum Plan {
         name: String,
         desc: RelationDesc,
         defaults: Vec<Option<String>>,
+        /// Each column's type modifier (`varchar(5)`), applied to the values written.
+        typmods: Vec<Option<Typmod>>,
         if_not_exists: bool,
     },
     /// `DROP TABLE | VIEW | MATERIALIZED VIEW | INDEX`.
@@ -212,6 +217,7 @@ fn plan_create_table(qcx: &QueryContext, ct: &ast::CreateTable) -> Result<Plan, 
     let name = normalize_object_name(&ct.name)?;
     let mut desc = RelationDesc::empty();
     let mut defaults = Vec::new();
+    let mut typmods = Vec::new();
     let mut primary: Vec<String> = Vec::new();
     for c in &ct.constraints {
         if let ast::TableConstraint::PrimaryKey(pk) = c {
@@ -230,7 +236,7 @@ fn plan_create_table(qcx: &QueryContext, ct: &ast::CreateTable) -> Result<Plan, 
             ))
             .duplicate());
         }
-        let scalar_type = parse_data_type(&col.data_type)?;
+        let (scalar_type, typmod) = parse_data_type_with_typmod(&col.data_type)?;
         let mut nullable = !primary.contains(&col_name);
         let mut default = None;
         for opt in &col.options {
@@ -244,14 +250,16 @@ fn plan_create_table(qcx: &QueryContext, ct: &ast::CreateTable) -> Result<Plan, 
             }
         }
         // Plan the default now, so that one of the wrong type fails here.
-        plan_default(qcx, &default, scalar_type, &col_name)?;
+        plan_default(qcx, &default, scalar_type, typmod, &col_name)?;
         desc = desc.with_column(col_name, scalar_type.nullable(nullable));
         defaults.push(default);
+        typmods.push(typmod);
     }
     Ok(Plan::CreateTable {
         name,
         desc,
         defaults,
+        typmods,
         if_not_exists: ct.if_not_exists,
     })
 }
@@ -282,21 +290,25 @@ fn resolve_table<'a>(
     Ok(item)
 }
 
-/// Casts `expr` (of type `from`) for assignment to a column of type `to`; `what` is
-/// "expression" or "default expression", for the error.
+/// Casts `expr` (of type `from`) for assignment to a column of type `to` with type
+/// modifier `typmod`; `what` is "expression" or "default expression", for the error.
+/// As in PostgreSQL, the modifier is applied with assignment semantics: a string too
+/// long for `varchar(n)` or `char(n)` is an error (22001) unless only spaces are cut,
+/// and a numeric is rounded to the column's scale or overflows (22003).
 fn assignment_cast(
     expr: HirScalarExpr,
     from: ColumnType,
     to: ScalarType,
+    typmod: Option<Typmod>,
     column: &str,
     is_null: bool,
     what: &str,
 ) -> Result<HirScalarExpr, PlanError> {
-    if from.scalar_type == to {
-        return Ok(expr);
-    }
     if is_null {
         return Ok(HirScalarExpr::literal_null(to));
+    }
+    if from.scalar_type == to {
+        return Ok(query::apply_typmod(expr, typmod, false));
     }
     let ok = (from.scalar_type.is_numeric() && to.is_numeric())
         || to == ScalarType::String
@@ -313,15 +325,19 @@ fn assignment_cast(
             from.scalar_type
         )));
     }
-    Ok(expr.call_unary(expr::UnaryFunc::Cast(to)))
+    let cast = expr.call_unary(expr::UnaryFunc::Cast(to));
+    Ok(query::apply_typmod(cast, typmod, false))
 }
 
 /// Plans a column's DEFAULT (SQL text; `None` is NULL) as an expression of the
-/// column's type. Untyped literals take that type (`DEFAULT '2024-01-01'` for a date).
+/// column's type and type modifier. Untyped literals take that type
+/// (`DEFAULT '2024-01-01'` for a date). As in PostgreSQL, the modifier is applied when
+/// the default is used, not checked when it is declared.
 fn plan_default(
     qcx: &QueryContext,
     default: &Option<String>,
     typ: ScalarType,
+    typmod: Option<Typmod>,
     column: &str,
 ) -> Result<HirScalarExpr, PlanError> {
     let Some(text) = default else {
@@ -347,9 +363,8 @@ fn plan_default(
         e => e,
     })?;
     let from = e.typ(&[]);
-    let is_null =
-        matches!(&e, HirScalarExpr::Literal(r, _) if r.iter().next() == Some(repr::Datum::Null));
-    assignment_cast(e, from, typ, column, is_null, "default expression")
+    let is_null = query::is_null_literal(&e);
+    assignment_cast(e, from, typ, typmod, column, is_null, "default expression")
 }
 
 /// Whether `e` is the DEFAULT keyword (sqlparser reads it as an identifier).
@@ -482,6 +497,7 @@ fn plan_insert(qcx: &QueryContext, insert: &ast::Insert) -> Result<Plan, PlanErr
                 let mut scalars = Vec::new();
                 for (c, (col_name, col_type)) in desc.iter().enumerate() {
                     let typ = col_type.scalar_type;
+                    let typmod = table.typmod(c);
                     let value = targets
                         .iter()
                         .position(|t| *t == c)
@@ -499,9 +515,17 @@ fn plan_insert(qcx: &QueryContext, insert: &ast::Insert) -> Result<Plan, PlanErr
                                 false,
                             )?;
                             let from = planned.typ(&[]);
-                            assignment_cast(planned, from, typ, col_name, false, "expression")?
+                            assignment_cast(
+                                planned,
+                                from,
+                                typ,
+                                typmod,
+                                col_name,
+                                false,
+                                "expression",
+                            )?
                         }
-                        None => plan_default(qcx, &table.defaults[c], typ, col_name)?,
+                        None => plan_default(qcx, &table.defaults[c], typ, typmod, col_name)?,
                     });
                 }
                 rows.push(HirRelationExpr::Map {
@@ -540,11 +564,18 @@ fn plan_insert(qcx: &QueryContext, insert: &ast::Insert) -> Result<Plan, PlanErr
                         HirScalarExpr::column(p),
                         source_types[p],
                         col_type.scalar_type,
+                        table.typmod(c),
                         col_name,
                         false,
                         "expression",
                     )?,
-                    None => plan_default(qcx, &table.defaults[c], col_type.scalar_type, col_name)?,
+                    None => plan_default(
+                        qcx,
+                        &table.defaults[c],
+                        col_type.scalar_type,
+                        table.typmod(c),
+                        col_name,
+                    )?,
                 };
                 scalars.push(e);
             }
@@ -639,8 +670,9 @@ fn plan_update(qcx: &QueryContext, update: &ast::Update) -> Result<Plan, PlanErr
             PlanError::UnknownColumn(format!("{col_name}\" of relation \"{}", table.name))
         })?;
         let target = types[c].scalar_type;
+        let typmod = table.typmod(c);
         if is_default_keyword(&a.value) {
-            new_values[c] = plan_default(qcx, &table.defaults[c], target, &col_name)?;
+            new_values[c] = plan_default(qcx, &table.defaults[c], target, typmod, &col_name)?;
             continue;
         }
         let e = query::plan_scalar_in_scope(
@@ -653,8 +685,8 @@ fn plan_update(qcx: &QueryContext, update: &ast::Update) -> Result<Plan, PlanErr
             false,
         )?;
         let from = e.typ(&types);
-        let is_null = matches!(&e, HirScalarExpr::Literal(r, _) if r.iter().next() == Some(repr::Datum::Null));
-        new_values[c] = assignment_cast(e, from, target, &col_name, is_null, "expression")?;
+        let is_null = query::is_null_literal(&e);
+        new_values[c] = assignment_cast(e, from, target, typmod, &col_name, is_null, "expression")?;
     }
     let arity = types.len();
     let selection = HirRelationExpr::Map {
@@ -718,7 +750,8 @@ mod tests {
     use crate::catalog::CatalogItem;
 
     /// `t (a int, b int DEFAULT 7, c text DEFAULT 'dflt', d date DEFAULT '2024-01-01',
-    /// n int NOT NULL)`, `u (x int, s text)`.
+    /// n int NOT NULL)`, `u (x int, s text)`, `m (n numeric(10,2), v varchar(5) DEFAULT
+    /// 'abcdef', c char(3) DEFAULT 'x')`.
     struct TestCatalog(BTreeMap<String, CatalogItem>);
 
     impl SqlCatalog for TestCatalog {
@@ -747,6 +780,7 @@ mod tests {
                 Some("'2024-01-01'".into()),
                 None,
             ],
+            typmods: vec![],
         };
         let u = CatalogItem {
             id: GlobalId::User(2),
@@ -758,8 +792,33 @@ mod tests {
                 .with_column("x", ScalarType::Int32.nullable(true))
                 .with_column("s", ScalarType::String.nullable(true)),
             defaults: vec![None, None],
+            typmods: vec![None, None],
         };
-        TestCatalog(BTreeMap::from([("t".into(), t), ("u".into(), u)]))
+        let m = CatalogItem {
+            id: GlobalId::User(3),
+            name: "m".into(),
+            kind: ItemKind::Table,
+            definition: None,
+            on: None,
+            desc: RelationDesc::empty()
+                .with_column("n", ScalarType::Numeric.nullable(true))
+                .with_column("v", ScalarType::String.nullable(true))
+                .with_column("c", ScalarType::String.nullable(true)),
+            defaults: vec![None, Some("'abcdef'".into()), Some("'x'".into())],
+            typmods: vec![
+                Some(Typmod::Numeric {
+                    precision: 10,
+                    scale: 2,
+                }),
+                Some(Typmod::Varchar { length: 5 }),
+                Some(Typmod::Char { length: 3 }),
+            ],
+        };
+        TestCatalog(BTreeMap::from([
+            ("t".into(), t),
+            ("u".into(), u),
+            ("m".into(), m),
+        ]))
     }
 
     fn plan_sql(sql: &str, params: Params) -> Result<(Plan, Params), PlanError> {
@@ -1085,5 +1144,314 @@ mod tests {
         );
         plan_ok("SELECT a + 1 AS k, count(*) FROM t GROUP BY k");
         plan_ok("SELECT a AS x, a AS x FROM t ORDER BY x");
+    }
+
+    /// The SQLSTATE and message of the error a plan's constant rows hold.
+    fn constant_error(source: &MirRelationExpr) -> (String, String) {
+        match source {
+            MirRelationExpr::Constant { rows: Err(e), .. } => {
+                (e.sqlstate().to_string(), e.to_string())
+            }
+            other => panic!("not a constant error: {other}"),
+        }
+    }
+
+    /// The single row of a constant SELECT, as text.
+    fn select_row(sql: &str) -> Vec<String> {
+        let Plan::Select { source, .. } = plan_ok(sql) else {
+            panic!("{sql}: not a SELECT")
+        };
+        let MirRelationExpr::Constant { rows: Ok(rows), .. } = &source else {
+            panic!("{sql}: not constant: {source}")
+        };
+        assert_eq!(rows.len(), 1, "{sql}");
+        rows[0].0.iter().map(repr::strconv::format_datum).collect()
+    }
+
+    fn explain_raw(sql: &str) -> String {
+        match plan_ok(&format!("EXPLAIN RAW PLAN FOR {sql}")) {
+            Plan::Explain { text, .. } => text,
+            other => panic!("{sql}: not an EXPLAIN: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn explicit_casts_apply_type_modifiers() {
+        // From PostgreSQL 15.
+        assert_eq!(
+            select_row(
+                "SELECT 3.14159::numeric(10,2), 2.675::numeric(10,2), 12345::numeric(5,-2), \
+                 12.5::numeric(3), CAST('abcdef' AS varchar(2)), 'abc'::char(5), \
+                 'abc'::char, 'abc'::character varying(2), 'ab  '::varchar(3), \
+                 'abc'::bpchar, 12345::varchar(2), varchar(2) 'abc'"
+            ),
+            vec!["3.14", "2.68", "12300", "13", "ab", "abc  ", "a", "ab", "ab ", "abc", "12", "ab"]
+        );
+        // The modifier follows the cast to the base type, over any input.
+        assert_eq!(
+            explain_raw("SELECT a::numeric(10,2), c::varchar(2), a::char(3) FROM t"),
+            "Project (#5, #6, #7)\n  Map (cast_to_numeric(10,2)(cast_to_numeric(#0)), \
+             cast_to_varchar(2)(#2), cast_to_char(3)(cast_to_text(#0)))\n    Get t (u1)\n"
+        );
+        let Plan::Select { source, .. } = plan_ok("SELECT c::varchar(2), c::char(3) FROM t") else {
+            panic!("not a SELECT")
+        };
+        let text = format!("{source:?}");
+        assert!(
+            text.contains("VarcharTypmod { length: 2, explicit: true }")
+                && text.contains("CharTypmod { length: 3, explicit: true }"),
+            "{text}"
+        );
+        // Without a modifier, nothing is applied; the column type is the base type.
+        let Plan::Select { source, .. } =
+            plan_ok("SELECT a::numeric, c::varchar, c::bpchar, c::text FROM t")
+        else {
+            panic!("not a SELECT")
+        };
+        assert!(!format!("{source:?}").contains("Typmod"), "{source}");
+        assert_eq!(
+            select_types("SELECT 1::numeric(10,2), 'a'::varchar(2), 'a'::char(2)"),
+            vec![ScalarType::Numeric, ScalarType::String, ScalarType::String]
+        );
+        let overflow = plan_ok("SELECT 123456789.5::numeric(10,2)");
+        let Plan::Select { source, .. } = overflow else {
+            panic!("not a SELECT")
+        };
+        assert_eq!(
+            constant_error(&source),
+            ("22003".into(), "numeric field overflow".into())
+        );
+    }
+
+    #[test]
+    fn type_modifiers_are_checked_like_postgres() {
+        // From PostgreSQL 15.
+        let cases = [
+            (
+                "SELECT 1::numeric(0)",
+                "22023",
+                "NUMERIC precision 0 must be between 1 and 1000",
+            ),
+            (
+                "SELECT 1::numeric(1001)",
+                "22023",
+                "NUMERIC precision 1001 must be between 1 and 1000",
+            ),
+            (
+                "SELECT 1::numeric(0, 2000)",
+                "22023",
+                "NUMERIC precision 0 must be between 1 and 1000",
+            ),
+            (
+                "SELECT 1::numeric(10, 1001)",
+                "22023",
+                "NUMERIC scale 1001 must be between -1000 and 1000",
+            ),
+            (
+                "SELECT 1::decimal(10, -1001)",
+                "22023",
+                "NUMERIC scale -1001 must be between -1000 and 1000",
+            ),
+            (
+                "SELECT 'a'::varchar(0)",
+                "22023",
+                "length for type varchar must be at least 1",
+            ),
+            (
+                "SELECT 'a'::character varying(0)",
+                "22023",
+                "length for type varchar must be at least 1",
+            ),
+            (
+                "SELECT 'a'::char(0)",
+                "22023",
+                "length for type char must be at least 1",
+            ),
+            (
+                "SELECT 'a'::bpchar(0)",
+                "22023",
+                "length for type char must be at least 1",
+            ),
+            ("SELECT 'a'::bpchar(2, 3)", "22023", "invalid type modifier"),
+            (
+                "SELECT 'a'::varchar(10485761)",
+                "22023",
+                "length for type varchar cannot exceed 10485760",
+            ),
+            (
+                "SELECT 'a'::char(10485761)",
+                "22023",
+                "length for type char cannot exceed 10485760",
+            ),
+            (
+                "SELECT 1::float(0)",
+                "22023",
+                "precision for type float must be at least 1 bit",
+            ),
+            (
+                "SELECT 1::float(54)",
+                "22023",
+                "precision for type float must be less than 54 bits",
+            ),
+            (
+                "SELECT 1::int4(3)",
+                "42601",
+                "type modifier is not allowed for type \"int4\"",
+            ),
+            (
+                "SELECT 1::nosuchtype(3)",
+                "42704",
+                "type \"nosuchtype\" does not exist",
+            ),
+            (
+                "CREATE TABLE z (a varchar(0))",
+                "22023",
+                "length for type varchar must be at least 1",
+            ),
+            (
+                "CREATE TABLE z (a numeric(2000, 1))",
+                "22023",
+                "NUMERIC precision 2000 must be between 1 and 1000",
+            ),
+        ];
+        for (sql, code, message) in cases {
+            assert_eq!(
+                plan_err(sql),
+                (code.to_string(), message.to_string()),
+                "{sql}"
+            );
+        }
+        // PostgreSQL accepts a scale beyond the precision, and up to 1000 digits (beyond
+        // Freshet's 28, values overflow when they are computed).
+        plan_ok("SELECT 0.00001::numeric(2, 5), 1::numeric(1000, 0)");
+        assert_eq!(
+            select_types("SELECT 1::float(24), 1::float(25), 1::float"),
+            vec![
+                ScalarType::Float32,
+                ScalarType::Float64,
+                ScalarType::Float64
+            ]
+        );
+        // Seconds precision is accepted (above 6 it is 6) but not applied.
+        plan_ok(
+            "SELECT '12:00'::time(0), '2020-01-01'::timestamp(7), '1 s'::interval(3), \
+             '2020-01-01'::timestamp(3) with time zone, '2020-01-01'::timestamptz(3), \
+             '12:00'::time(2) without time zone",
+        );
+    }
+
+    #[test]
+    fn create_table_keeps_type_modifiers() {
+        let Plan::CreateTable { desc, typmods, .. } = plan_ok(
+            "CREATE TABLE z (n numeric(10,2), d decimal(5), v varchar(5), \
+             w character varying, c char(3), b char, x bpchar, t timestamp(3), i int)",
+        ) else {
+            panic!("not a CREATE TABLE")
+        };
+        assert_eq!(
+            typmods,
+            vec![
+                Some(Typmod::Numeric {
+                    precision: 10,
+                    scale: 2
+                }),
+                Some(Typmod::Numeric {
+                    precision: 5,
+                    scale: 0
+                }),
+                Some(Typmod::Varchar { length: 5 }),
+                None,
+                Some(Typmod::Char { length: 3 }),
+                Some(Typmod::Char { length: 1 }),
+                None,
+                Some(Typmod::SecondsPrecision { precision: 3 }),
+                None,
+            ]
+        );
+        // Clients see the base types.
+        assert_eq!(desc.typ.column_types[0].scalar_type, ScalarType::Numeric);
+        assert_eq!(desc.typ.column_types[2].scalar_type, ScalarType::String);
+        // A default is coerced when it is used, not when it is declared (PostgreSQL 15).
+        plan_ok("CREATE TABLE z (v varchar(2) DEFAULT 'abc', n numeric(3,1) DEFAULT 12345)");
+    }
+
+    #[test]
+    fn assignments_apply_type_modifiers() {
+        // From PostgreSQL 15: assignment rounds numerics, pads char(n), and cuts only
+        // trailing spaces from strings too long.
+        let plan =
+            plan_ok("INSERT INTO m VALUES (3.14159, 'abc', 'x'), (1, 'abc      ', 'ab    ')");
+        assert_eq!(inserted_rows(&plan), vec!["1.00 abc   ab ", "3.14 abc x  "]);
+        let plan = plan_ok("INSERT INTO m (n, v, c) VALUES (12, NULL, DEFAULT)");
+        assert_eq!(inserted_rows(&plan), vec!["12.00 NULL x  "]);
+        let error = |sql: &str| {
+            let Plan::Insert { source, .. } = plan_ok(sql) else {
+                panic!("{sql}: not an INSERT")
+            };
+            constant_error(&source)
+        };
+        let too_long = |typ: &str| {
+            (
+                "22001".to_string(),
+                format!("value too long for type {typ}"),
+            )
+        };
+        assert_eq!(
+            error("INSERT INTO m (v) VALUES ('abcdef')"),
+            too_long("character varying(5)")
+        );
+        assert_eq!(
+            error("INSERT INTO m (v, c) VALUES ('a', 'abcd')"),
+            too_long("character(3)")
+        );
+        assert_eq!(
+            error("INSERT INTO m (v) VALUES (123456)"),
+            too_long("character varying(5)")
+        );
+        assert_eq!(
+            error("INSERT INTO m (n, v) VALUES (123456789.5, 'a')"),
+            ("22003".into(), "numeric field overflow".into())
+        );
+        // The default 'abcdef' is too long for v when it is used.
+        assert_eq!(
+            error("INSERT INTO m (n) VALUES (1)"),
+            too_long("character varying(5)")
+        );
+        assert_eq!(
+            error("INSERT INTO m (v) SELECT 'abcdef'"),
+            too_long("character varying(5)")
+        );
+        // INSERT ... SELECT and UPDATE coerce with assignment semantics.
+        let assigned = |source: &MirRelationExpr| {
+            let text = format!("{source:?}");
+            [
+                "NumericTypmod { precision: 10, scale: 2 }",
+                "VarcharTypmod { length: 5, explicit: false }",
+                "CharTypmod { length: 3, explicit: false }",
+            ]
+            .iter()
+            .all(|f| text.contains(f))
+        };
+        let Plan::Insert { source, .. } = plan_ok("INSERT INTO m SELECT a, c, c FROM t") else {
+            panic!("not an INSERT")
+        };
+        assert!(assigned(&source), "{source}");
+        let Plan::ReadThenWrite { selection, .. } =
+            plan_ok("UPDATE m SET n = n * 3, v = v || 'x', c = v")
+        else {
+            panic!("not an UPDATE")
+        };
+        assert!(assigned(&selection), "{selection}");
+        let Plan::ReadThenWrite { selection, .. } = plan_ok("UPDATE m SET c = DEFAULT") else {
+            panic!("not an UPDATE")
+        };
+        assert_eq!(
+            selection.to_string(),
+            "Map (#0, #1, \"x  \")\n  Get m (u3)\n"
+        );
+        let Plan::ReadThenWrite { selection, .. } = plan_ok("UPDATE m SET v = NULL") else {
+            panic!("not an UPDATE")
+        };
+        assert!(!format!("{selection:?}").contains("Typmod"), "{selection}");
     }
 }

@@ -69,6 +69,7 @@ fn catalog() -> TestCatalog {
             definition: None,
             on: None,
             defaults: vec![None; desc.arity()],
+            typmods: vec![],
             desc,
         };
         items.insert(name.to_string(), item);
