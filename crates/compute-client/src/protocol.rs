@@ -74,7 +74,10 @@ pub struct DataflowDescription {
 impl DataflowDescription {
     /// The ids of every export.
     pub fn export_ids(&self) -> impl Iterator<Item = GlobalId> + '_ {
-        self.index_exports.keys().chain(self.sink_exports.keys()).copied()
+        self.index_exports
+            .keys()
+            .chain(self.sink_exports.keys())
+            .copied()
     }
 }
 

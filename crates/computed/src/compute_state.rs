@@ -112,7 +112,11 @@ impl ComputeState {
             }
             ComputeCommand::AllowCompaction { id, frontier } => {
                 if frontier == Timestamp::MAX {
-                    let dataflow = self.indexes.remove(&id).map(|i| i.dataflow).or_else(|| self.sinks.remove(&id));
+                    let dataflow = self
+                        .indexes
+                        .remove(&id)
+                        .map(|i| i.dataflow)
+                        .or_else(|| self.sinks.remove(&id));
                     if let Some(dataflow) = dataflow {
                         let exports = self.dataflows.entry(dataflow).or_default();
                         exports.remove(&id);

@@ -85,6 +85,21 @@ pub enum CatalogEntry {
     Table(TableEntry),
     View(ViewEntry),
     Index(IndexEntry),
+    // New variants go last: bincode encodes the variant's position.
+    MaterializedView(MaterializedViewEntry),
+}
+
+/// A materialized view: a query maintained by a dataflow that writes its result to a
+/// persist shard; reads come from the shard.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MaterializedViewEntry {
+    pub id: GlobalId,
+    pub name: String,
+    pub desc: RelationDesc,
+    pub sql: String,
+    pub depends_on: Vec<GlobalId>,
+    /// The shard the view's contents are written to (`ShardId` text form).
+    pub shard_id: String,
 }
 
 impl CatalogEntry {
@@ -93,6 +108,7 @@ impl CatalogEntry {
             CatalogEntry::Table(t) => t.id,
             CatalogEntry::View(v) => v.id,
             CatalogEntry::Index(i) => i.id,
+            CatalogEntry::MaterializedView(m) => m.id,
         }
     }
 
@@ -101,6 +117,7 @@ impl CatalogEntry {
             CatalogEntry::Table(t) => &t.name,
             CatalogEntry::View(v) => &v.name,
             CatalogEntry::Index(i) => &i.name,
+            CatalogEntry::MaterializedView(m) => &m.name,
         }
     }
 
@@ -110,6 +127,7 @@ impl CatalogEntry {
             CatalogEntry::Table(_) => vec![],
             CatalogEntry::View(v) => v.depends_on.clone(),
             CatalogEntry::Index(i) => vec![i.on],
+            CatalogEntry::MaterializedView(m) => m.depends_on.clone(),
         }
     }
 
@@ -118,6 +136,7 @@ impl CatalogEntry {
             CatalogEntry::Table(_) => ItemKind::Table,
             CatalogEntry::View(_) => ItemKind::View,
             CatalogEntry::Index(_) => ItemKind::Index,
+            CatalogEntry::MaterializedView(_) => ItemKind::MaterializedView,
         }
     }
 }
@@ -247,6 +266,9 @@ impl Catalog {
                     CatalogEntry::View(v) => {
                         (v.desc.clone(), vec![], vec![], Some(v.sql.clone()), None)
                     }
+                    CatalogEntry::MaterializedView(m) => {
+                        (m.desc.clone(), vec![], vec![], Some(m.sql.clone()), None)
+                    }
                     CatalogEntry::Index(i) => {
                         let desc = self
                             .state
@@ -276,6 +298,7 @@ impl Catalog {
         match entry {
             CatalogEntry::Table(t) => t.desc.clone(),
             CatalogEntry::View(v) => v.desc.clone(),
+            CatalogEntry::MaterializedView(m) => m.desc.clone(),
             CatalogEntry::Index(_) => RelationDesc::empty(),
         }
     }
@@ -350,6 +373,64 @@ impl Catalog {
         })? {
             CatalogEntry::Table(t) => Ok(t),
             _ => unreachable!("created a table"),
+        }
+    }
+
+    pub fn create_materialized_view(
+        &mut self,
+        name: String,
+        desc: RelationDesc,
+        sql: String,
+        depends_on: Vec<GlobalId>,
+        shard_id: String,
+    ) -> Result<MaterializedViewEntry, String> {
+        match self.create(|id| {
+            CatalogEntry::MaterializedView(MaterializedViewEntry {
+                id,
+                name,
+                desc,
+                sql,
+                depends_on,
+                shard_id,
+            })
+        })? {
+            CatalogEntry::MaterializedView(m) => Ok(m),
+            _ => unreachable!("created a materialized view"),
+        }
+    }
+
+    /// Replaces a view's query (CREATE OR REPLACE VIEW), keeping its id.
+    pub fn replace_view(
+        &mut self,
+        id: GlobalId,
+        desc: RelationDesc,
+        sql: String,
+        depends_on: Vec<GlobalId>,
+    ) -> Result<(), String> {
+        self.transact(|state| match state.entries.get_mut(&id) {
+            Some(CatalogEntry::View(v)) => {
+                v.desc = desc;
+                v.sql = sql;
+                v.depends_on = depends_on;
+                Ok(())
+            }
+            _ => Err(format!("{id} is not a view")),
+        })
+    }
+
+    pub fn materialized_views(&self) -> impl Iterator<Item = &MaterializedViewEntry> {
+        self.state.entries.values().filter_map(|e| match e {
+            CatalogEntry::MaterializedView(m) => Some(m),
+            _ => None,
+        })
+    }
+
+    /// The persist shard storing a table's or materialized view's contents.
+    pub fn shard_of(&self, id: GlobalId) -> Option<(String, RelationDesc)> {
+        match self.state.entries.get(&id)? {
+            CatalogEntry::Table(t) => Some((t.shard_id.clone(), t.desc.clone())),
+            CatalogEntry::MaterializedView(m) => Some((m.shard_id.clone(), m.desc.clone())),
+            _ => None,
         }
     }
 

@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, VecDeque};
 use compute_client::controller::ControllerResponse;
 use compute_client::{
     BuildDesc, ComputeController, DataflowDescription, IndexExport, Peek, PeekResponse,
-    SourceImport,
+    PersistSinkExport, SourceImport,
 };
 use crossbeam_channel::{select, Receiver};
 use expr::{MirRelationExpr, MirScalarExpr, RowArena, RowSetFinishing};
@@ -42,7 +42,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::adapter::{AdapterError, ExecuteResponse, StatementDesc};
-use crate::catalog::{Catalog, CatalogEntry, IndexEntry};
+use crate::catalog::{Catalog, CatalogEntry, IndexEntry, MaterializedViewEntry};
 use crate::oracle::TimestampOracle;
 use crate::session::{Session, SessionVars, TransactionStatus};
 use sql::catalog::ItemKind;
@@ -263,6 +263,8 @@ pub struct Coordinator {
     oracle: TimestampOracle,
     compute: ComputeController,
     storage: StorageController,
+    /// For reading shard state (a materialized view's upper at startup).
+    persist: persist::PersistClient,
     pending_peeks: BTreeMap<Uuid, PendingPeek>,
     /// The connection holding the write lock (a read-then-write in flight).
     write_lock: Option<u32>,
@@ -277,7 +279,7 @@ impl From<PlanError> for AdapterError {
         AdapterError {
             code: e.sqlstate().into(),
             message: e.to_string(),
-            detail: None,
+            detail: e.detail(),
             hint: None,
             position: e.position(),
         }
@@ -289,7 +291,7 @@ impl From<EvalError> for AdapterError {
         AdapterError {
             code: e.sqlstate().into(),
             message: e.to_string(),
-            detail: None,
+            detail: e.detail(),
             hint: None,
             position: None,
         }
@@ -318,12 +320,14 @@ impl Coordinator {
         oracle: TimestampOracle,
         compute: ComputeController,
         storage: StorageController,
+        persist: persist::PersistClient,
     ) -> Self {
         Coordinator {
             catalog,
             oracle,
             compute,
             storage,
+            persist,
             pending_peeks: BTreeMap::new(),
             write_lock: None,
             waiting_for_lock: VecDeque::new(),
@@ -341,6 +345,27 @@ impl Coordinator {
         let ts = self.oracle.write_ts()?;
         self.storage.append(ts, vec![])?;
         self.oracle.apply_write(ts);
+        // Materialized views resume from their shards' uppers, in creation order (a
+        // view on another view comes later).
+        let views: Vec<MaterializedViewEntry> =
+            self.catalog.materialized_views().cloned().collect();
+        for mv in views {
+            let upper = match mv.shard_id.parse::<persist::ShardId>() {
+                Ok(shard) => self
+                    .persist
+                    .inspect_shard(shard)
+                    .map(|s| s.upper)
+                    .unwrap_or(0),
+                Err(_) => 0,
+            };
+            let as_of = if upper == 0 {
+                self.oracle.read_ts()
+            } else {
+                upper - 1
+            };
+            self.create_materialized_view_dataflow(&mv, as_of)
+                .map_err(|e| e.message)?;
+        }
         // Indexes are maintained by the replica: render them again.
         let indexes: Vec<IndexEntry> = self.catalog.indexes().cloned().collect();
         for index in indexes {
@@ -354,6 +379,14 @@ impl Coordinator {
     fn create_index_dataflow(&mut self, index: &IndexEntry) -> Result<(), AdapterError> {
         let as_of = self.oracle.read_ts();
         let (source, on_desc) = match self.catalog.entry(index.on) {
+            Some(CatalogEntry::MaterializedView(m)) => (
+                MirRelationExpr::Get {
+                    id: m.id,
+                    typ: m.desc.typ.clone(),
+                    name: m.name.clone(),
+                },
+                m.desc.clone(),
+            ),
             Some(CatalogEntry::Table(t)) => (
                 MirRelationExpr::Get {
                     id: t.id,
@@ -394,17 +427,11 @@ impl Coordinator {
         };
         let mut source_imports = BTreeMap::new();
         for id in source.depends_on() {
-            let table = self
+            let (shard_id, desc) = self
                 .catalog
-                .table(id)
+                .shard_of(id)
                 .ok_or_else(|| AdapterError::new("42P01", format!("relation {id} was dropped")))?;
-            source_imports.insert(
-                id,
-                SourceImport {
-                    shard_id: table.shard_id.clone(),
-                    desc: table.desc.clone(),
-                },
-            );
+            source_imports.insert(id, SourceImport { shard_id, desc });
         }
         let objects_to_build = if source_imports.contains_key(&index.on) {
             vec![]
@@ -429,6 +456,146 @@ impl Coordinator {
             objects_to_build,
             index_exports,
             sink_exports: BTreeMap::new(),
+            as_of,
+            until: None,
+        });
+        Ok(())
+    }
+
+    fn create_view(
+        &mut self,
+        view: sql::ddl::CreateViewPlan,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        let tag = if view.materialized {
+            "CREATE MATERIALIZED VIEW"
+        } else {
+            "CREATE VIEW"
+        };
+        let command = Ok(ExecuteResponse::Command { tag: tag.into() });
+        if let Some(existing) = sql::catalog::SqlCatalog::resolve(&self.catalog, &view.name) {
+            if view.if_not_exists {
+                return command;
+            }
+            if !view.or_replace {
+                return Err(PlanError::RelationExists(view.name).into());
+            }
+            if existing.kind != ItemKind::View || view.materialized {
+                return Err(AdapterError::new(
+                    "42809",
+                    format!("\"{}\" is not a view", view.name),
+                ));
+            }
+            // PostgreSQL: the new query may add columns at the end, nothing else.
+            let (id, old) = (existing.id, existing.desc.clone());
+            if view.desc.arity() < old.arity() {
+                return Err(AdapterError::new("42P16", "cannot drop columns from view"));
+            }
+            for (i, (name, typ)) in old.iter().enumerate() {
+                if &view.desc.names[i] != name {
+                    return Err(AdapterError::new(
+                        "42P16",
+                        format!(
+                            "cannot change name of view column \"{name}\" to \"{}\"",
+                            view.desc.names[i]
+                        ),
+                    ));
+                }
+                if view.desc.typ.column_types[i].scalar_type != typ.scalar_type {
+                    return Err(AdapterError::new(
+                        "42P16",
+                        format!("cannot change data type of view column \"{name}\""),
+                    ));
+                }
+            }
+            if view.depends_on.contains(&id) {
+                return Err(AdapterError::new(
+                    "42P17",
+                    format!(
+                        "infinite recursion detected in rules for relation \"{}\"",
+                        view.name
+                    ),
+                ));
+            }
+            self.catalog
+                .replace_view(id, view.desc, view.sql, view.depends_on)
+                .map_err(AdapterError::internal)?;
+            // Indexes on the view follow its new definition.
+            let indexes: Vec<IndexEntry> = self.catalog.indexes_on(id).cloned().collect();
+            for index in indexes {
+                self.compute.drop_collection(index.id);
+                self.create_index_dataflow(&index)?;
+            }
+            return command;
+        }
+        if view.materialized {
+            let shard_id = persist::ShardId::new().to_string();
+            let mv = self
+                .catalog
+                .create_materialized_view(view.name, view.desc, view.sql, view.depends_on, shard_id)
+                .map_err(AdapterError::internal)?;
+            let as_of = self.oracle.read_ts();
+            self.create_materialized_view_dataflow(&mv, as_of)?;
+            return command;
+        }
+        self.catalog
+            .create_view(view.name, view.desc, view.sql, view.depends_on)
+            .map_err(AdapterError::internal)?;
+        command
+    }
+
+    /// Renders the dataflow that maintains a materialized view: its query over its
+    /// inputs' shards from `as_of` on, written to the view's own shard by a persist
+    /// sink. After a restart `as_of` is just below the shard's upper, so the dataflow
+    /// resumes where the shard ends instead of recomputing history into it.
+    fn create_materialized_view_dataflow(
+        &mut self,
+        mv: &MaterializedViewEntry,
+        as_of: repr::Timestamp,
+    ) -> Result<(), AdapterError> {
+        let statement = sql::parse::parse(&mv.sql)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                AdapterError::internal(format!("materialized view {} has no query", mv.name))
+            })?;
+        let source = match sql::plan(&self.catalog, &statement, Params::default())? {
+            (
+                Plan::Select {
+                    source, finishing, ..
+                },
+                _,
+            ) if finishing.limit.is_none() && finishing.offset == 0 => source,
+            _ => {
+                return Err(
+                    PlanError::unsupported("materialized views with LIMIT or OFFSET").into(),
+                )
+            }
+        };
+        let mut source_imports = BTreeMap::new();
+        for id in source.depends_on() {
+            let (shard_id, desc) = self
+                .catalog
+                .shard_of(id)
+                .ok_or_else(|| AdapterError::new("42P01", format!("relation {id} was dropped")))?;
+            source_imports.insert(id, SourceImport { shard_id, desc });
+        }
+        let mut sink_exports = BTreeMap::new();
+        sink_exports.insert(
+            mv.id,
+            PersistSinkExport {
+                on_id: mv.id,
+                shard_id: mv.shard_id.clone(),
+            },
+        );
+        self.compute.create_dataflow(DataflowDescription {
+            debug_name: format!("materialized-view-{}", mv.name),
+            source_imports,
+            objects_to_build: vec![BuildDesc {
+                id: mv.id,
+                plan: sql::lir::plan_to_lir(&source)?,
+            }],
+            index_exports: BTreeMap::new(),
+            sink_exports,
             as_of,
             until: None,
         });
@@ -505,7 +672,9 @@ impl Coordinator {
         }
         for id in &doomed {
             match self.catalog.entry(*id) {
-                Some(CatalogEntry::Index(_)) => self.compute.drop_collection(*id),
+                Some(CatalogEntry::Index(_)) | Some(CatalogEntry::MaterializedView(_)) => {
+                    self.compute.drop_collection(*id)
+                }
                 Some(CatalogEntry::Table(_)) => {
                     self.storage
                         .drop_collection(*id)
@@ -652,7 +821,21 @@ impl Coordinator {
     /// Runs the job's statements until it finishes or parks.
     fn advance_job(&mut self, mut job: Job) {
         while let Some(statement) = job.statements.pop_front() {
-            match self.execute_statement(&mut job, statement) {
+            // A bug in planning or execution must fail the statement, not the server.
+            let sql = statement.sql.clone();
+            let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.execute_statement(&mut job, statement)
+            }))
+            .unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                tracing::error!(statement = %sql, panic = %what, "internal error executing a statement");
+                Step::Done(Err(AdapterError::internal(format!("internal error: {what}"))))
+            });
+            match step {
                 Step::Done(Ok(response)) => job.responses.push(response),
                 Step::Done(Err(error)) => return self.fail_job(job, error),
                 Step::Peeking(uuid, purpose, index_id) => {
@@ -979,26 +1162,7 @@ impl Coordinator {
                 }
             }
             Plan::Drop(drop) => done(self.drop_objects(conn_id, drop)),
-            Plan::CreateView(view) => {
-                if sql::catalog::SqlCatalog::resolve(&self.catalog, &view.name).is_some() {
-                    if view.if_not_exists {
-                        return command("CREATE VIEW");
-                    }
-                    return done(Err(PlanError::RelationExists(view.name).into()));
-                }
-                if view.materialized {
-                    return done(Err(
-                        PlanError::unsupported("CREATE MATERIALIZED VIEW").into()
-                    ));
-                }
-                match self
-                    .catalog
-                    .create_view(view.name, view.desc, view.sql, view.depends_on)
-                {
-                    Ok(_) => command("CREATE VIEW"),
-                    Err(e) => done(Err(AdapterError::internal(e))),
-                }
-            }
+            Plan::CreateView(view) => done(self.create_view(view)),
             Plan::CreateIndex(index) => {
                 if sql::catalog::SqlCatalog::resolve(&self.catalog, &index.name).is_some() {
                     if index.if_not_exists {
@@ -1116,15 +1280,9 @@ impl Coordinator {
         let timestamp = self.oracle.read_ts();
         let mut source_imports = BTreeMap::new();
         for id in source.depends_on() {
-            match self.catalog.table(id) {
-                Some(table) => {
-                    source_imports.insert(
-                        id,
-                        SourceImport {
-                            shard_id: table.shard_id.clone(),
-                            desc: table.desc.clone(),
-                        },
-                    );
+            match self.catalog.shard_of(id) {
+                Some((shard_id, desc)) => {
+                    source_imports.insert(id, SourceImport { shard_id, desc });
                 }
                 None => {
                     return Step::Done(Err(AdapterError::new(

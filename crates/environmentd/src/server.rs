@@ -75,7 +75,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     .map_err(|e| anyhow::anyhow!("starting the replica: {e}"))?;
     compute.add_replica(1, controller_end);
 
-    let mut coordinator = Coordinator::new(catalog, oracle, compute, storage);
+    let mut coordinator = Coordinator::new(catalog, oracle, compute, storage, persist.clone());
     coordinator
         .bootstrap()
         .map_err(|e| anyhow::anyhow!("bootstrapping: {e}"))?;

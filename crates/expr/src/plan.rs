@@ -96,15 +96,39 @@ pub struct TopKPlan {
 }
 
 /// EXPLAIN text for a TopK's parameters.
-pub fn format_topk(group_key: &[usize], order_key: &[ColumnOrder], limit: Option<usize>, offset: usize) -> String {
+pub fn format_topk(
+    group_key: &[usize],
+    order_key: &[ColumnOrder],
+    limit: Option<usize>,
+    offset: usize,
+) -> String {
     let keys: Vec<String> = group_key.iter().map(|c| format!("#{c}")).collect();
     let order: Vec<String> = order_key
         .iter()
-        .map(|o| format!("#{} {}{}", o.column, if o.desc { "desc" } else { "asc" }, if o.nulls_last { " nulls_last" } else { " nulls_first" }))
+        .map(|o| {
+            format!(
+                "#{} {}{}",
+                o.column,
+                if o.desc { "desc" } else { "asc" },
+                if o.nulls_last {
+                    " nulls_last"
+                } else {
+                    " nulls_first"
+                }
+            )
+        })
         .collect();
     let limit = limit.map(|l| format!(" limit={l}")).unwrap_or_default();
-    let offset = if offset > 0 { format!(" offset={offset}") } else { String::new() };
-    format!("group_by=[{}] order_by=[{}]{limit}{offset}", keys.join(", "), order.join(", "))
+    let offset = if offset > 0 {
+        format!(" offset={offset}")
+    } else {
+        String::new()
+    };
+    format!(
+        "group_by=[{}] order_by=[{}]{limit}{offset}",
+        keys.join(", "),
+        order.join(", ")
+    )
 }
 
 /// How a `Reduce` computes its aggregates.

@@ -411,9 +411,17 @@ impl MirRelationExpr {
                 }
             }
             MirRelationExpr::Negate { .. } => writeln!(f, "{pad}Negate")?,
-            MirRelationExpr::TopK { group_key, order_key, limit, offset, .. } => {
-                writeln!(f, "{pad}TopK {}", crate::plan::format_topk(group_key, order_key, *limit, *offset))?
-            }
+            MirRelationExpr::TopK {
+                group_key,
+                order_key,
+                limit,
+                offset,
+                ..
+            } => writeln!(
+                f,
+                "{pad}TopK {}",
+                crate::plan::format_topk(group_key, order_key, *limit, *offset)
+            )?,
             MirRelationExpr::Threshold { .. } => writeln!(f, "{pad}Threshold")?,
             MirRelationExpr::Union { .. } => writeln!(f, "{pad}Union")?,
         }

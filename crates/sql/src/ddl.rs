@@ -76,7 +76,7 @@ pub fn plan_create_view(
     }
     let typ = expr.typ();
     let desc = RelationDesc::new(repr::RelationType::new(typ.column_types), names);
-    let depends_on = expr.lower()?.depends_on().into_iter().collect();
+    let depends_on = qcx.referenced.borrow().iter().copied().collect();
     Ok(CreateViewPlan {
         name,
         sql: cv.query.to_string(),
@@ -187,7 +187,12 @@ pub fn plan_drop(
             Some(item) if item.kind == kind => ids.push((item.id, item.name.clone())),
             Some(_) => {
                 return Err(PlanError::WrongObjectType(format!(
-                    "\"{name}\" is not a {what}"
+                    "\"{name}\" is not {} {what}",
+                    if what.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                        "an"
+                    } else {
+                        "a"
+                    }
                 )));
             }
             None if if_exists => {}

@@ -339,9 +339,17 @@ impl HirRelationExpr {
                 )?
             }
             HirRelationExpr::Distinct { .. } => writeln!(f, "{pad}Distinct")?,
-            HirRelationExpr::TopK { group_key, order_key, limit, offset, .. } => {
-                writeln!(f, "{pad}TopK {}", expr::plan::format_topk(group_key, order_key, *limit, *offset))?
-            }
+            HirRelationExpr::TopK {
+                group_key,
+                order_key,
+                limit,
+                offset,
+                ..
+            } => writeln!(
+                f,
+                "{pad}TopK {}",
+                expr::plan::format_topk(group_key, order_key, *limit, *offset)
+            )?,
             HirRelationExpr::Negate { .. } => writeln!(f, "{pad}Negate")?,
             HirRelationExpr::Threshold { .. } => writeln!(f, "{pad}Threshold")?,
             HirRelationExpr::Union { .. } => writeln!(f, "{pad}Union")?,

@@ -58,7 +58,13 @@ pub fn plan_to_lir(expr: &MirRelationExpr) -> Result<Plan, PlanError> {
                 }
             },
         },
-        MirRelationExpr::TopK { input, group_key, order_key, limit, offset } => Plan::TopK {
+        MirRelationExpr::TopK {
+            input,
+            group_key,
+            order_key,
+            limit,
+            offset,
+        } => Plan::TopK {
             input: Box::new(plan_to_lir(input)?),
             plan: expr::plan::TopKPlan {
                 group_key: group_key.clone(),

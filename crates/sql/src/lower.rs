@@ -217,12 +217,12 @@ impl HirRelationExpr {
                 group_key,
                 aggregates,
             } => {
-                let rel = input.applied_to(outer.clone(), map)?;
+                let mut rel = input.applied_to(outer.clone(), map)?;
                 let mut lowered_aggs = Vec::new();
                 for a in aggregates {
-                    // Aggregate arguments are scalar expressions over the input (no
-                    // subqueries: the planner rejects them there).
-                    let expr = a.expr.lower_simple(map)?;
+                    // Subqueries in an aggregate's argument append their columns to the
+                    // input, after the columns the group key reads.
+                    let expr = a.expr.applied_to(&mut rel, map)?;
                     lowered_aggs.push(AggregateExpr {
                         func: a.func,
                         expr,
@@ -248,13 +248,24 @@ impl HirRelationExpr {
                 }
             }
             HirRelationExpr::Distinct { input } => input.applied_to(outer, map)?.distinct(),
-            HirRelationExpr::TopK { input, group_key, order_key, limit, offset } => MirRelationExpr::TopK {
+            HirRelationExpr::TopK {
+                input,
+                group_key,
+                order_key,
+                limit,
+                offset,
+            } => MirRelationExpr::TopK {
                 input: Box::new(input.applied_to(outer, map)?),
                 // Correlated: one ranking per outer row.
-                group_key: (0..outer_arity).chain(group_key.iter().map(|c| outer_arity + c)).collect(),
+                group_key: (0..outer_arity)
+                    .chain(group_key.iter().map(|c| outer_arity + c))
+                    .collect(),
                 order_key: order_key
                     .iter()
-                    .map(|o| expr::ColumnOrder { column: outer_arity + o.column, ..*o })
+                    .map(|o| expr::ColumnOrder {
+                        column: outer_arity + o.column,
+                        ..*o
+                    })
                     .collect(),
                 limit: *limit,
                 offset: *offset,
@@ -358,6 +369,13 @@ impl HirScalarExpr {
 
     /// Lowers an expression that holds no subquery.
     fn lower_simple(&self, map: &ColumnMap) -> Result<MirScalarExpr, PlanError> {
+        let mut has_subquery = false;
+        self.visit(0, &mut |_, e| {
+            has_subquery |= matches!(e, HirScalarExpr::Exists(_) | HirScalarExpr::Select(_))
+        });
+        if has_subquery {
+            return Err(PlanError::unsupported("subqueries in aggregate arguments"));
+        }
         let mut scratch = unit();
         let lowered = self.applied_to(&mut scratch, map)?;
         if scratch.arity() != 0 {

@@ -71,6 +71,9 @@ pub struct QueryContext<'a> {
     /// The scopes of the queries enclosing the one being planned, outermost first,
     /// with their column types: what correlated references resolve against.
     outer: RefCell<Vec<(Scope, Vec<ColumnType>)>>,
+    /// Every catalog object the statement names (views included, though their queries
+    /// are planned in place): what a view depends on.
+    pub referenced: RefCell<std::collections::BTreeSet<repr::GlobalId>>,
 }
 
 impl<'a> QueryContext<'a> {
@@ -79,6 +82,7 @@ impl<'a> QueryContext<'a> {
             catalog,
             params: RefCell::new(params),
             outer: RefCell::new(Vec::new()),
+            referenced: RefCell::new(Default::default()),
         }
     }
 }
@@ -785,6 +789,12 @@ fn plan_join(
         ast::JoinOperator::FullOuter(c) => (JoinKind::FullOuter, Some(c)),
         other => return Err(PlanError::unsupported(format!("join operator {other:?}"))),
     };
+    if matches!(constraint, Some(ast::JoinConstraint::None)) {
+        // PostgreSQL's grammar requires ON, USING or NATURAL except for CROSS JOIN.
+        return Err(PlanError::Syntax(
+            "syntax error: JOIN requires an ON or USING clause".into(),
+        ));
+    }
     let left_arity = left_scope.items.len();
     let types: Vec<ColumnType> = left
         .typ()
@@ -891,18 +901,14 @@ fn plan_join(
             relation: None,
         })
         .collect();
+    // Then every input column in order (so `t.*` lists t's columns as declared), the
+    // USING copies reachable only qualified and left out of `*`.
     let used: Vec<usize> = pairs.iter().flat_map(|(l, r)| [*l, *r]).collect();
     for (i, item) in joined_scope.items.iter().enumerate() {
-        if !used.contains(&i) {
-            outputs.push(i);
-            items.push(item.clone());
-        }
-    }
-    for i in used {
         outputs.push(i);
         items.push(ScopeItem {
-            hidden: true,
-            ..joined_scope.items[i].clone()
+            hidden: item.hidden || used.contains(&i),
+            ..item.clone()
         });
     }
     let expr = HirRelationExpr::Project {
@@ -961,6 +967,7 @@ fn plan_table_factor(
                 .catalog
                 .resolve(&normalized)
                 .ok_or_else(|| PlanError::UnknownRelation(normalized.clone()))?;
+            qcx.referenced.borrow_mut().insert(item.id);
             let expr = match item.kind {
                 ItemKind::Table | ItemKind::MaterializedView => HirRelationExpr::Get {
                     id: item.id,
@@ -999,6 +1006,11 @@ fn plan_table_factor(
             alias,
             sample: None,
         } => {
+            if alias.is_none() {
+                return Err(PlanError::Syntax(
+                    "subquery in FROM must have an alias".into(),
+                ));
+            }
             let (expr, mut names) = plan_nested_query(qcx, subquery)?;
             let table = alias.as_ref().map(|a| {
                 for (i, c) in a.columns.iter().enumerate() {
@@ -1012,8 +1024,28 @@ fn plan_table_factor(
         }
         ast::TableFactor::NestedJoin {
             table_with_joins,
-            alias: None,
-        } => plan_from(qcx, std::slice::from_ref(table_with_joins)),
+            alias,
+        } => {
+            let (expr, mut scope) = plan_from(qcx, std::slice::from_ref(table_with_joins))?;
+            if let Some(a) = alias {
+                // The alias hides the joined tables' names: `j.col` only.
+                let table = normalize_ident(&a.name);
+                let visible: Vec<usize> = (0..scope.items.len())
+                    .filter(|i| !scope.items[*i].hidden)
+                    .collect();
+                for (n, c) in a.columns.iter().enumerate() {
+                    if let Some(i) = visible.get(n) {
+                        scope.items[*i].column = normalize_ident(&c.name);
+                    }
+                }
+                for item in &mut scope.items {
+                    // USING copies (hidden) become unreachable: `j.k` is the merged column.
+                    item.table = (!item.hidden).then(|| table.clone());
+                    item.relation = None;
+                }
+            }
+            Ok((expr, scope))
+        }
         other => Err(PlanError::unsupported(format!("FROM item {other}"))),
     }
 }
@@ -1125,16 +1157,20 @@ fn plan_quantified(
     query: &ast::Query,
     all: bool,
 ) -> Result<HirScalarExpr, PlanError> {
-    let left = plan_expr(ecx, lhs, None)?;
-    if contains_subquery(&left) {
-        return Err(PlanError::unsupported(
-            "subqueries on the left of IN, ANY or ALL",
-        ));
+    if matches!(lhs, ast::Expr::Tuple(_)) {
+        return Err(PlanError::unsupported("row-valued IN, ANY and ALL"));
     }
+    // The subquery first: an untyped literal on the left takes its column's type.
     let sub = plan_subquery(ecx, query)?;
     let sub_types = sub.typ().column_types;
     if sub_types.len() != 1 {
         return Err(PlanError::Syntax("subquery has too many columns".into()));
+    }
+    let left = plan_expr(ecx, lhs, Some(sub_types[0].scalar_type))?;
+    if contains_subquery(&left) {
+        return Err(PlanError::unsupported(
+            "subqueries on the left of IN, ANY or ALL",
+        ));
     }
     let (lt, rt) = (left.typ(ecx.types).scalar_type, sub_types[0].scalar_type);
     let target =

@@ -656,6 +656,7 @@ fn plan_update(qcx: &QueryContext, update: &ast::Update) -> Result<Plan, PlanErr
     let (filtered, scope) = plan_mutation_source(qcx, name, &update.selection)?;
     let types = table.desc.typ.column_types.clone();
     let mut new_values: Vec<HirScalarExpr> = (0..types.len()).map(HirScalarExpr::column).collect();
+    let mut assigned = std::collections::BTreeSet::new();
     for a in &update.assignments {
         let ast::AssignmentTarget::ColumnName(col) = &a.target else {
             return Err(PlanError::unsupported("UPDATE of column tuples"));
@@ -669,6 +670,11 @@ fn plan_update(qcx: &QueryContext, update: &ast::Update) -> Result<Plan, PlanErr
         let c = table.desc.position(&col_name).ok_or_else(|| {
             PlanError::UnknownColumn(format!("{col_name}\" of relation \"{}", table.name))
         })?;
+        if !assigned.insert(c) {
+            return Err(PlanError::Syntax(format!(
+                "multiple assignments to same column \"{col_name}\""
+            )));
+        }
         let target = types[c].scalar_type;
         let typmod = table.typmod(c);
         if is_default_keyword(&a.value) {
