@@ -16,6 +16,7 @@
 pub mod catalog;
 pub mod ddl;
 pub mod error;
+pub mod func;
 pub mod hir;
 pub mod lir;
 pub mod lower;

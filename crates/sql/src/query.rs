@@ -2740,6 +2740,17 @@ fn plan_function(
             _,
         ) => Err(arity_error()),
         _ => {
+            // The function library (crate::func) resolves the other built-ins from the
+            // planned arguments: each with its type, and whether it is an untyped literal.
+            let mut planned_args = Vec::new();
+            for a in &args {
+                let planned = plan_expr(ecx, a, None)?;
+                let typ = planned.typ(ecx.types).scalar_type;
+                planned_args.push(crate::func::Arg { expr: planned, typ, unknown: is_unknown(ecx, a) });
+            }
+            if let Some(result) = crate::func::plan_builtin(&name, planned_args) {
+                return result;
+            }
             // PostgreSQL names the argument types; untyped literals are "unknown".
             let mut types = Vec::new();
             for a in &args {
