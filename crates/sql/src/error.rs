@@ -24,6 +24,8 @@ pub enum PlanError {
     /// Two FROM items at one level expose the same name.
     #[error("table name \"{0}\" specified more than once")]
     DuplicateAlias(String),
+    #[error("WITH query name \"{0}\" specified more than once")]
+    DuplicateCte(String),
     #[error("relation \"{0}\" already exists")]
     RelationExists(String),
     #[error("column \"{0}\" does not exist")]
@@ -102,6 +104,7 @@ impl PlanError {
             PlanError::InvalidParameterValue(_) => "22023",
             PlanError::NoParameter(_) => "42P02",
             PlanError::Eval(e) => e.sqlstate(),
+            PlanError::DuplicateCte(_) => "42712",
             PlanError::DoesNotExist { kind: "index", .. } => "42704",
             PlanError::DoesNotExist { .. } => "42P01",
             PlanError::WrongObjectType(_) => "42809",

@@ -74,6 +74,8 @@ pub struct QueryContext<'a> {
     /// Every catalog object the statement names (views included, though their queries
     /// are planned in place): what a view depends on.
     pub referenced: RefCell<std::collections::BTreeSet<repr::GlobalId>>,
+    /// The common table expressions in scope (innermost last): name, plan, columns.
+    ctes: RefCell<Vec<(String, HirRelationExpr, Vec<String>)>>,
 }
 
 impl<'a> QueryContext<'a> {
@@ -83,6 +85,7 @@ impl<'a> QueryContext<'a> {
             params: RefCell::new(params),
             outer: RefCell::new(Vec::new()),
             referenced: RefCell::new(Default::default()),
+            ctes: RefCell::new(Vec::new()),
         }
     }
 }
@@ -249,9 +252,63 @@ fn plan_query(
     root: bool,
     defer_unknown: bool,
 ) -> Result<(PlannedQuery, Vec<Option<ast::Expr>>), PlanError> {
-    if query.with.is_some() {
-        return Err(PlanError::unsupported("WITH"));
+    // WITH: each common table expression is planned once and inlined where named; the
+    // names are visible to later CTEs and to the query body, and go out of scope after.
+    let cte_depth = qcx.ctes.borrow().len();
+    let planned =
+        plan_ctes(qcx, query).and_then(|()| plan_query_body(qcx, query, root, defer_unknown));
+    qcx.ctes.borrow_mut().truncate(cte_depth);
+    planned
+}
+
+fn plan_ctes(qcx: &QueryContext, query: &ast::Query) -> Result<(), PlanError> {
+    let Some(with) = &query.with else {
+        return Ok(());
+    };
+    if with.recursive {
+        return Err(PlanError::unsupported("WITH RECURSIVE"));
     }
+    for cte in &with.cte_tables {
+        if cte.from.is_some() {
+            return Err(PlanError::unsupported("WITH ... FROM"));
+        }
+        let name = normalize_ident(&cte.alias.name);
+        if with
+            .cte_tables
+            .iter()
+            .filter(|c| normalize_ident(&c.alias.name) == name)
+            .count()
+            > 1
+        {
+            return Err(PlanError::DuplicateCte(name));
+        }
+        let (expr, mut names) = plan_nested_query(qcx, &cte.query)?;
+        if !expr.outer_refs().is_empty() {
+            return Err(PlanError::unsupported(
+                "WITH queries that refer to outer queries",
+            ));
+        }
+        if cte.alias.columns.len() > names.len() {
+            return Err(PlanError::Syntax(format!(
+                "WITH query \"{name}\" has {} columns available but {} columns specified",
+                names.len(),
+                cte.alias.columns.len()
+            )));
+        }
+        for (i, c) in cte.alias.columns.iter().enumerate() {
+            names[i] = normalize_ident(&c.name);
+        }
+        qcx.ctes.borrow_mut().push((name, expr, names));
+    }
+    Ok(())
+}
+
+fn plan_query_body(
+    qcx: &QueryContext,
+    query: &ast::Query,
+    root: bool,
+    defer_unknown: bool,
+) -> Result<(PlannedQuery, Vec<Option<ast::Expr>>), PlanError> {
     if query.fetch.is_some() || !query.locks.is_empty() {
         return Err(PlanError::unsupported("FETCH and FOR UPDATE"));
     }
@@ -286,9 +343,6 @@ fn plan_query(
             return Err(PlanError::unsupported("LIMIT offset, count"))
         }
     };
-    if !root && (limit.is_some() || offset > 0) {
-        return Err(PlanError::unsupported("LIMIT or OFFSET in a subquery"));
-    }
     // A deferred column is still a placeholder: nothing may look at it yet.
     let defer = defer_unknown && order_by.is_empty() && limit.is_none() && offset == 0;
     let (expr, names, order, visible, unknown) = match &*query.body {
@@ -319,6 +373,18 @@ fn plan_query(
         limit,
         offset,
         project: (0..visible).collect(),
+    };
+    // Below the top level, ORDER BY matters only with LIMIT / OFFSET: a TopK.
+    let expr = if !root && (limit.is_some() || offset > 0) {
+        HirRelationExpr::TopK {
+            input: Box::new(expr),
+            group_key: vec![],
+            order_key: finishing.order_by.clone(),
+            limit,
+            offset,
+        }
+    } else {
+        expr
     };
     let expr = if root || visible == typ.arity() {
         expr
@@ -963,6 +1029,31 @@ fn plan_table_factor(
             ..
         } => {
             let normalized = normalize_object_name(name)?;
+            // A common table expression in scope shadows catalog objects.
+            let cte = if name.0.len() == 1 {
+                qcx.ctes
+                    .borrow()
+                    .iter()
+                    .rev()
+                    .find(|(n, ..)| *n == normalized)
+                    .cloned()
+            } else {
+                None
+            };
+            if let Some((cte_name, expr, mut names)) = cte {
+                let table = match alias {
+                    Some(a) => {
+                        for (i, c) in a.columns.iter().enumerate() {
+                            if i < names.len() {
+                                names[i] = normalize_ident(&c.name);
+                            }
+                        }
+                        normalize_ident(&a.name)
+                    }
+                    None => cte_name,
+                };
+                return Ok((expr, Scope::from_names(Some(&table), &names)));
+            }
             let item = qcx
                 .catalog
                 .resolve(&normalized)
@@ -1495,7 +1586,7 @@ fn plan_select(
                 match scalars.iter().position(|s| *s == planned) {
                     Some(i) => i,
                     None => {
-                        if select.distinct.is_some() {
+                        if matches!(select.distinct, Some(ast::Distinct::Distinct)) {
                             return Err(PlanError::InvalidColumnReference(
                                 "for SELECT DISTINCT, ORDER BY expressions must appear in select list".into(),
                             ));
@@ -1508,6 +1599,46 @@ fn plan_select(
         };
         order.push(column_order(column, &o.options));
     }
+    // DISTINCT ON (exprs): one row per distinct value of exprs, the first by ORDER BY.
+    let mut distinct_on = Vec::new();
+    if let Some(ast::Distinct::On(on)) = &select.distinct {
+        for e in on {
+            let column = match e {
+                ast::Expr::Value(v) if matches!(v.value, ast::Value::Number(..)) => {
+                    ordinal(&v.value, visible)?
+                }
+                other => {
+                    let planned = plan_expr(&ecx, other, None)?;
+                    match scalars.iter().position(|s| *s == planned) {
+                        Some(i) => i,
+                        None => {
+                            scalars.push(planned);
+                            scalars.len() - 1
+                        }
+                    }
+                }
+            };
+            distinct_on.push(column);
+        }
+        // PostgreSQL: the ON expressions must lead the ORDER BY.
+        let leading: Vec<usize> = order
+            .iter()
+            .take(distinct_on.len())
+            .map(|o| o.column)
+            .collect();
+        let mut sorted_on = distinct_on.clone();
+        sorted_on.sort();
+        let mut sorted_leading = leading.clone();
+        sorted_leading.sort();
+        if !order.is_empty()
+            && (leading.len() < distinct_on.len().min(order.len())
+                || sorted_on[..leading.len().min(sorted_on.len())] != sorted_leading[..])
+        {
+            return Err(PlanError::InvalidColumnReference(
+                "SELECT DISTINCT ON expressions must match initial ORDER BY expressions".into(),
+            ));
+        }
+    }
     let arity = scalars.len();
     expr = HirRelationExpr::Project {
         input: Box::new(HirRelationExpr::Map {
@@ -1519,7 +1650,15 @@ fn plan_select(
     match &select.distinct {
         None | Some(ast::Distinct::All) => {}
         Some(ast::Distinct::Distinct) => expr = distinct(expr),
-        Some(ast::Distinct::On(_)) => return Err(PlanError::unsupported("DISTINCT ON")),
+        Some(ast::Distinct::On(_)) => {
+            expr = HirRelationExpr::TopK {
+                input: Box::new(expr),
+                group_key: distinct_on,
+                order_key: order.clone(),
+                limit: Some(1),
+                offset: 0,
+            };
+        }
     }
     Ok(PlannedSelect {
         expr,
@@ -2746,7 +2885,11 @@ fn plan_function(
             for a in &args {
                 let planned = plan_expr(ecx, a, None)?;
                 let typ = planned.typ(ecx.types).scalar_type;
-                planned_args.push(crate::func::Arg { expr: planned, typ, unknown: is_unknown(ecx, a) });
+                planned_args.push(crate::func::Arg {
+                    expr: planned,
+                    typ,
+                    unknown: is_unknown(ecx, a),
+                });
             }
             if let Some(result) = crate::func::plan_builtin(&name, planned_args) {
                 return result;
