@@ -629,6 +629,158 @@ impl Coordinator {
         Some(Step::Peeking(uuid, purpose, None))
     }
 
+    /// `SHOW TABLES | VIEWS | MATERIALIZED VIEWS | INDEXES | OBJECTS | COLUMNS | CREATE`,
+    /// with Materialize's column names.
+    fn show_objects(
+        &self,
+        what: sql::parse::ShowWhat,
+        on: Option<&str>,
+    ) -> (RelationDesc, Vec<Row>) {
+        use sql::parse::ShowWhat;
+        let text = |_: &str| ScalarType::String.nullable(false);
+        let id_of =
+            |name: &str| sql::catalog::SqlCatalog::resolve(&self.catalog, name).map(|i| i.id);
+        let on_id = on.and_then(id_of);
+        let name_of = |id: GlobalId| {
+            self.catalog
+                .entry(id)
+                .map(|e| e.name().to_string())
+                .unwrap_or_default()
+        };
+        let mut rows: Vec<Vec<String>> = Vec::new();
+        let desc = match what {
+            ShowWhat::Tables
+            | ShowWhat::Views
+            | ShowWhat::MaterializedViews
+            | ShowWhat::Objects => {
+                for e in self.catalog.entries() {
+                    let wanted = match what {
+                        ShowWhat::Tables => matches!(e, CatalogEntry::Table(_)),
+                        ShowWhat::Views => matches!(e, CatalogEntry::View(_)),
+                        ShowWhat::MaterializedViews => {
+                            matches!(e, CatalogEntry::MaterializedView(_))
+                        }
+                        _ => true,
+                    };
+                    if wanted {
+                        let mut row = vec![e.name().to_string()];
+                        if what == ShowWhat::Objects {
+                            row.push(e.kind().name().to_string());
+                        }
+                        if what == ShowWhat::MaterializedViews {
+                            row.push("quickstart".into());
+                        }
+                        rows.push(row);
+                    }
+                }
+                match what {
+                    ShowWhat::Objects => RelationDesc::empty()
+                        .with_column("name", text(""))
+                        .with_column("type", text("")),
+                    ShowWhat::MaterializedViews => RelationDesc::empty()
+                        .with_column("name", text(""))
+                        .with_column("cluster", text("")),
+                    _ => RelationDesc::empty().with_column("name", text("")),
+                }
+            }
+            ShowWhat::Indexes => {
+                for i in self
+                    .catalog
+                    .indexes()
+                    .filter(|i| on_id.is_none_or(|id| i.on == id))
+                {
+                    let keys: Vec<String> = i.keys.iter().map(|k| k.to_string()).collect();
+                    rows.push(vec![
+                        i.name.clone(),
+                        name_of(i.on),
+                        "quickstart".into(),
+                        format!("{{{}}}", keys.join(",")),
+                    ]);
+                }
+                RelationDesc::empty()
+                    .with_column("name", text(""))
+                    .with_column("on", text(""))
+                    .with_column("cluster", text(""))
+                    .with_column("key", text(""))
+            }
+            ShowWhat::Columns => {
+                if let Some(item) =
+                    on.and_then(|n| sql::catalog::SqlCatalog::resolve(&self.catalog, n))
+                {
+                    for (name, typ) in item.desc.iter() {
+                        rows.push(vec![
+                            name.clone(),
+                            if typ.nullable { "true" } else { "false" }.into(),
+                            typ.scalar_type.name().to_string(),
+                        ]);
+                    }
+                }
+                RelationDesc::empty()
+                    .with_column("name", text(""))
+                    .with_column("nullable", ScalarType::Bool.nullable(false))
+                    .with_column("type", text(""))
+            }
+            ShowWhat::Create => {
+                if let Some(id) = on_id {
+                    let sql = match self.catalog.entry(id) {
+                        Some(CatalogEntry::View(v)) => {
+                            format!("CREATE VIEW {} AS {}", v.name, v.sql)
+                        }
+                        Some(CatalogEntry::MaterializedView(m)) => {
+                            format!("CREATE MATERIALIZED VIEW {} AS {}", m.name, m.sql)
+                        }
+                        Some(CatalogEntry::Table(t)) => {
+                            let cols: Vec<String> = t
+                                .desc
+                                .iter()
+                                .map(|(n, c)| {
+                                    format!(
+                                        "{n} {}{}",
+                                        c.scalar_type.name(),
+                                        if c.nullable { "" } else { " NOT NULL" }
+                                    )
+                                })
+                                .collect();
+                            format!("CREATE TABLE {} ({})", t.name, cols.join(", "))
+                        }
+                        Some(CatalogEntry::Index(i)) => {
+                            let keys: Vec<String> = i.keys.iter().map(|k| k.to_string()).collect();
+                            format!(
+                                "CREATE INDEX {} ON {} ({})",
+                                i.name,
+                                name_of(i.on),
+                                keys.join(", ")
+                            )
+                        }
+                        None => String::new(),
+                    };
+                    rows.push(vec![on.unwrap_or_default().to_string(), sql]);
+                }
+                RelationDesc::empty()
+                    .with_column("name", text(""))
+                    .with_column("create_sql", text(""))
+            }
+        };
+        let rows = rows
+            .into_iter()
+            .map(|r| {
+                let datums: Vec<Datum> = r
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        if what == ShowWhat::Columns && i == 1 {
+                            Datum::from_bool(v == "true")
+                        } else {
+                            Datum::String(v)
+                        }
+                    })
+                    .collect();
+                Row::pack_slice(&datums)
+            })
+            .collect();
+        (desc, rows)
+    }
+
     /// Drops catalog objects and what depends on them: indexes go with their
     /// collection, other dependents only with CASCADE (else 2BP01).
     fn drop_objects(
@@ -805,6 +957,7 @@ impl Coordinator {
             } => Some(r.desc),
             Plan::Explain { stage, .. } => Some(explain_desc(stage)),
             Plan::ShowVariable { name } => Some(show_desc(&name)),
+            Plan::ShowObjects { what, on } => Some(self.show_objects(what, on.as_deref()).0),
             _ => None,
         };
         let param_types = params
@@ -1043,6 +1196,14 @@ impl Coordinator {
                 }
                 done(result.map(|()| ExecuteResponse::Command {
                     tag: "RESET".into(),
+                }))
+            }
+            Plan::ShowObjects { what, on } => {
+                let (desc, rows) = self.show_objects(what, on.as_deref());
+                done(Ok(ExecuteResponse::Rows {
+                    desc,
+                    rows,
+                    tag: "SHOW".into(),
                 }))
             }
             Plan::ShowVariable { name } => {

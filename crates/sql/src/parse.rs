@@ -57,6 +57,24 @@ pub enum Statement {
     CreateDefaultIndex {
         on: ast::ObjectName,
     },
+    /// `SHOW TABLES | VIEWS | MATERIALIZED VIEWS | INDEXES [ON obj] | OBJECTS`,
+    /// `SHOW COLUMNS FROM obj`, `SHOW CREATE TABLE|VIEW|MATERIALIZED VIEW|INDEX obj`.
+    ShowObjects {
+        what: ShowWhat,
+        on: Option<String>,
+    },
+}
+
+/// What a `SHOW` of catalog objects lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShowWhat {
+    Tables,
+    Views,
+    MaterializedViews,
+    Indexes,
+    Objects,
+    Columns,
+    Create,
 }
 
 /// One statement with its text.
@@ -591,6 +609,42 @@ fn parse_custom(tokens: &[&Token], text: &str) -> Result<Option<Statement>, Plan
                 return Err(syntax("expected a variable name after RESET"));
             }
             Ok(Some(Statement::ResetVariable { name }))
+        }
+        "show"
+            if matches!(w(1).as_str(), "tables" | "views" | "indexes" | "objects")
+                || (w(1) == "materialized" && w(2) == "views")
+                || (w(1) == "columns" && matches!(w(2).as_str(), "from" | "in"))
+                || (w(1) == "create"
+                    && matches!(w(2).as_str(), "table" | "view" | "materialized" | "index")) =>
+        {
+            let (what, skip) = match (w(1).as_str(), w(2).as_str(), w(3).as_str()) {
+                ("materialized", "views", _) => (ShowWhat::MaterializedViews, 3),
+                ("tables", ..) => (ShowWhat::Tables, 2),
+                ("views", ..) => (ShowWhat::Views, 2),
+                ("indexes", ..) => (ShowWhat::Indexes, 2),
+                ("objects", ..) => (ShowWhat::Objects, 2),
+                ("columns", ..) => (ShowWhat::Columns, 3),
+                ("create", "materialized", "view") => (ShowWhat::Create, 4),
+                ("create", ..) => (ShowWhat::Create, 3),
+                _ => unreachable!("matched above"),
+            };
+            // An optional object name (for SHOW COLUMNS / CREATE / INDEXES ON|FROM name).
+            let mut rest: Vec<String> = tokens[skip..]
+                .iter()
+                .filter(|t| **t != &Token::Period)
+                .map(|t| match t {
+                    Token::Word(w) if w.quote_style.is_some() => w.value.clone(),
+                    other => token_text(other).to_lowercase(),
+                })
+                .collect();
+            if matches!(rest.first().map(String::as_str), Some("on" | "from" | "in")) {
+                rest.remove(0);
+            }
+            let on = rest.last().cloned();
+            if matches!(what, ShowWhat::Columns | ShowWhat::Create) && on.is_none() {
+                return Err(syntax("expected an object name"));
+            }
+            Ok(Some(Statement::ShowObjects { what, on }))
         }
         "show" => {
             let rest: Vec<String> = tokens[1..]

@@ -71,6 +71,10 @@ pub enum Plan {
     ShowVariable {
         name: String,
     },
+    ShowObjects {
+        what: crate::parse::ShowWhat,
+        on: Option<String>,
+    },
     StartTransaction,
     Commit,
     Rollback,
@@ -117,6 +121,17 @@ fn plan_statement(qcx: &QueryContext, stmt: &Statement) -> Result<Plan, PlanErro
         }),
         Statement::ResetVariable { name } => Ok(Plan::ResetVariable { name: name.clone() }),
         Statement::ShowVariable { name } => Ok(Plan::ShowVariable { name: name.clone() }),
+        Statement::ShowObjects { what, on } => {
+            if let Some(name) = on {
+                if qcx.catalog.resolve(name).is_none() {
+                    return Err(PlanError::UnknownRelation(name.clone()));
+                }
+            }
+            Ok(Plan::ShowObjects {
+                what: *what,
+                on: on.clone(),
+            })
+        }
         Statement::CreateDefaultIndex { on } => Ok(Plan::CreateIndex(
             crate::ddl::plan_create_index(qcx, None, on, None, false)?,
         )),
