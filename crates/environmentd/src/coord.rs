@@ -363,15 +363,71 @@ impl Coordinator {
             } else {
                 upper - 1
             };
-            self.create_materialized_view_dataflow(&mv, as_of)
-                .map_err(|e| e.message)?;
+            if let Err(e) = self.create_materialized_view_dataflow(&mv, as_of) {
+                tracing::error!(view = %mv.name, error = %e.message, "materialized view cannot be maintained");
+            }
         }
         // Indexes are maintained by the replica: render them again.
         let indexes: Vec<IndexEntry> = self.catalog.indexes().cloned().collect();
         for index in indexes {
-            self.create_index_dataflow(&index).map_err(|e| e.message)?;
+            if let Err(e) = self.create_index_dataflow(&index) {
+                tracing::error!(index = %index.name, error = %e.message, "index cannot be maintained");
+            }
         }
         Ok(())
+    }
+
+    /// A view's query as MIR for a dataflow that maintains it. Its ORDER BY with LIMIT
+    /// or OFFSET becomes a TopK (without them, ORDER BY has no meaning in a view).
+    fn view_source(&self, sql: &str) -> Result<MirRelationExpr, AdapterError> {
+        let statement = sql::parse::parse(sql)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| AdapterError::internal("a view without a query"))?;
+        match sql::plan(&self.catalog, &statement, Params::default())? {
+            (
+                Plan::Select {
+                    source, finishing, ..
+                },
+                _,
+            ) => {
+                let arity = source.arity();
+                let source = if finishing.limit.is_some() || finishing.offset > 0 {
+                    MirRelationExpr::TopK {
+                        input: Box::new(source),
+                        group_key: vec![],
+                        order_key: finishing.order_by.clone(),
+                        limit: finishing.limit,
+                        offset: finishing.offset,
+                    }
+                } else {
+                    source
+                };
+                if finishing.project.iter().copied().eq(0..arity) {
+                    Ok(source)
+                } else {
+                    Ok(source.project(finishing.project.clone()))
+                }
+            }
+            _ => Err(AdapterError::internal("a view's definition is not a query")),
+        }
+    }
+
+    /// The persist shards a dataflow computing `source` reads: its tables and
+    /// materialized views.
+    fn source_imports(
+        &self,
+        source: &MirRelationExpr,
+    ) -> Result<BTreeMap<GlobalId, SourceImport>, AdapterError> {
+        let mut imports = BTreeMap::new();
+        for id in source.depends_on() {
+            let (shard_id, desc) = self
+                .catalog
+                .shard_of(id)
+                .ok_or_else(|| AdapterError::new("42P01", format!("relation {id} was dropped")))?;
+            imports.insert(id, SourceImport { shard_id, desc });
+        }
+        Ok(imports)
     }
 
     /// Renders a dataflow that maintains `index`: the indexed table read from persist
@@ -396,27 +452,8 @@ impl Coordinator {
                 t.desc.clone(),
             ),
             Some(CatalogEntry::View(v)) => {
-                let statement = sql::parse::parse(&v.sql)?
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| {
-                        AdapterError::internal(format!("view {} has no query", v.name))
-                    })?;
-                match sql::plan(&self.catalog, &statement, Params::default())? {
-                    (
-                        Plan::Select {
-                            source, finishing, ..
-                        },
-                        _,
-                    ) if finishing.limit.is_none() && finishing.offset == 0 => {
-                        (source, v.desc.clone())
-                    }
-                    _ => {
-                        return Err(
-                            PlanError::unsupported("indexes on views with LIMIT or OFFSET").into(),
-                        )
-                    }
-                }
+                let (sql, desc) = (v.sql.clone(), v.desc.clone());
+                (self.view_source(&sql)?, desc)
             }
             _ => {
                 return Err(AdapterError::new(
@@ -425,14 +462,7 @@ impl Coordinator {
                 ))
             }
         };
-        let mut source_imports = BTreeMap::new();
-        for id in source.depends_on() {
-            let (shard_id, desc) = self
-                .catalog
-                .shard_of(id)
-                .ok_or_else(|| AdapterError::new("42P01", format!("relation {id} was dropped")))?;
-            source_imports.insert(id, SourceImport { shard_id, desc });
-        }
+        let source_imports = self.source_imports(&source)?;
         let objects_to_build = if source_imports.contains_key(&index.on) {
             vec![]
         } else {
@@ -528,6 +558,10 @@ impl Coordinator {
             return command;
         }
         if view.materialized {
+            // Plan first: nothing is written to the catalog for a query that cannot run.
+            let source = self.view_source(&view.sql)?;
+            sql::lir::plan_to_lir(&source)?;
+            self.source_imports(&source)?;
             let shard_id = persist::ShardId::new().to_string();
             let mv = self
                 .catalog
@@ -552,33 +586,8 @@ impl Coordinator {
         mv: &MaterializedViewEntry,
         as_of: repr::Timestamp,
     ) -> Result<(), AdapterError> {
-        let statement = sql::parse::parse(&mv.sql)?
-            .into_iter()
-            .next()
-            .ok_or_else(|| {
-                AdapterError::internal(format!("materialized view {} has no query", mv.name))
-            })?;
-        let source = match sql::plan(&self.catalog, &statement, Params::default())? {
-            (
-                Plan::Select {
-                    source, finishing, ..
-                },
-                _,
-            ) if finishing.limit.is_none() && finishing.offset == 0 => source,
-            _ => {
-                return Err(
-                    PlanError::unsupported("materialized views with LIMIT or OFFSET").into(),
-                )
-            }
-        };
-        let mut source_imports = BTreeMap::new();
-        for id in source.depends_on() {
-            let (shard_id, desc) = self
-                .catalog
-                .shard_of(id)
-                .ok_or_else(|| AdapterError::new("42P01", format!("relation {id} was dropped")))?;
-            source_imports.insert(id, SourceImport { shard_id, desc });
-        }
+        let source = self.view_source(&mv.sql)?;
+        let source_imports = self.source_imports(&source)?;
         let mut sink_exports = BTreeMap::new();
         sink_exports.insert(
             mv.id,
@@ -1335,7 +1344,12 @@ impl Coordinator {
                     .catalog
                     .create_index(index.name, index.on, index.keys)
                     .map_err(AdapterError::internal)
-                    .and_then(|entry| self.create_index_dataflow(&entry));
+                    .and_then(|entry| {
+                        // An index that cannot be maintained does not stay in the catalog.
+                        self.create_index_dataflow(&entry).inspect_err(|_| {
+                            let _ = self.catalog.drop_items(&[entry.id]);
+                        })
+                    });
                 match created {
                     Ok(()) => command("CREATE INDEX"),
                     Err(e) => done(Err(e)),
@@ -1439,20 +1453,10 @@ impl Coordinator {
             Err(e) => return Step::Done(Err(e.into())),
         };
         let timestamp = self.oracle.read_ts();
-        let mut source_imports = BTreeMap::new();
-        for id in source.depends_on() {
-            match self.catalog.shard_of(id) {
-                Some((shard_id, desc)) => {
-                    source_imports.insert(id, SourceImport { shard_id, desc });
-                }
-                None => {
-                    return Step::Done(Err(AdapterError::new(
-                        "42P01",
-                        format!("relation {id} was dropped"),
-                    )))
-                }
-            }
-        }
+        let source_imports = match self.source_imports(&source) {
+            Ok(imports) => imports,
+            Err(e) => return Step::Done(Err(e)),
+        };
         self.next_transient_id += 2;
         let object_id = GlobalId::Transient(self.next_transient_id - 1);
         let index_id = GlobalId::Transient(self.next_transient_id);
