@@ -2,8 +2,11 @@
 //! evaluation and result types.
 //!
 //! Functions follow PostgreSQL: NULL in gives NULL out (except the functions documented
-//! otherwise: `AND`, `OR`, `IS NULL`, `COALESCE`, `CONCAT`); integer overflow and
-//! division by zero are errors, not wrapped values.
+//! otherwise: `AND`, `OR`, `IS NULL`, `COALESCE`, `CONCAT`, `concat_ws`, `num_nulls`);
+//! integer overflow and division by zero are errors, not wrapped values. The built-in
+//! functions are implemented in the submodules `math`, `string` and `datetime`; the
+//! planner (`sql::func`) picks the overload and casts the arguments, so each variant
+//! here sees only the argument types its signatures allow.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -16,6 +19,13 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::scalar::{MirScalarExpr, RowArena};
+
+mod datetime;
+mod math;
+mod string;
+
+pub use math::{FloatFunc, NumericFunc};
+pub use string::TrimSide;
 
 /// Functions of one argument.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -49,6 +59,31 @@ pub enum UnaryFunc {
         length: u32,
         explicit: bool,
     },
+    /// A function of one double precision argument (`round`, `sqrt`, `sin`, ...).
+    Float(FloatFunc),
+    /// A function of one numeric argument (`round`, `sqrt`, `ln`, `scale`, ...).
+    Numeric(NumericFunc),
+    /// `reverse(text)`.
+    Reverse,
+    /// `initcap(text)`.
+    Initcap,
+    /// `md5(text)` or `md5(bytea)`: 32 hexadecimal digits.
+    Md5,
+    /// `ascii(text)`: the first character's code point.
+    Ascii,
+    /// `chr(integer)`.
+    Chr,
+    /// `octet_length(text)` or `octet_length(bytea)`.
+    OctetLength,
+    /// `bit_length(text)` or `bit_length(bytea)`.
+    BitLength,
+    /// `to_hex(integer)` or `to_hex(bigint)`: of the two's complement.
+    ToHex,
+    JustifyDays,
+    JustifyHours,
+    JustifyInterval,
+    /// `to_timestamp(double precision)`: seconds since 1970 as a timestamptz.
+    ToTimestamp,
 }
 
 /// Functions of two arguments.
@@ -73,6 +108,41 @@ pub enum BinaryFunc {
     TextConcat,
     Like,
     ILike,
+    /// `strpos(text, text)`.
+    Strpos,
+    /// `left(text, integer)`.
+    Left,
+    /// `right(text, integer)`.
+    Right,
+    /// `repeat(text, integer)`.
+    Repeat,
+    /// `starts_with(text, text)`.
+    StartsWith,
+    /// `power(x, y)` on double precision or on numeric.
+    Power,
+    /// `atan2(y, x)`.
+    Atan2,
+    /// `round(numeric, integer)`.
+    RoundScale,
+    /// `trunc(numeric, integer)`.
+    TruncScale,
+    /// `div(numeric, numeric)`: the quotient truncated toward zero.
+    DivTrunc,
+    /// `gcd(x, y)` on integer, bigint or numeric.
+    Gcd,
+    /// `lcm(x, y)` on integer, bigint or numeric.
+    Lcm,
+    /// `log(base, x)` on numeric.
+    LogBase,
+    /// `date_trunc(units, x)` of a timestamp, timestamptz or interval: the result has
+    /// the second argument's type.
+    DateTrunc,
+    /// `date_part(units, x)` of a timestamp, timestamptz, interval or time.
+    DatePart,
+    /// `to_char(x, format)` of a timestamp or timestamptz; NULL for an empty format.
+    ToChar,
+    /// `age(x, y)` of two timestamps or two timestamptzs.
+    Age,
 }
 
 /// Functions of any number of arguments.
@@ -85,6 +155,38 @@ pub enum VariadicFunc {
     Concat,
     /// `version()`.
     Version,
+    /// `substr(x, start [, length])` on text or bytea.
+    Substr,
+    /// `btrim`, `ltrim` or `rtrim` of `(text [, characters])`.
+    Trim(TrimSide),
+    /// `lpad(text, length [, fill])`.
+    Lpad,
+    /// `rpad(text, length [, fill])`.
+    Rpad,
+    /// `replace(text, from, to)`.
+    Replace,
+    /// `split_part(text, delimiter, n)`.
+    SplitPart,
+    /// `translate(text, from, to)`.
+    Translate,
+    /// `regexp_replace(source, pattern, replacement [, flags])`.
+    RegexpReplace,
+    /// `regexp_replace(source, pattern, replacement, start [, n [, flags]])`.
+    RegexpReplaceAt,
+    /// `concat_ws(separator, ...)`: NULL separator gives NULL, NULL values are skipped.
+    ConcatWs,
+    /// `make_date(year, month, day)`.
+    MakeDate,
+    /// `make_timestamp(year, month, day, hour, min, sec)`.
+    MakeTimestamp,
+    /// `make_interval(years, months, weeks, days, hours, mins, secs)`, all seven given.
+    MakeInterval,
+    /// `date_bin(stride, source, origin)`: the result has the source's type.
+    DateBin,
+    /// `num_nulls(...)`: never NULL.
+    NumNulls,
+    /// `num_nonnulls(...)`: never NULL.
+    NumNonNulls,
 }
 
 impl fmt::Display for UnaryFunc {
@@ -105,6 +207,20 @@ impl fmt::Display for UnaryFunc {
             }
             UnaryFunc::VarcharTypmod { length, .. } => write!(f, "cast_to_varchar({length})"),
             UnaryFunc::CharTypmod { length, .. } => write!(f, "cast_to_char({length})"),
+            UnaryFunc::Float(func) => write!(f, "{func}"),
+            UnaryFunc::Numeric(func) => write!(f, "{func}"),
+            UnaryFunc::Reverse => f.write_str("reverse"),
+            UnaryFunc::Initcap => f.write_str("initcap"),
+            UnaryFunc::Md5 => f.write_str("md5"),
+            UnaryFunc::Ascii => f.write_str("ascii"),
+            UnaryFunc::Chr => f.write_str("chr"),
+            UnaryFunc::OctetLength => f.write_str("octet_length"),
+            UnaryFunc::BitLength => f.write_str("bit_length"),
+            UnaryFunc::ToHex => f.write_str("to_hex"),
+            UnaryFunc::JustifyDays => f.write_str("justify_days"),
+            UnaryFunc::JustifyHours => f.write_str("justify_hours"),
+            UnaryFunc::JustifyInterval => f.write_str("justify_interval"),
+            UnaryFunc::ToTimestamp => f.write_str("to_timestamp"),
         }
     }
 }
@@ -113,6 +229,23 @@ impl fmt::Display for BinaryFunc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.infix().unwrap_or(match self {
             BinaryFunc::IsNotDistinctFrom => "is_not_distinct_from",
+            BinaryFunc::Strpos => "strpos",
+            BinaryFunc::Left => "left",
+            BinaryFunc::Right => "right",
+            BinaryFunc::Repeat => "repeat",
+            BinaryFunc::StartsWith => "starts_with",
+            BinaryFunc::Power => "power",
+            BinaryFunc::Atan2 => "atan2",
+            BinaryFunc::RoundScale => "round",
+            BinaryFunc::TruncScale => "trunc",
+            BinaryFunc::DivTrunc => "div",
+            BinaryFunc::Gcd => "gcd",
+            BinaryFunc::Lcm => "lcm",
+            BinaryFunc::LogBase => "log",
+            BinaryFunc::DateTrunc => "date_trunc",
+            BinaryFunc::DatePart => "date_part",
+            BinaryFunc::ToChar => "to_char",
+            BinaryFunc::Age => "age",
             _ => "?",
         }))
     }
@@ -126,6 +259,21 @@ impl fmt::Display for VariadicFunc {
             VariadicFunc::Least => "least",
             VariadicFunc::Concat => "concat",
             VariadicFunc::Version => "version",
+            VariadicFunc::Substr => "substr",
+            VariadicFunc::Trim(side) => return write!(f, "{side}"),
+            VariadicFunc::Lpad => "lpad",
+            VariadicFunc::Rpad => "rpad",
+            VariadicFunc::Replace => "replace",
+            VariadicFunc::SplitPart => "split_part",
+            VariadicFunc::Translate => "translate",
+            VariadicFunc::RegexpReplace | VariadicFunc::RegexpReplaceAt => "regexp_replace",
+            VariadicFunc::ConcatWs => "concat_ws",
+            VariadicFunc::MakeDate => "make_date",
+            VariadicFunc::MakeTimestamp => "make_timestamp",
+            VariadicFunc::MakeInterval => "make_interval",
+            VariadicFunc::DateBin => "date_bin",
+            VariadicFunc::NumNulls => "num_nulls",
+            VariadicFunc::NumNonNulls => "num_nonnulls",
         })
     }
 }
@@ -313,6 +461,24 @@ fn type_error(what: &str, d: Datum) -> EvalError {
     EvalError::Internal(format!("{what} applied to {d:?}"))
 }
 
+/// A text argument.
+fn str_arg(d: Datum<'_>) -> Result<&str, EvalError> {
+    match d {
+        Datum::String(s) => Ok(s),
+        other => Err(type_error("a text function", other)),
+    }
+}
+
+/// An integer argument of any width.
+fn int_arg(d: Datum) -> Result<i64, EvalError> {
+    match d {
+        Datum::Int16(v) => Ok(v.into()),
+        Datum::Int32(v) => Ok(v.into()),
+        Datum::Int64(v) => Ok(v),
+        other => Err(type_error("an integer function", other)),
+    }
+}
+
 impl UnaryFunc {
     pub fn eval<'a>(&self, a: Datum<'a>, arena: &'a RowArena) -> Result<Datum<'a>, EvalError> {
         match self {
@@ -404,6 +570,69 @@ impl UnaryFunc {
             UnaryFunc::IsNull | UnaryFunc::IsTrue | UnaryFunc::IsFalse => {
                 unreachable!("handled above")
             }
+            UnaryFunc::Float(func) => match a {
+                Datum::Float64(x) => Datum::Float64(func.eval(x)?),
+                other => return Err(type_error(&func.to_string(), other)),
+            },
+            UnaryFunc::Numeric(func) => match a {
+                Datum::Numeric(x) => {
+                    let r = func.eval(x)?;
+                    if func.returns_integer() {
+                        Datum::Int32(r.to_i32().ok_or_else(|| out_of_range("integer"))?)
+                    } else {
+                        Datum::Numeric(r)
+                    }
+                }
+                other => return Err(type_error(&func.to_string(), other)),
+            },
+            UnaryFunc::Reverse => {
+                Datum::String(arena.push_string(str_arg(a)?.chars().rev().collect()))
+            }
+            UnaryFunc::Initcap => Datum::String(arena.push_string(string::initcap(str_arg(a)?))),
+            UnaryFunc::Md5 => {
+                let bytes = match a {
+                    Datum::String(s) => s.as_bytes(),
+                    Datum::Bytes(b) => b,
+                    other => return Err(type_error("md5", other)),
+                };
+                Datum::String(arena.push_string(string::md5_hex(bytes)))
+            }
+            UnaryFunc::Ascii => Datum::Int32(string::ascii(str_arg(a)?)),
+            UnaryFunc::Chr => {
+                let c = string::chr(int_arg(a)?)?;
+                Datum::String(arena.push_string(c.to_string()))
+            }
+            UnaryFunc::OctetLength | UnaryFunc::BitLength => {
+                let len = match a {
+                    Datum::String(s) => s.len(),
+                    Datum::Bytes(b) => b.len(),
+                    other => return Err(type_error("octet_length", other)),
+                };
+                let factor = if *self == UnaryFunc::BitLength { 8 } else { 1 };
+                Datum::Int32(i32::try_from(len * factor).map_err(|_| out_of_range("integer"))?)
+            }
+            UnaryFunc::ToHex => {
+                let text = match a {
+                    Datum::Int32(v) => string::to_hex(i64::from(v), 32),
+                    Datum::Int64(v) => string::to_hex(v, 64),
+                    other => return Err(type_error("to_hex", other)),
+                };
+                Datum::String(arena.push_string(text))
+            }
+            UnaryFunc::JustifyDays | UnaryFunc::JustifyHours | UnaryFunc::JustifyInterval => {
+                let Datum::Interval(iv) = a else {
+                    return Err(type_error("justify", a));
+                };
+                Datum::Interval(match self {
+                    UnaryFunc::JustifyDays => datetime::justify_days(iv)?,
+                    UnaryFunc::JustifyHours => datetime::justify_hours(iv)?,
+                    _ => datetime::justify_interval(iv)?,
+                })
+            }
+            UnaryFunc::ToTimestamp => match a {
+                Datum::Float64(x) => Datum::TimestampTz(datetime::to_timestamp(x)?),
+                other => return Err(type_error("to_timestamp", other)),
+            },
         })
     }
 
@@ -421,6 +650,23 @@ impl UnaryFunc {
             UnaryFunc::VarcharTypmod { .. } | UnaryFunc::CharTypmod { .. } => {
                 ScalarType::String.nullable(input.nullable)
             }
+            UnaryFunc::Float(_) => ScalarType::Float64.nullable(input.nullable),
+            UnaryFunc::Numeric(func) if func.returns_integer() => {
+                ScalarType::Int32.nullable(input.nullable)
+            }
+            UnaryFunc::Numeric(_) => ScalarType::Numeric.nullable(input.nullable),
+            UnaryFunc::Reverse
+            | UnaryFunc::Initcap
+            | UnaryFunc::Md5
+            | UnaryFunc::Chr
+            | UnaryFunc::ToHex => ScalarType::String.nullable(input.nullable),
+            UnaryFunc::Ascii | UnaryFunc::OctetLength | UnaryFunc::BitLength => {
+                ScalarType::Int32.nullable(input.nullable)
+            }
+            UnaryFunc::JustifyDays | UnaryFunc::JustifyHours | UnaryFunc::JustifyInterval => {
+                ScalarType::Interval.nullable(input.nullable)
+            }
+            UnaryFunc::ToTimestamp => ScalarType::TimestampTz.nullable(input.nullable),
         }
     }
 }
@@ -900,7 +1146,7 @@ impl BinaryFunc {
             BinaryFunc::TextConcat => "||",
             BinaryFunc::Like => "like",
             BinaryFunc::ILike => "ilike",
-            BinaryFunc::IsNotDistinctFrom => return None,
+            _ => return None,
         })
     }
 
@@ -953,6 +1199,110 @@ impl BinaryFunc {
                 _ => return Err(EvalError::Internal("LIKE on non-text".into())),
             },
             And | Or | IsNotDistinctFrom => unreachable!("handled above"),
+            Strpos => Datum::Int32(string::strpos(str_arg(a)?, str_arg(b)?)),
+            Left => Datum::String(string::left(str_arg(a)?, int_arg(b)?)),
+            Right => Datum::String(string::right(str_arg(a)?, int_arg(b)?)),
+            Repeat => Datum::String(arena.push_string(string::repeat(str_arg(a)?, int_arg(b)?)?)),
+            StartsWith => Datum::from_bool(str_arg(a)?.starts_with(str_arg(b)?)),
+            Power => match (a, b) {
+                (Datum::Float64(x), Datum::Float64(y)) => Datum::Float64(math::float_power(x, y)?),
+                (Datum::Numeric(x), Datum::Numeric(y)) => {
+                    Datum::Numeric(math::numeric_power(x, y)?)
+                }
+                (x, _) => return Err(type_error("power", x)),
+            },
+            Atan2 => match (a, b) {
+                (Datum::Float64(y), Datum::Float64(x)) => Datum::Float64(math::float_atan2(y, x)?),
+                (y, _) => return Err(type_error("atan2", y)),
+            },
+            RoundScale | TruncScale => match a {
+                Datum::Numeric(x) => {
+                    let scale = int_arg(b)?;
+                    Datum::Numeric(if *self == RoundScale {
+                        math::round_scale(x, scale)?
+                    } else {
+                        math::trunc_scale(x, scale)?
+                    })
+                }
+                other => return Err(type_error("round", other)),
+            },
+            DivTrunc | LogBase => match (a, b) {
+                (Datum::Numeric(x), Datum::Numeric(y)) => Datum::Numeric(if *self == DivTrunc {
+                    math::numeric_div_trunc(x, y)?
+                } else {
+                    math::numeric_log(x, y)?
+                }),
+                (x, _) => return Err(type_error("div", x)),
+            },
+            Gcd | Lcm => {
+                let f = if *self == Gcd {
+                    math::int_gcd
+                } else {
+                    math::int_lcm
+                };
+                match (a, b) {
+                    (Datum::Int32(x), Datum::Int32(y)) => {
+                        Datum::Int32(f(x.into(), y.into(), i32::MAX.into(), "integer")? as i32)
+                    }
+                    (Datum::Int64(x), Datum::Int64(y)) => {
+                        Datum::Int64(f(x, y, i64::MAX, "bigint")?)
+                    }
+                    (Datum::Numeric(x), Datum::Numeric(y)) => Datum::Numeric(if *self == Gcd {
+                        math::numeric_gcd(x, y)?
+                    } else {
+                        math::numeric_lcm(x, y)?
+                    }),
+                    (x, _) => return Err(type_error("gcd", x)),
+                }
+            }
+            DateTrunc => {
+                let units = str_arg(a)?;
+                match b {
+                    Datum::Timestamp(t) => Datum::Timestamp(datetime::trunc_timestamp(
+                        units,
+                        t,
+                        ScalarType::Timestamp.name(),
+                    )?),
+                    Datum::TimestampTz(t) => Datum::TimestampTz(datetime::trunc_timestamp(
+                        units,
+                        t,
+                        ScalarType::TimestampTz.name(),
+                    )?),
+                    Datum::Interval(iv) => Datum::Interval(datetime::trunc_interval(units, iv)?),
+                    other => return Err(type_error("date_trunc", other)),
+                }
+            }
+            DatePart => {
+                let units = str_arg(a)?;
+                Datum::Float64(match b {
+                    Datum::Timestamp(t) => datetime::part_timestamp(units, t, false)?,
+                    Datum::TimestampTz(t) => datetime::part_timestamp(units, t, true)?,
+                    Datum::Interval(iv) => datetime::part_interval(units, iv)?,
+                    Datum::Time(t) => datetime::part_time(units, t)?,
+                    other => return Err(type_error("date_part", other)),
+                })
+            }
+            ToChar => {
+                let (t, with_tz) = match a {
+                    Datum::Timestamp(t) => (t, false),
+                    Datum::TimestampTz(t) => (t, true),
+                    other => return Err(type_error("to_char", other)),
+                };
+                match datetime::to_char(t, str_arg(b)?, with_tz) {
+                    Some(text) => {
+                        check_value_len(text.len())?;
+                        Datum::String(arena.push_string(text))
+                    }
+                    None => Datum::Null,
+                }
+            }
+            Age => match (a, b) {
+                (Datum::Timestamp(x), Datum::Timestamp(y))
+                | (Datum::TimestampTz(x), Datum::TimestampTz(y)) => {
+                    Datum::Interval(datetime::age(x, y)?)
+                }
+                (x, _) => return Err(type_error("age", x)),
+            },
         })
     }
 
@@ -962,7 +1312,16 @@ impl BinaryFunc {
         let scalar = match self {
             And | Or | Eq | NotEq | Lt | Lte | Gt | Gte | Like | ILike => ScalarType::Bool,
             IsNotDistinctFrom => return ScalarType::Bool.nullable(false),
-            TextConcat => ScalarType::String,
+            TextConcat | Left | Right | Repeat => ScalarType::String,
+            Strpos => ScalarType::Int32,
+            StartsWith => ScalarType::Bool,
+            Power | Gcd | Lcm => a.scalar_type,
+            Atan2 | DatePart => ScalarType::Float64,
+            RoundScale | TruncScale | DivTrunc | LogBase => ScalarType::Numeric,
+            DateTrunc => b.scalar_type,
+            // An empty format gives NULL.
+            ToChar => return ScalarType::String.nullable(true),
+            Age => ScalarType::Interval,
             Add | Sub | Mul | Div | Mod => {
                 use ScalarType::{Date, Int32, Interval, Time, Timestamp, TimestampTz};
                 match (a.scalar_type, b.scalar_type) {
@@ -1028,7 +1387,175 @@ impl VariadicFunc {
                 Ok(Datum::String(arena.push_string(out)))
             }
             VariadicFunc::Version => Ok(Datum::String(arena.push_string(version_string()))),
+            VariadicFunc::ConcatWs => {
+                let mut datums_out = Vec::with_capacity(exprs.len());
+                for e in exprs {
+                    datums_out.push(e.eval(datums, arena)?);
+                }
+                let Some((sep, rest)) = datums_out.split_first() else {
+                    return Ok(Datum::Null);
+                };
+                let sep = match sep {
+                    Datum::Null => return Ok(Datum::Null),
+                    other => str_arg(*other)?,
+                };
+                let mut out = String::new();
+                let mut first = true;
+                for d in rest.iter().filter(|d| !d.is_null()) {
+                    if !first {
+                        out.push_str(sep);
+                    }
+                    first = false;
+                    out.push_str(&strconv::format_datum(*d));
+                    check_value_len(out.len())?;
+                }
+                Ok(Datum::String(arena.push_string(out)))
+            }
+            VariadicFunc::NumNulls | VariadicFunc::NumNonNulls => {
+                let mut nulls = 0i32;
+                for e in exprs {
+                    if e.eval(datums, arena)?.is_null() {
+                        nulls += 1;
+                    }
+                }
+                Ok(Datum::Int32(if *self == VariadicFunc::NumNulls {
+                    nulls
+                } else {
+                    exprs.len() as i32 - nulls
+                }))
+            }
+            _ => {
+                // The rest are strict: every argument is evaluated, and NULL in any of
+                // them gives NULL.
+                let mut args = Vec::with_capacity(exprs.len());
+                for e in exprs {
+                    args.push(e.eval(datums, arena)?);
+                }
+                if args.iter().any(Datum::is_null) {
+                    return Ok(Datum::Null);
+                }
+                self.eval_strict(&args, arena)
+            }
         }
+    }
+
+    /// A strict function of non-null arguments.
+    fn eval_strict<'a>(
+        &self,
+        args: &[Datum<'a>],
+        arena: &'a RowArena,
+    ) -> Result<Datum<'a>, EvalError> {
+        let arg = |i: usize| -> Result<Datum<'a>, EvalError> {
+            args.get(i).copied().ok_or_else(|| {
+                EvalError::Internal(format!("{self} called with {} arguments", args.len()))
+            })
+        };
+        let text = |i: usize| -> Result<&'a str, EvalError> { str_arg(arg(i)?) };
+        let int = |i: usize| -> Result<i64, EvalError> { int_arg(arg(i)?) };
+        let int32 = |i: usize| -> Result<i32, EvalError> {
+            i32::try_from(int(i)?).map_err(|_| out_of_range("integer"))
+        };
+        let string = |s: String| -> Result<Datum<'a>, EvalError> {
+            check_value_len(s.len())?;
+            Ok(Datum::String(arena.push_string(s)))
+        };
+        let optional = |i: usize| if args.len() > i { Some(i) } else { None };
+        Ok(match self {
+            VariadicFunc::Substr => {
+                let len = optional(2).map(int).transpose()?;
+                match arg(0)? {
+                    Datum::String(s) => Datum::String(string::substr(s, int(1)?, len)?),
+                    Datum::Bytes(b) => Datum::Bytes(string::substr_bytes(b, int(1)?, len)?),
+                    other => return Err(type_error("substr", other)),
+                }
+            }
+            VariadicFunc::Trim(side) => {
+                let chars = optional(1).map(text).transpose()?.unwrap_or(" ");
+                Datum::String(string::trim(*side, text(0)?, chars))
+            }
+            VariadicFunc::Lpad | VariadicFunc::Rpad => {
+                let fill = optional(2).map(text).transpose()?.unwrap_or(" ");
+                let left = *self == VariadicFunc::Lpad;
+                string(string::pad(text(0)?, int(1)?, fill, left)?)?
+            }
+            VariadicFunc::Replace => string(string::replace(text(0)?, text(1)?, text(2)?)?)?,
+            VariadicFunc::SplitPart => {
+                Datum::String(string::split_part(text(0)?, text(1)?, int(2)?)?)
+            }
+            VariadicFunc::Translate => string(string::translate(text(0)?, text(1)?, text(2)?))?,
+            VariadicFunc::RegexpReplace => {
+                let flags = optional(3).map(text).transpose()?.unwrap_or("");
+                string(string::regexp_replace(
+                    text(0)?,
+                    text(1)?,
+                    text(2)?,
+                    None,
+                    None,
+                    flags,
+                )?)?
+            }
+            VariadicFunc::RegexpReplaceAt => {
+                let n = optional(4).map(int).transpose()?;
+                let flags = optional(5).map(text).transpose()?.unwrap_or("");
+                string(string::regexp_replace(
+                    text(0)?,
+                    text(1)?,
+                    text(2)?,
+                    Some(int(3)?),
+                    n,
+                    flags,
+                )?)?
+            }
+            VariadicFunc::MakeDate => {
+                Datum::Date(datetime::make_date(int32(0)?, int32(1)?, int32(2)?)?)
+            }
+            VariadicFunc::MakeTimestamp => {
+                let Datum::Float64(sec) = arg(5)? else {
+                    return Err(type_error("make_timestamp", arg(5)?));
+                };
+                Datum::Timestamp(datetime::make_timestamp(
+                    int32(0)?,
+                    int32(1)?,
+                    int32(2)?,
+                    int32(3)?,
+                    int32(4)?,
+                    sec,
+                )?)
+            }
+            VariadicFunc::MakeInterval => {
+                let Datum::Float64(secs) = arg(6)? else {
+                    return Err(type_error("make_interval", arg(6)?));
+                };
+                Datum::Interval(datetime::make_interval(
+                    int32(0)?,
+                    int32(1)?,
+                    int32(2)?,
+                    int32(3)?,
+                    int32(4)?,
+                    int32(5)?,
+                    secs,
+                )?)
+            }
+            VariadicFunc::DateBin => match (arg(0)?, arg(1)?, arg(2)?) {
+                (Datum::Interval(stride), Datum::Timestamp(t), Datum::Timestamp(origin)) => {
+                    Datum::Timestamp(datetime::date_bin(stride, t, origin)?)
+                }
+                (Datum::Interval(stride), Datum::TimestampTz(t), Datum::TimestampTz(origin)) => {
+                    Datum::TimestampTz(datetime::date_bin(stride, t, origin)?)
+                }
+                (_, other, _) => return Err(type_error("date_bin", other)),
+            },
+            VariadicFunc::Coalesce
+            | VariadicFunc::Greatest
+            | VariadicFunc::Least
+            | VariadicFunc::Concat
+            | VariadicFunc::Version
+            | VariadicFunc::ConcatWs
+            | VariadicFunc::NumNulls
+            | VariadicFunc::NumNonNulls => {
+                return Err(EvalError::Internal(format!("{self} is not strict")))
+            }
+        })
     }
 
     pub fn output_type(&self, inputs: Vec<ColumnType>) -> ColumnType {
@@ -1045,6 +1572,28 @@ impl VariadicFunc {
                 scalar.nullable(nullable)
             }
             VariadicFunc::Concat | VariadicFunc::Version => ScalarType::String.nullable(false),
+            VariadicFunc::ConcatWs => {
+                ScalarType::String.nullable(inputs.first().map(|t| t.nullable).unwrap_or(true))
+            }
+            VariadicFunc::NumNulls | VariadicFunc::NumNonNulls => ScalarType::Int32.nullable(false),
+            _ => {
+                let nullable = inputs.iter().any(|t| t.nullable);
+                let scalar = match self {
+                    VariadicFunc::Substr => inputs
+                        .first()
+                        .map(|t| t.scalar_type)
+                        .unwrap_or(ScalarType::String),
+                    VariadicFunc::MakeDate => ScalarType::Date,
+                    VariadicFunc::MakeTimestamp => ScalarType::Timestamp,
+                    VariadicFunc::MakeInterval => ScalarType::Interval,
+                    VariadicFunc::DateBin => inputs
+                        .get(1)
+                        .map(|t| t.scalar_type)
+                        .unwrap_or(ScalarType::Timestamp),
+                    _ => ScalarType::String,
+                };
+                scalar.nullable(nullable)
+            }
         }
     }
 }
@@ -1426,6 +1975,123 @@ mod tests {
                 UnaryFunc::CharLength,
             ] {
                 let _ = func.eval(d, &arena);
+            }
+        }
+    }
+
+    #[test]
+    fn builtin_functions_of_any_value_return_errors_not_panics() {
+        let arena = RowArena::new();
+        let every = [
+            Datum::Null,
+            Datum::Int32(i32::MIN),
+            Datum::Int32(i32::MAX),
+            Datum::Int32(0),
+            Datum::Int32(-1),
+            Datum::Int64(i64::MIN),
+            Datum::Int64(i64::MAX),
+            Datum::Float64(f64::MAX),
+            Datum::Float64(-f64::MAX),
+            Datum::Float64(f64::NAN),
+            Datum::Float64(f64::NEG_INFINITY),
+            Datum::Float64(5e-324),
+            Datum::Float64(0.0),
+            Datum::Numeric(Decimal::MIN),
+            Datum::Numeric(Decimal::MAX),
+            Datum::Numeric(Decimal::new(1, 28)),
+            Datum::String(""),
+            Datum::String("héllo wörld"),
+            Datum::String("microseconds"),
+            Datum::String("FMDay FMMonth Y,YYY IYYY CC \"x\" TH th"),
+            Datum::String("(a|b)*\\1[[:alpha:]]{2,}"),
+            Datum::Bytes(b"\xff\x00"),
+            Datum::Time(0),
+            Datum::Time(adt::MICROS_PER_DAY),
+            Datum::Timestamp(i64::MIN),
+            Datum::Timestamp(i64::MAX),
+            Datum::Timestamp(adt::TIMESTAMP_MIN),
+            Datum::TimestampTz(i64::MAX),
+            iv(i32::MIN, i32::MIN, i64::MIN),
+            iv(i32::MAX, i32::MAX, i64::MAX),
+            iv(0, 0, 0),
+        ];
+        let unary = [
+            UnaryFunc::Float(FloatFunc::Sqrt),
+            UnaryFunc::Float(FloatFunc::Exp),
+            UnaryFunc::Float(FloatFunc::Ln),
+            UnaryFunc::Float(FloatFunc::Degrees),
+            UnaryFunc::Float(FloatFunc::Acosh),
+            UnaryFunc::Float(FloatFunc::Cbrt),
+            UnaryFunc::Numeric(NumericFunc::Exp),
+            UnaryFunc::Numeric(NumericFunc::Sqrt),
+            UnaryFunc::Numeric(NumericFunc::Scale),
+            UnaryFunc::Reverse,
+            UnaryFunc::Initcap,
+            UnaryFunc::Md5,
+            UnaryFunc::Ascii,
+            UnaryFunc::Chr,
+            UnaryFunc::OctetLength,
+            UnaryFunc::BitLength,
+            UnaryFunc::ToHex,
+            UnaryFunc::JustifyDays,
+            UnaryFunc::JustifyHours,
+            UnaryFunc::JustifyInterval,
+            UnaryFunc::ToTimestamp,
+        ];
+        let binary = [
+            BinaryFunc::Strpos,
+            BinaryFunc::Left,
+            BinaryFunc::Right,
+            BinaryFunc::StartsWith,
+            BinaryFunc::Power,
+            BinaryFunc::Atan2,
+            BinaryFunc::RoundScale,
+            BinaryFunc::TruncScale,
+            BinaryFunc::DivTrunc,
+            BinaryFunc::Gcd,
+            BinaryFunc::Lcm,
+            BinaryFunc::LogBase,
+            BinaryFunc::DateTrunc,
+            BinaryFunc::DatePart,
+            BinaryFunc::ToChar,
+            BinaryFunc::Age,
+        ];
+        let variadic = [
+            VariadicFunc::Substr,
+            VariadicFunc::Trim(TrimSide::Both),
+            VariadicFunc::Lpad,
+            VariadicFunc::Replace,
+            VariadicFunc::SplitPart,
+            VariadicFunc::Translate,
+            VariadicFunc::RegexpReplace,
+            VariadicFunc::RegexpReplaceAt,
+            VariadicFunc::ConcatWs,
+            VariadicFunc::MakeDate,
+            VariadicFunc::MakeTimestamp,
+            VariadicFunc::MakeInterval,
+            VariadicFunc::DateBin,
+            VariadicFunc::NumNulls,
+        ];
+        for a in every {
+            for f in unary {
+                let _ = f.eval(a, &arena);
+            }
+            for b in every {
+                for f in binary {
+                    let _ = f.eval(a, b, &arena);
+                }
+                for c in [Datum::Int32(2), Datum::String("g"), Datum::Float64(1.5), a] {
+                    let lit = |d: Datum| {
+                        let typ = d.scalar_type().unwrap_or(ScalarType::String);
+                        MirScalarExpr::literal(d, typ)
+                    };
+                    let exprs = [lit(a), lit(b), lit(c), lit(c), lit(c), lit(c), lit(c)];
+                    for f in variadic {
+                        for n in 0..=exprs.len() {
+                            let _ = f.eval(&exprs[..n], &[], &arena);
+                        }
+                    }
+                }
             }
         }
     }
