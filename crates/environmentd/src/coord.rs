@@ -1103,9 +1103,14 @@ impl Coordinator {
             Err(e) => return Step::Done(Err(e.into())),
         };
         let conn_id = job.session.conn_id;
-        if job.session.transaction == TransactionStatus::InBlock {
+        let block_has_writes = self
+            .transactions
+            .get(&job.session.conn_id)
+            .is_some_and(|t| !t.writes.is_empty());
+        if job.session.transaction == TransactionStatus::InBlock && block_has_writes {
             // Freshet applies DDL at once, so a ROLLBACK could not undo it; PostgreSQL
-            // would roll it back. Refused, as Materialize does.
+            // would roll it back. DDL is allowed in a block until the block writes (drivers
+            // such as psycopg open a block before every first statement), then refused.
             let ddl = match &plan {
                 Plan::CreateTable { .. } => Some("CREATE TABLE"),
                 Plan::CreateView(_) => Some("CREATE VIEW"),
