@@ -2,26 +2,53 @@
 //!
 //! An aggregate sees the group's values with their multiplicities (a value inserted
 //! three times arrives once with count 3). NULLs are ignored by every aggregate except
-//! `count(*)`, which the planner expresses as `count(true)`.
+//! `count(*)`, which the planner expresses as `count(true)`. `agg(x) FILTER (WHERE c)`
+//! is planned as `agg(CASE WHEN c THEN x END)`, which relies on exactly that.
+//!
+//! Every aggregate is a function of the group's current multiset of values, so the
+//! renderer can recompute it from scratch whenever the group changes (insertions and
+//! retractions alike): no aggregate keeps state between evaluations.
+//!
+//! Aggregates of several arguments (`string_agg(value, delimiter ORDER BY ...)`) take
+//! one argument, a record packed by [`crate::VariadicFunc::Record`]: a `bytea` whose
+//! bytes are a [`Row`] of the arguments followed by the ORDER BY keys.
 
 use std::fmt;
 
 use repr::adt::{interval_out_of_range, Interval};
-use repr::{ColumnType, Datum, EvalError, ScalarType};
+use repr::{ColumnType, Datum, EvalError, Row, ScalarType};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::func::{check_float, numeric_div};
-use crate::scalar::MirScalarExpr;
+use crate::finishing::{compare_rows, ColumnOrder};
+use crate::func::{check_float, check_value_len, numeric_div, numeric_sqrt_at_scale};
+use crate::scalar::{MirScalarExpr, RowArena};
 
 /// An aggregate function.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum AggregateFunc {
     Count,
     Sum,
     Min,
     Max,
     Avg,
+    /// `var_samp` (and its alias `variance`).
+    VarSamp,
+    /// `var_pop`.
+    VarPop,
+    /// `stddev_samp` (and its alias `stddev`).
+    StddevSamp,
+    /// `stddev_pop`.
+    StddevPop,
+    /// `bool_and` (and its alias `every`).
+    BoolAnd,
+    /// `bool_or`.
+    BoolOr,
+    /// `string_agg(value, delimiter [ORDER BY ...])` over text. The argument is a
+    /// record `(value, delimiter, key...)`; `order_by` sorts by the record's fields.
+    StringAgg {
+        order_by: Vec<ColumnOrder>,
+    },
 }
 
 /// An aggregate applied to an expression over the input of a `Reduce`.
@@ -41,6 +68,13 @@ impl fmt::Display for AggregateFunc {
             AggregateFunc::Min => "min",
             AggregateFunc::Max => "max",
             AggregateFunc::Avg => "avg",
+            AggregateFunc::VarSamp => "var_samp",
+            AggregateFunc::VarPop => "var_pop",
+            AggregateFunc::StddevSamp => "stddev_samp",
+            AggregateFunc::StddevPop => "stddev_pop",
+            AggregateFunc::BoolAnd => "bool_and",
+            AggregateFunc::BoolOr => "bool_or",
+            AggregateFunc::StringAgg { .. } => "string_agg",
         })
     }
 }
@@ -48,7 +82,26 @@ impl fmt::Display for AggregateFunc {
 impl fmt::Display for AggregateExpr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let distinct = if self.distinct { "distinct " } else { "" };
-        write!(f, "{}({distinct}{})", self.func, self.expr)
+        write!(f, "{}({distinct}{}", self.func, self.expr)?;
+        if let AggregateFunc::StringAgg { order_by } = &self.func {
+            if !order_by.is_empty() {
+                // The keys are fields of the record argument, counted from 0.
+                let keys: Vec<String> = order_by
+                    .iter()
+                    .map(|o| {
+                        let dir = if o.desc { " desc" } else { "" };
+                        let nulls = match (o.desc, o.nulls_last) {
+                            (false, false) => " nulls first",
+                            (true, true) => " nulls last",
+                            _ => "",
+                        };
+                        format!("field {}{dir}{nulls}", o.column)
+                    })
+                    .collect();
+                write!(f, " order by {}", keys.join(", "))?;
+            }
+        }
+        f.write_str(")")
     }
 }
 
@@ -69,8 +122,33 @@ impl AggregateFunc {
                 _ => ScalarType::Numeric,
             },
             AggregateFunc::Min | AggregateFunc::Max => input.scalar_type,
+            AggregateFunc::VarSamp
+            | AggregateFunc::VarPop
+            | AggregateFunc::StddevSamp
+            | AggregateFunc::StddevPop => match input.scalar_type {
+                ScalarType::Float32 | ScalarType::Float64 => ScalarType::Float64,
+                _ => ScalarType::Numeric,
+            },
+            AggregateFunc::BoolAnd | AggregateFunc::BoolOr => ScalarType::Bool,
+            AggregateFunc::StringAgg { .. } => ScalarType::String,
         };
         scalar.nullable(true)
+    }
+
+    /// Whether the aggregate accepts arguments of type `input` (PostgreSQL's
+    /// signatures; `string_agg`'s record is checked by the planner).
+    pub fn accepts(&self, input: ScalarType) -> bool {
+        match self {
+            AggregateFunc::Count | AggregateFunc::Min | AggregateFunc::Max => true,
+            AggregateFunc::Sum => input.is_numeric() || input == ScalarType::Interval,
+            AggregateFunc::Avg => input.is_numeric() || input == ScalarType::Interval,
+            AggregateFunc::VarSamp
+            | AggregateFunc::VarPop
+            | AggregateFunc::StddevSamp
+            | AggregateFunc::StddevPop => input.is_numeric(),
+            AggregateFunc::BoolAnd | AggregateFunc::BoolOr => input == ScalarType::Bool,
+            AggregateFunc::StringAgg { .. } => input == ScalarType::Bytes,
+        }
     }
 
     /// Folds the group's values (with multiplicities) into the aggregate's value, of
@@ -79,9 +157,12 @@ impl AggregateFunc {
     /// Overflow is an error with PostgreSQL's SQLSTATE: `bigint out of range`, `value
     /// out of range: overflow` for floats, `interval out of range`, and `value
     /// overflows numeric format` where PostgreSQL's unbounded numeric would not overflow.
+    ///
+    /// `arena` holds values the aggregate builds (`string_agg`'s text).
     pub fn eval<'a>(
         &self,
         values: impl Iterator<Item = (Datum<'a>, i64)>,
+        arena: &'a RowArena,
     ) -> Result<Datum<'a>, EvalError> {
         let mut values = values.filter(|(d, n)| !d.is_null() && *n != 0);
         match self {
@@ -107,8 +188,261 @@ impl AggregateFunc {
                 }
                 state.finish(*self == AggregateFunc::Avg)
             }
+            AggregateFunc::VarSamp
+            | AggregateFunc::VarPop
+            | AggregateFunc::StddevSamp
+            | AggregateFunc::StddevPop => {
+                let sample = matches!(self, AggregateFunc::VarSamp | AggregateFunc::StddevSamp);
+                let stddev = matches!(self, AggregateFunc::StddevSamp | AggregateFunc::StddevPop);
+                let Some((first, n)) = values.next() else {
+                    return Ok(Datum::Null);
+                };
+                let mut state = VarianceState::for_datum(first)?;
+                state.add(first, n)?;
+                for (d, n) in values {
+                    state.add(d, n)?;
+                }
+                state.finish(sample, stddev)
+            }
+            AggregateFunc::BoolAnd | AggregateFunc::BoolOr => {
+                // bool_and is false once any value is false, bool_or true once any is true.
+                let decisive = Datum::from_bool(*self == AggregateFunc::BoolOr);
+                let mut result = Datum::Null;
+                for (d, _) in values {
+                    if d == decisive {
+                        return Ok(decisive);
+                    }
+                    result = d;
+                }
+                Ok(result)
+            }
+            AggregateFunc::StringAgg { order_by } => string_agg(values, order_by, arena),
         }
     }
+}
+
+/// `string_agg` over records `(value, delimiter, key...)`: the values in `order_by`
+/// order, each but the first preceded by its own row's delimiter (PostgreSQL's
+/// `string_agg_transfn`: NULL values are skipped, a NULL delimiter is empty). NULL when
+/// no value is non-null.
+fn string_agg<'a>(
+    values: impl Iterator<Item = (Datum<'a>, i64)>,
+    order_by: &[ColumnOrder],
+    arena: &'a RowArena,
+) -> Result<Datum<'a>, EvalError> {
+    let mut rows = Vec::new();
+    for (d, n) in values {
+        let Datum::Bytes(bytes) = d else {
+            return Err(EvalError::Internal(format!(
+                "string_agg over a non-record value: {d:?}"
+            )));
+        };
+        let row = Row::from_bytes(bytes.to_vec())
+            .ok_or_else(|| EvalError::Internal("string_agg over a malformed record".into()))?;
+        rows.push((row, n));
+    }
+    let mut records: Vec<(Vec<Datum>, i64)> = rows.iter().map(|(r, n)| (r.unpack(), *n)).collect();
+    if records.iter().any(|(r, _)| r.len() < 2) {
+        return Err(EvalError::Internal("string_agg over a short record".into()));
+    }
+    // A stable sort: rows equal on the keys keep the order of their packed records.
+    records.sort_by(|(a, _), (b, _)| compare_rows(order_by, a, b));
+    let mut out: Option<String> = None;
+    for (record, n) in &records {
+        let Datum::String(value) = record[0] else {
+            continue;
+        };
+        let delimiter = match record[1] {
+            Datum::String(s) => s,
+            _ => "",
+        };
+        for _ in 0..(*n).max(0) {
+            match &mut out {
+                None => out = Some(value.to_string()),
+                Some(s) => {
+                    check_value_len(s.len() + delimiter.len() + value.len())?;
+                    s.push_str(delimiter);
+                    s.push_str(value);
+                }
+            }
+        }
+    }
+    Ok(match out {
+        Some(s) => Datum::String(arena.push_string(s)),
+        None => Datum::Null,
+    })
+}
+
+/// The running state of `var_*` and `stddev_*`.
+enum VarianceState {
+    /// Integers (PostgreSQL's `int8_accum` and `int4_accum`): the count, the sum and the
+    /// sum of squares, exactly.
+    Int { n: i64, sum: i128, sumsq: i128 },
+    /// Numerics (`numeric_accum`): as for integers, with the largest input scale.
+    Numeric {
+        n: i64,
+        sum: Decimal,
+        sumsq: Decimal,
+        scale: u32,
+    },
+    /// Floats (`float8_accum`): the Youngs-Cramer state that `avg` keeps too.
+    Float(SumState),
+}
+
+impl VarianceState {
+    fn for_datum(d: Datum) -> Result<VarianceState, EvalError> {
+        Ok(match d {
+            Datum::Int16(_) | Datum::Int32(_) | Datum::Int64(_) => VarianceState::Int {
+                n: 0,
+                sum: 0,
+                sumsq: 0,
+            },
+            Datum::Numeric(_) => VarianceState::Numeric {
+                n: 0,
+                sum: Decimal::ZERO,
+                sumsq: Decimal::ZERO,
+                scale: 0,
+            },
+            Datum::Float32(_) | Datum::Float64(_) => {
+                VarianceState::Float(SumState::for_datum(d, true)?)
+            }
+            other => return Err(mixed_input(other)),
+        })
+    }
+
+    /// Adds `n` copies of `d`.
+    fn add(&mut self, d: Datum, k: i64) -> Result<(), EvalError> {
+        match (self, d) {
+            (
+                VarianceState::Int { n, sum, sumsq },
+                Datum::Int16(_) | Datum::Int32(_) | Datum::Int64(_),
+            ) => {
+                let v: i128 = match d {
+                    Datum::Int16(v) => v.into(),
+                    Datum::Int32(v) => v.into(),
+                    Datum::Int64(v) => v.into(),
+                    _ => unreachable!("matched above"),
+                };
+                let k128 = i128::from(k);
+                *sum = v
+                    .checked_mul(k128)
+                    .and_then(|p| sum.checked_add(p))
+                    .ok_or(EvalError::NumericOverflow)?;
+                *sumsq = v
+                    .checked_mul(v)
+                    .and_then(|sq| sq.checked_mul(k128))
+                    .and_then(|p| sumsq.checked_add(p))
+                    .ok_or(EvalError::NumericOverflow)?;
+                *n = count_add(*n, k)?;
+            }
+            (
+                VarianceState::Numeric {
+                    n,
+                    sum,
+                    sumsq,
+                    scale,
+                },
+                Datum::Numeric(v),
+            ) => {
+                let kd = Decimal::from(k);
+                *scale = (*scale).max(v.scale());
+                *sum = v
+                    .checked_mul(kd)
+                    .and_then(|p| sum.checked_add(p))
+                    .ok_or(EvalError::NumericOverflow)?;
+                let sq = v.checked_mul(v).ok_or(EvalError::NumericOverflow)?;
+                if sq.scale() < 2 * v.scale() && !sq.is_zero() {
+                    // The square needs more than the 28 decimal places Freshet's numeric
+                    // holds: PostgreSQL's exact answer cannot be computed.
+                    return Err(EvalError::NumericOverflow);
+                }
+                *sumsq = sq
+                    .checked_mul(kd)
+                    .and_then(|p| sumsq.checked_add(p))
+                    .ok_or(EvalError::NumericOverflow)?;
+                *n = count_add(*n, k)?;
+            }
+            (VarianceState::Float(state), Datum::Float32(_) | Datum::Float64(_)) => {
+                state.add(d, k)?
+            }
+            (_, other) => return Err(mixed_input(other)),
+        }
+        Ok(())
+    }
+
+    fn finish<'a>(self, sample: bool, stddev: bool) -> Result<Datum<'a>, EvalError> {
+        match self {
+            VarianceState::Int { n, sum, sumsq } => {
+                // n * sumsq - sum^2 exactly, in integers.
+                let numerator = i128::from(n)
+                    .checked_mul(sumsq)
+                    .and_then(|a| sum.checked_mul(sum).and_then(|b| a.checked_sub(b)))
+                    .ok_or(EvalError::NumericOverflow)?;
+                let numerator = Decimal::try_from_i128_with_scale(numerator, 0)
+                    .map_err(|_| EvalError::NumericOverflow)?;
+                numeric_variance(n, numerator, sample, stddev)
+            }
+            VarianceState::Numeric {
+                n,
+                sum,
+                sumsq,
+                scale,
+            } => {
+                let mut numerator = Decimal::from(n)
+                    .checked_mul(sumsq)
+                    .and_then(|a| sum.checked_mul(sum).and_then(|b| a.checked_sub(b)))
+                    .ok_or(EvalError::NumericOverflow)?;
+                // The numerator's display scale is twice the inputs' (PostgreSQL
+                // multiplies at that scale); select_div_scale takes it into account.
+                if 2 * scale <= 28 {
+                    numerator.rescale(2 * scale);
+                }
+                numeric_variance(n, numerator, sample, stddev)
+            }
+            VarianceState::Float(SumState::Float { n, sxx, .. }) => {
+                // float8_var_samp, float8_var_pop and their square roots.
+                if n == 0.0 || (sample && n <= 1.0) {
+                    return Ok(Datum::Null);
+                }
+                let var = if sample { sxx / (n - 1.0) } else { sxx / n };
+                Ok(Datum::Float64(if stddev { var.sqrt() } else { var }))
+            }
+            VarianceState::Float(_) => Err(EvalError::Internal(
+                "variance over floats without a float state".into(),
+            )),
+        }
+    }
+}
+
+/// PostgreSQL's `numeric_stddev_internal` from the numerator `n * sumsq - sum^2`:
+/// divided by `n * (n - 1)` (or `n * n` for the population forms) at
+/// `select_div_scale`'s scale, then the square root at that same scale. A numerator
+/// rounded to zero or below gives 0.
+fn numeric_variance<'a>(
+    n: i64,
+    numerator: Decimal,
+    sample: bool,
+    stddev: bool,
+) -> Result<Datum<'a>, EvalError> {
+    if n == 0 || (sample && n <= 1) {
+        return Ok(Datum::Null);
+    }
+    let overflow = || EvalError::NumericOverflow;
+    if numerator <= Decimal::ZERO {
+        return Ok(Datum::Numeric(Decimal::ZERO));
+    }
+    let denominator = if sample {
+        i128::from(n) * (i128::from(n) - 1)
+    } else {
+        i128::from(n) * i128::from(n)
+    };
+    let denominator = Decimal::try_from_i128_with_scale(denominator, 0).map_err(|_| overflow())?;
+    let variance = numeric_div(numerator, denominator).ok_or_else(overflow)?;
+    Ok(Datum::Numeric(if stddev {
+        numeric_sqrt_at_scale(variance, variance.scale())?
+    } else {
+        variance
+    }))
 }
 
 /// The running state of `sum` or `avg` over one input type.
@@ -391,16 +725,23 @@ mod tests {
 
     #[test]
     fn aggregates_respect_multiplicity_and_nulls() {
+        let arena = RowArena::new();
         let vals = vec![(Datum::Int32(2), 3), (Datum::Null, 5), (Datum::Int32(5), 1)];
-        let count = AggregateFunc::Count.eval(vals.clone().into_iter()).unwrap();
+        let count = AggregateFunc::Count
+            .eval(vals.clone().into_iter(), &arena)
+            .unwrap();
         assert_eq!(count, Datum::Int64(4));
-        let sum = AggregateFunc::Sum.eval(vals.clone().into_iter()).unwrap();
+        let sum = AggregateFunc::Sum
+            .eval(vals.clone().into_iter(), &arena)
+            .unwrap();
         assert_eq!(sum, Datum::Int64(11));
-        let max = AggregateFunc::Max.eval(vals.clone().into_iter()).unwrap();
+        let max = AggregateFunc::Max
+            .eval(vals.clone().into_iter(), &arena)
+            .unwrap();
         assert_eq!(max, Datum::Int32(5));
-        let avg = AggregateFunc::Avg.eval(vals.into_iter()).unwrap();
+        let avg = AggregateFunc::Avg.eval(vals.into_iter(), &arena).unwrap();
         assert_eq!(avg.to_string(), "2.7500000000000000");
-        let empty = AggregateFunc::Sum.eval(std::iter::empty()).unwrap();
+        let empty = AggregateFunc::Sum.eval(std::iter::empty(), &arena).unwrap();
         assert_eq!(empty, Datum::Null);
     }
 
@@ -412,23 +753,35 @@ mod tests {
 
     #[test]
     fn sum_and_avg_of_intervals_match_postgres() {
+        let arena = RowArena::new();
         // Expected values from PostgreSQL 15.
         let vals = vec![(iv(1, 0, 0), 1), (iv(0, 1, 0), 1), (iv(0, 0, HOUR), 1)];
-        let sum = AggregateFunc::Sum.eval(vals.clone().into_iter()).unwrap();
+        let sum = AggregateFunc::Sum
+            .eval(vals.clone().into_iter(), &arena)
+            .unwrap();
         assert_eq!(sum.to_string(), "1 mon 1 day 01:00:00");
-        let avg = AggregateFunc::Avg.eval(vals.into_iter()).unwrap();
+        let avg = AggregateFunc::Avg.eval(vals.into_iter(), &arena).unwrap();
         assert_eq!(avg.to_string(), "10 days 08:20:00");
         let avg = AggregateFunc::Avg
-            .eval([(iv(1, 0, 0), 1), (iv(2, 0, 0), 1), (iv(0, 1, 0), 1)].into_iter())
+            .eval(
+                [(iv(1, 0, 0), 1), (iv(2, 0, 0), 1), (iv(0, 1, 0), 1)].into_iter(),
+                &arena,
+            )
             .unwrap();
         assert_eq!(avg.to_string(), "1 mon 08:00:00");
         // Multiplicities count: 1 mon 1 day 1 sec and six zeros.
         let avg = AggregateFunc::Avg
-            .eval([(iv(1, 1, 1_000_000), 1), (iv(0, 0, 0), 6)].into_iter())
+            .eval(
+                [(iv(1, 1, 1_000_000), 1), (iv(0, 0, 0), 6)].into_iter(),
+                &arena,
+            )
             .unwrap();
         assert_eq!(avg.to_string(), "4 days 10:17:08.6896");
         let overflow = AggregateFunc::Sum
-            .eval([(iv(i32::MAX, 0, 0), 1), (iv(1, 0, 0), 1)].into_iter())
+            .eval(
+                [(iv(i32::MAX, 0, 0), 1), (iv(1, 0, 0), 1)].into_iter(),
+                &arena,
+            )
             .unwrap_err();
         assert_eq!(overflow, EvalError::DatetimeOutOfRange("interval".into()));
         assert_eq!(overflow.sqlstate(), "22008");
@@ -445,42 +798,197 @@ mod tests {
 
     #[test]
     fn float_sums_and_averages_check_overflow_like_postgres() {
+        let arena = RowArena::new();
         let f = Datum::Float64;
-        let sum = AggregateFunc::Sum.eval([(f(1e308), 1), (f(1e308), 1)].into_iter());
+        let sum = AggregateFunc::Sum.eval([(f(1e308), 1), (f(1e308), 1)].into_iter(), &arena);
         assert_eq!(sum, Err(EvalError::FloatOverflow));
-        let sum = AggregateFunc::Sum.eval([(f(1e308), 2)].into_iter());
+        let sum = AggregateFunc::Sum.eval([(f(1e308), 2)].into_iter(), &arena);
         assert_eq!(sum, Err(EvalError::FloatOverflow));
         // The sum of 1e200 and -1e200 is 0, but avg's sum of squares overflows.
         let vals = [(f(1e200), 1), (f(-1e200), 1)];
-        assert_eq!(AggregateFunc::Sum.eval(vals.into_iter()), Ok(f(0.0)));
         assert_eq!(
-            AggregateFunc::Avg.eval(vals.into_iter()),
+            AggregateFunc::Sum.eval(vals.into_iter(), &arena),
+            Ok(f(0.0))
+        );
+        assert_eq!(
+            AggregateFunc::Avg.eval(vals.into_iter(), &arena),
             Err(EvalError::FloatOverflow)
         );
         let vals = [(f(f64::INFINITY), 1), (f(1.0), 1)];
         assert_eq!(
-            AggregateFunc::Avg.eval(vals.into_iter()),
+            AggregateFunc::Avg.eval(vals.into_iter(), &arena),
             Ok(f(f64::INFINITY))
         );
         let r = Datum::Float32;
-        let sum = AggregateFunc::Sum.eval([(r(3e38), 1), (r(3e38), 1)].into_iter());
+        let sum = AggregateFunc::Sum.eval([(r(3e38), 1), (r(3e38), 1)].into_iter(), &arena);
         assert_eq!(sum, Err(EvalError::FloatOverflow));
-        let avg = AggregateFunc::Avg.eval([(r(1.0), 1), (r(2.0), 1)].into_iter());
+        let avg = AggregateFunc::Avg.eval([(r(1.0), 1), (r(2.0), 1)].into_iter(), &arena);
         assert_eq!(avg, Ok(f(1.5)));
     }
 
     #[test]
     fn integer_sums_and_counts_do_not_overflow_silently() {
+        let arena = RowArena::new();
         let big = Datum::Int64(i64::MAX);
-        let sum = AggregateFunc::Sum.eval([(big, 2)].into_iter()).unwrap();
+        let sum = AggregateFunc::Sum
+            .eval([(big, 2)].into_iter(), &arena)
+            .unwrap();
         assert_eq!(sum.to_string(), "18446744073709551614");
-        let avg = AggregateFunc::Avg.eval([(big, 2)].into_iter()).unwrap();
+        let avg = AggregateFunc::Avg
+            .eval([(big, 2)].into_iter(), &arena)
+            .unwrap();
         assert_eq!(avg.to_string(), "9223372036854775807");
-        let sum = AggregateFunc::Sum.eval([(Datum::Int32(i32::MAX), i64::MAX)].into_iter());
+        let sum = AggregateFunc::Sum.eval([(Datum::Int32(i32::MAX), i64::MAX)].into_iter(), &arena);
         assert_eq!(sum, Err(EvalError::OutOfRange("bigint".into())));
-        let count = AggregateFunc::Count.eval([(big, i64::MAX), (big, 1)].into_iter());
+        let count = AggregateFunc::Count.eval([(big, i64::MAX), (big, 1)].into_iter(), &arena);
         assert_eq!(count, Err(EvalError::OutOfRange("bigint".into())));
-        let sum = AggregateFunc::Sum.eval([(Datum::Numeric(Decimal::MAX), 2)].into_iter());
+        let sum = AggregateFunc::Sum.eval([(Datum::Numeric(Decimal::MAX), 2)].into_iter(), &arena);
         assert_eq!(sum, Err(EvalError::NumericOverflow));
+    }
+
+    fn eval_str(func: AggregateFunc, vals: &[(Datum, i64)]) -> String {
+        let arena = RowArena::new();
+        func.eval(vals.iter().copied(), &arena).unwrap().to_string()
+    }
+
+    fn num(s: &str) -> Datum<'static> {
+        Datum::Numeric(s.parse().unwrap())
+    }
+
+    #[test]
+    fn variances_match_postgres() {
+        // Expected values from PostgreSQL 15.
+        let ints: Vec<(Datum, i64)> = (1..=4).map(|i| (Datum::Int32(i), 1)).collect();
+        assert_eq!(
+            eval_str(AggregateFunc::VarSamp, &ints),
+            "1.6666666666666667"
+        );
+        assert_eq!(eval_str(AggregateFunc::VarPop, &ints), "1.2500000000000000");
+        assert_eq!(
+            eval_str(AggregateFunc::StddevSamp, &ints),
+            "1.2909944487358056"
+        );
+        assert_eq!(
+            eval_str(AggregateFunc::StddevPop, &ints),
+            "1.1180339887498948"
+        );
+        let floats: Vec<(Datum, i64)> = (1..=4).map(|i| (Datum::Float64(i as f64), 1)).collect();
+        assert_eq!(
+            eval_str(AggregateFunc::VarSamp, &floats),
+            "1.6666666666666667"
+        );
+        assert_eq!(
+            eval_str(AggregateFunc::StddevSamp, &floats),
+            "1.2909944487358056"
+        );
+        let nums = [(num("1.5"), 1), (num("2.25"), 1), (num("3"), 1)];
+        assert_eq!(
+            eval_str(AggregateFunc::VarSamp, &nums),
+            "0.56250000000000000000"
+        );
+        assert_eq!(
+            eval_str(AggregateFunc::StddevSamp, &nums),
+            "0.75000000000000000000"
+        );
+        // Multiplicities count as repeated rows.
+        let nums = [(num("1.5"), 2), (num("2.25"), 1)];
+        assert_eq!(
+            eval_str(AggregateFunc::VarSamp, &nums),
+            "0.18750000000000000000"
+        );
+        assert_eq!(
+            eval_str(AggregateFunc::StddevPop, &nums),
+            "0.35355339059327376220"
+        );
+        let nums = [(num("0.1"), 1), (num("0.2"), 1)];
+        assert_eq!(
+            eval_str(AggregateFunc::VarSamp, &nums),
+            "0.00500000000000000000"
+        );
+        // One value: the sample forms are NULL, the population forms 0.
+        let one = [(Datum::Int32(5), 1)];
+        assert_eq!(eval_str(AggregateFunc::VarSamp, &one), "NULL");
+        assert_eq!(eval_str(AggregateFunc::StddevSamp, &one), "NULL");
+        assert_eq!(eval_str(AggregateFunc::VarPop, &one), "0");
+        assert_eq!(
+            eval_str(AggregateFunc::VarPop, &[(Datum::Int64(2), 3)]),
+            "0"
+        );
+        // float8_accum's overflow check.
+        let arena = RowArena::new();
+        let big = [(Datum::Float64(1e200), 1), (Datum::Float64(1.0), 1)];
+        assert_eq!(
+            AggregateFunc::StddevSamp.eval(big.into_iter(), &arena),
+            Err(EvalError::FloatOverflow)
+        );
+        let numeric = ScalarType::Numeric.nullable(false);
+        let float = ScalarType::Float32.nullable(false);
+        let int = ScalarType::Int16.nullable(false);
+        assert_eq!(
+            AggregateFunc::StddevPop.output_type(int).scalar_type,
+            ScalarType::Numeric
+        );
+        assert_eq!(
+            AggregateFunc::VarPop.output_type(numeric).scalar_type,
+            ScalarType::Numeric
+        );
+        assert_eq!(
+            AggregateFunc::VarSamp.output_type(float).scalar_type,
+            ScalarType::Float64
+        );
+    }
+
+    #[test]
+    fn bool_aggregates_ignore_nulls() {
+        let vals = [(Datum::True, 2), (Datum::Null, 1), (Datum::False, 1)];
+        assert_eq!(eval_str(AggregateFunc::BoolAnd, &vals), "f");
+        assert_eq!(eval_str(AggregateFunc::BoolOr, &vals), "t");
+        let trues = [(Datum::True, 2), (Datum::Null, 1)];
+        assert_eq!(eval_str(AggregateFunc::BoolAnd, &trues), "t");
+        assert_eq!(eval_str(AggregateFunc::BoolOr, &[(Datum::Null, 1)]), "NULL");
+    }
+
+    fn record(datums: &[Datum]) -> Vec<u8> {
+        Row::pack_slice(datums).data().to_vec()
+    }
+
+    #[test]
+    fn string_agg_orders_and_skips_nulls_like_postgres() {
+        // string_agg(x, ', ' ORDER BY x DESC): field 2 is the key.
+        let recs = [
+            record(&[Datum::String("a"), Datum::String(", "), Datum::String("a")]),
+            record(&[Datum::String("c"), Datum::String(", "), Datum::String("c")]),
+            record(&[Datum::Null, Datum::String(", "), Datum::Null]),
+            record(&[Datum::String("b"), Datum::String(", "), Datum::String("b")]),
+        ];
+        let vals: Vec<(Datum, i64)> = recs.iter().map(|r| (Datum::Bytes(r), 1)).collect();
+        let desc = AggregateFunc::StringAgg {
+            order_by: vec![ColumnOrder {
+                column: 2,
+                desc: true,
+                nulls_last: false,
+            }],
+        };
+        assert_eq!(eval_str(desc, &vals), "c, b, a");
+        // Each value but the first is preceded by its own delimiter; NULL is empty.
+        let recs = [
+            record(&[Datum::String("a"), Datum::String("-"), Datum::Int32(1)]),
+            record(&[Datum::String("b"), Datum::Null, Datum::Int32(2)]),
+            record(&[Datum::String("c"), Datum::String("+"), Datum::Int32(3)]),
+        ];
+        let vals: Vec<(Datum, i64)> = recs.iter().map(|r| (Datum::Bytes(r), 1)).collect();
+        let by_key = AggregateFunc::StringAgg {
+            order_by: vec![ColumnOrder {
+                column: 2,
+                desc: false,
+                nulls_last: true,
+            }],
+        };
+        assert_eq!(eval_str(by_key.clone(), &vals), "ab+c");
+        // A multiplicity repeats the value.
+        let vals = [(Datum::Bytes(&recs[0]), 3)];
+        assert_eq!(eval_str(by_key.clone(), &vals), "a-a-a");
+        let nulls = record(&[Datum::Null, Datum::String(",")]);
+        assert_eq!(eval_str(by_key, &[(Datum::Bytes(&nulls), 1)]), "NULL");
     }
 }

@@ -24,7 +24,7 @@ mod datetime;
 mod math;
 mod string;
 
-pub use math::{FloatFunc, NumericFunc};
+pub use math::{numeric_sqrt_at_scale, FloatFunc, NumericFunc};
 pub use string::TrimSide;
 
 /// Functions of one argument.
@@ -139,6 +139,9 @@ pub enum BinaryFunc {
     DateTrunc,
     /// `date_part(units, x)` of a timestamp, timestamptz, interval or time.
     DatePart,
+    /// `EXTRACT(units FROM x)` of a timestamp, timestamptz, date, interval or time: as
+    /// `date_part`, but numeric (PostgreSQL 14 and later).
+    Extract,
     /// `to_char(x, format)` of a timestamp or timestamptz; NULL for an empty format.
     ToChar,
     /// `age(x, y)` of two timestamps or two timestamptzs.
@@ -187,6 +190,11 @@ pub enum VariadicFunc {
     NumNulls,
     /// `num_nonnulls(...)`: never NULL.
     NumNonNulls,
+    /// The arguments packed into one [`repr::Row`], as a `bytea` that is never NULL:
+    /// how an aggregate of several arguments (`string_agg`) receives them.
+    Record,
+    /// `overlay(text placing text from int [for int])`.
+    Overlay,
 }
 
 impl fmt::Display for UnaryFunc {
@@ -244,6 +252,7 @@ impl fmt::Display for BinaryFunc {
             BinaryFunc::LogBase => "log",
             BinaryFunc::DateTrunc => "date_trunc",
             BinaryFunc::DatePart => "date_part",
+            BinaryFunc::Extract => "extract",
             BinaryFunc::ToChar => "to_char",
             BinaryFunc::Age => "age",
             _ => "?",
@@ -274,6 +283,8 @@ impl fmt::Display for VariadicFunc {
             VariadicFunc::DateBin => "date_bin",
             VariadicFunc::NumNulls => "num_nulls",
             VariadicFunc::NumNonNulls => "num_nonnulls",
+            VariadicFunc::Record => "row",
+            VariadicFunc::Overlay => "overlay",
         })
     }
 }
@@ -290,7 +301,7 @@ fn datetime_out_of_range(typ: &str) -> EvalError {
 pub const MAX_VALUE_LEN: usize = (1 << 30) - 1;
 
 /// Checks a string about to be built against [`MAX_VALUE_LEN`].
-fn check_value_len(len: usize) -> Result<(), EvalError> {
+pub(crate) fn check_value_len(len: usize) -> Result<(), EvalError> {
     if len > MAX_VALUE_LEN {
         Err(EvalError::ProgramLimitExceeded(
             "requested length too large".into(),
@@ -1282,6 +1293,17 @@ impl BinaryFunc {
                     other => return Err(type_error("date_part", other)),
                 })
             }
+            Extract => {
+                let units = str_arg(a)?;
+                Datum::Numeric(match b {
+                    Datum::Timestamp(t) => datetime::extract_timestamp(units, t, false)?,
+                    Datum::TimestampTz(t) => datetime::extract_timestamp(units, t, true)?,
+                    Datum::Date(d) => datetime::extract_date(units, d)?,
+                    Datum::Interval(iv) => datetime::extract_interval(units, iv)?,
+                    Datum::Time(t) => datetime::extract_time(units, t)?,
+                    other => return Err(type_error("extract", other)),
+                })
+            }
             ToChar => {
                 let (t, with_tz) = match a {
                     Datum::Timestamp(t) => (t, false),
@@ -1317,7 +1339,7 @@ impl BinaryFunc {
             StartsWith => ScalarType::Bool,
             Power | Gcd | Lcm => a.scalar_type,
             Atan2 | DatePart => ScalarType::Float64,
-            RoundScale | TruncScale | DivTrunc | LogBase => ScalarType::Numeric,
+            RoundScale | TruncScale | DivTrunc | LogBase | Extract => ScalarType::Numeric,
             DateTrunc => b.scalar_type,
             // An empty format gives NULL.
             ToChar => return ScalarType::String.nullable(true),
@@ -1424,6 +1446,14 @@ impl VariadicFunc {
                     exprs.len() as i32 - nulls
                 }))
             }
+            VariadicFunc::Record => {
+                let mut packer = repr::RowPacker::new();
+                for e in exprs {
+                    packer.push(e.eval(datums, arena)?);
+                }
+                let row = packer.finish();
+                Ok(Datum::Bytes(arena.push_bytes(row.data().to_vec())))
+            }
             _ => {
                 // The rest are strict: every argument is evaluated, and NULL in any of
                 // them gives NULL.
@@ -1468,6 +1498,10 @@ impl VariadicFunc {
                     Datum::Bytes(b) => Datum::Bytes(string::substr_bytes(b, int(1)?, len)?),
                     other => return Err(type_error("substr", other)),
                 }
+            }
+            VariadicFunc::Overlay => {
+                let len = optional(3).map(int).transpose()?;
+                string(string::overlay(text(0)?, text(1)?, int(2)?, len)?)?
             }
             VariadicFunc::Trim(side) => {
                 let chars = optional(1).map(text).transpose()?.unwrap_or(" ");
@@ -1552,7 +1586,8 @@ impl VariadicFunc {
             | VariadicFunc::Version
             | VariadicFunc::ConcatWs
             | VariadicFunc::NumNulls
-            | VariadicFunc::NumNonNulls => {
+            | VariadicFunc::NumNonNulls
+            | VariadicFunc::Record => {
                 return Err(EvalError::Internal(format!("{self} is not strict")))
             }
         })
@@ -1576,6 +1611,7 @@ impl VariadicFunc {
                 ScalarType::String.nullable(inputs.first().map(|t| t.nullable).unwrap_or(true))
             }
             VariadicFunc::NumNulls | VariadicFunc::NumNonNulls => ScalarType::Int32.nullable(false),
+            VariadicFunc::Record => ScalarType::Bytes.nullable(false),
             _ => {
                 let nullable = inputs.iter().any(|t| t.nullable);
                 let scalar = match self {

@@ -67,8 +67,13 @@ fn render_basic(
 }
 
 /// Computes every aggregate of one group from its values (rows of argument values).
+///
+/// The group's values are its whole current multiset (differential hands the reducer
+/// the accumulated input), so retractions need no special handling: an aggregate is
+/// recomputed from what remains.
 fn aggregate_group(aggregates: &[AggregateExpr], vals: &[(&Row, Diff)]) -> Result<Row, EvalError> {
     let unpacked: Vec<(Vec<Datum>, Diff)> = vals.iter().map(|(v, d)| (v.unpack(), *d)).collect();
+    let arena = RowArena::new();
     let mut packer = RowPacker::new();
     for (i, agg) in aggregates.iter().enumerate() {
         let column = unpacked.iter().map(|(datums, d)| (datums[i], *d));
@@ -79,9 +84,10 @@ fn aggregate_group(aggregates: &[AggregateExpr], vals: &[(&Row, Diff)]) -> Resul
                 .collect();
             distinct.sort();
             distinct.dedup();
-            agg.func.eval(distinct.into_iter().map(|d| (d, 1)))?
+            agg.func
+                .eval(distinct.into_iter().map(|d| (d, 1)), &arena)?
         } else {
-            agg.func.eval(column)?
+            agg.func.eval(column, &arena)?
         };
         packer.push(value);
     }

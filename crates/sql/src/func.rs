@@ -160,6 +160,12 @@ fn overloads(name: &str) -> Option<Vec<Overload>> {
             ]
         }
         "replace" => vec![variadic(&[S, S, S], VariadicFunc::Replace)],
+        "overlay" => vec![
+            variadic(&[S, S, I32], VariadicFunc::Overlay),
+            variadic(&[S, S, I32, I32], VariadicFunc::Overlay),
+            unsupported(&[Bytes, Bytes, I32], "overlay of bytea"),
+            unsupported(&[Bytes, Bytes, I32, I32], "overlay of bytea"),
+        ],
         "split_part" => vec![variadic(&[S, S, I32], VariadicFunc::SplitPart)],
         "left" => vec![binary(&[S, I32], BinaryFunc::Left)],
         "right" => vec![binary(&[S, I32], BinaryFunc::Right)],
@@ -285,6 +291,14 @@ fn overloads(name: &str) -> Option<Vec<Overload>> {
             }),
             binary(&[S, Interval], BinaryFunc::DatePart),
             binary(&[S, Time], BinaryFunc::DatePart),
+        ],
+        // EXTRACT(field FROM x): query::plan_special_call passes the field as text.
+        "extract" => vec![
+            binary(&[S, Date], BinaryFunc::Extract),
+            binary(&[S, Time], BinaryFunc::Extract),
+            binary(&[S, Ts], BinaryFunc::Extract),
+            binary(&[S, Tstz], BinaryFunc::Extract),
+            binary(&[S, Interval], BinaryFunc::Extract),
         ],
         "to_char" => vec![
             binary(&[Ts, S], BinaryFunc::ToChar),

@@ -224,7 +224,7 @@ impl HirRelationExpr {
                     // input, after the columns the group key reads.
                     let expr = a.expr.applied_to(&mut rel, map)?;
                     lowered_aggs.push(AggregateExpr {
-                        func: a.func,
+                        func: a.func.clone(),
                         expr,
                         distinct: a.distinct,
                     });

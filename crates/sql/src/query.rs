@@ -1774,8 +1774,49 @@ fn aggregate_func(f: &ast::Function) -> Option<AggregateFunc> {
         "min" => AggregateFunc::Min,
         "max" => AggregateFunc::Max,
         "avg" => AggregateFunc::Avg,
+        "stddev" | "stddev_samp" => AggregateFunc::StddevSamp,
+        "stddev_pop" => AggregateFunc::StddevPop,
+        "variance" | "var_samp" => AggregateFunc::VarSamp,
+        "var_pop" => AggregateFunc::VarPop,
+        "bool_and" | "every" => AggregateFunc::BoolAnd,
+        "bool_or" => AggregateFunc::BoolOr,
+        "string_agg" => AggregateFunc::StringAgg { order_by: vec![] },
         _ => return None,
     })
+}
+
+/// PostgreSQL's aggregates that Freshet does not have yet: calling one is a 0A000
+/// error rather than "function does not exist".
+fn unsupported_aggregate(name: &str) -> bool {
+    matches!(
+        name,
+        "array_agg"
+            | "json_agg"
+            | "jsonb_agg"
+            | "json_object_agg"
+            | "jsonb_object_agg"
+            | "bit_and"
+            | "bit_or"
+            | "bit_xor"
+            | "corr"
+            | "covar_pop"
+            | "covar_samp"
+            | "regr_avgx"
+            | "regr_avgy"
+            | "regr_count"
+            | "regr_intercept"
+            | "regr_r2"
+            | "regr_slope"
+            | "regr_sxx"
+            | "regr_sxy"
+            | "regr_syy"
+            | "percentile_cont"
+            | "percentile_disc"
+            | "mode"
+            | "xmlagg"
+            | "range_agg"
+            | "range_intersect_agg"
+    )
 }
 
 /// Whether `e` calls an aggregate function (outside subqueries).
@@ -1834,6 +1875,51 @@ fn collect_aggregates(e: &ast::Expr, out: &mut Vec<ast::Expr>) {
         }
         InSubquery { expr, .. } => collect_aggregates(expr, out),
         AnyOp { left, .. } | AllOp { left, .. } => collect_aggregates(left, out),
+        Ceil { expr, .. } | Floor { expr, .. } | Extract { expr, .. } => {
+            collect_aggregates(expr, out)
+        }
+        Position { expr, r#in } => {
+            collect_aggregates(expr, out);
+            collect_aggregates(r#in, out);
+        }
+        Substring {
+            expr,
+            substring_from,
+            substring_for,
+            ..
+        } => {
+            collect_aggregates(expr, out);
+            for e in [substring_from, substring_for].into_iter().flatten() {
+                collect_aggregates(e, out);
+            }
+        }
+        Trim {
+            expr,
+            trim_what,
+            trim_characters,
+            ..
+        } => {
+            collect_aggregates(expr, out);
+            if let Some(e) = trim_what {
+                collect_aggregates(e, out);
+            }
+            for e in trim_characters.iter().flatten() {
+                collect_aggregates(e, out);
+            }
+        }
+        Overlay {
+            expr,
+            overlay_what,
+            overlay_from,
+            overlay_for,
+        } => {
+            collect_aggregates(expr, out);
+            collect_aggregates(overlay_what, out);
+            collect_aggregates(overlay_from, out);
+            if let Some(e) = overlay_for {
+                collect_aggregates(e, out);
+            }
+        }
         Case {
             operand,
             conditions,
@@ -1855,20 +1941,38 @@ fn collect_aggregates(e: &ast::Expr, out: &mut Vec<ast::Expr>) {
     }
 }
 
-fn function_args(f: &ast::Function) -> Result<(Vec<&ast::Expr>, bool, bool), PlanError> {
+/// The arguments of a call: the argument expressions, whether DISTINCT was given,
+/// whether the argument is `*`, and the ORDER BY inside the parentheses. FILTER,
+/// OVER and WITHIN GROUP are the caller's to check.
+struct CallArgs<'f> {
+    args: Vec<&'f ast::Expr>,
+    distinct: bool,
+    star: bool,
+    order_by: &'f [ast::OrderByExpr],
+}
+
+fn call_args(f: &ast::Function) -> Result<CallArgs<'_>, PlanError> {
     let name = f.name.to_string();
-    if f.filter.is_some() || f.over.is_some() || !f.within_group.is_empty() {
-        return Err(PlanError::unsupported(format!(
-            "FILTER, OVER and WITHIN GROUP on {name}"
-        )));
-    }
     match &f.args {
-        ast::FunctionArguments::None => Ok((vec![], false, false)),
+        ast::FunctionArguments::None => Ok(CallArgs {
+            args: vec![],
+            distinct: false,
+            star: false,
+            order_by: &[],
+        }),
         ast::FunctionArguments::List(list) => {
-            if !list.clauses.is_empty() {
-                return Err(PlanError::unsupported(format!(
-                    "clauses in arguments of {name}"
-                )));
+            let mut order_by: &[ast::OrderByExpr] = &[];
+            for clause in &list.clauses {
+                match clause {
+                    ast::FunctionArgumentClause::OrderBy(keys) if order_by.is_empty() => {
+                        order_by = keys
+                    }
+                    other => {
+                        return Err(PlanError::unsupported(format!(
+                            "{other} in the arguments of {name}"
+                        )))
+                    }
+                }
             }
             let distinct = matches!(
                 list.duplicate_treatment,
@@ -1887,7 +1991,12 @@ fn function_args(f: &ast::Function) -> Result<(Vec<&ast::Expr>, bool, bool), Pla
                     }
                 }
             }
-            Ok((args, distinct, star))
+            Ok(CallArgs {
+                args,
+                distinct,
+                star,
+                order_by,
+            })
         }
         ast::FunctionArguments::Subquery(_) => {
             Err(PlanError::unsupported("subquery function arguments"))
@@ -1895,37 +2004,161 @@ fn function_args(f: &ast::Function) -> Result<(Vec<&ast::Expr>, bool, bool), Pla
     }
 }
 
+/// The arguments of a call to a function that is not an aggregate: FILTER, OVER,
+/// WITHIN GROUP and ORDER BY are errors, as in PostgreSQL.
+fn function_args(f: &ast::Function) -> Result<(Vec<&ast::Expr>, bool, bool), PlanError> {
+    let name = f.name.to_string();
+    if f.over.is_some() {
+        return Err(PlanError::unsupported(format!(
+            "window function call {name}(...) OVER"
+        )));
+    }
+    let not_aggregate = |what: &str| {
+        PlanError::WrongObjectType(format!(
+            "{what} specified, but {name} is not an aggregate function"
+        ))
+    };
+    if f.filter.is_some() {
+        return Err(not_aggregate("FILTER"));
+    }
+    if !f.within_group.is_empty() {
+        return Err(not_aggregate("WITHIN GROUP"));
+    }
+    let call = call_args(f)?;
+    if !call.order_by.is_empty() {
+        return Err(not_aggregate("ORDER BY"));
+    }
+    Ok((call.args, call.distinct, call.star))
+}
+
 fn plan_aggregate(ecx: &ExprContext, e: &ast::Expr) -> Result<HirAggregateExpr, PlanError> {
     let ast::Expr::Function(f) = e else {
         unreachable!("collected aggregates are function calls")
     };
-    let func = aggregate_func(f).expect("collected aggregates are known");
-    let (args, distinct, star) = function_args(f)?;
+    let mut func = aggregate_func(f).expect("collected aggregates are known");
+    // The name as called, for errors (`every`, not `bool_and`).
+    let name = f
+        .name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(normalize_ident)
+        .unwrap_or_default();
+    if f.over.is_some() {
+        return Err(PlanError::unsupported(format!(
+            "window function call {name}(...) OVER"
+        )));
+    }
+    if !f.within_group.is_empty() {
+        return Err(PlanError::WrongObjectType(format!(
+            "{name} is not an ordered-set aggregate, so it cannot have WITHIN GROUP"
+        )));
+    }
+    let CallArgs {
+        args,
+        distinct,
+        star,
+        order_by,
+    } = call_args(f)?;
     let inner = ExprContext {
         in_aggregate: true,
         ..ExprContext::new(ecx.qcx, ecx.scope, ecx.types)
     };
-    let expr = match (func, star, args.as_slice()) {
+    if distinct {
+        // PostgreSQL: the sort keys of a DISTINCT aggregate must be among its arguments.
+        for key in order_by {
+            if !args.iter().any(|a| **a == key.expr) {
+                return Err(PlanError::InvalidColumnReference(
+                    "in an aggregate with DISTINCT, ORDER BY expressions must appear in argument list"
+                        .into(),
+                ));
+            }
+        }
+    }
+    // The sort keys, planned (and so checked) for every aggregate; only string_agg's
+    // result depends on them.
+    let mut keys = Vec::new();
+    for key in order_by {
+        keys.push((plan_expr(&inner, &key.expr, None)?, &key.options));
+    }
+    let type_name = |planned: &HirScalarExpr, ast_expr: &ast::Expr| {
+        if is_unknown(&inner, ast_expr) {
+            "unknown".to_string()
+        } else {
+            planned.typ(ecx.types).scalar_type.to_string()
+        }
+    };
+    let expr = match (&mut func, star, args.as_slice()) {
         (AggregateFunc::Count, true, []) => HirScalarExpr::literal(Datum::True, ScalarType::Bool),
+        (AggregateFunc::StringAgg { order_by }, false, [value, delimiter]) => {
+            let v = plan_expr(&inner, value, Some(ScalarType::String))?;
+            let d = plan_expr(&inner, delimiter, Some(ScalarType::String))?;
+            let (vt, dt) = (v.typ(ecx.types).scalar_type, d.typ(ecx.types).scalar_type);
+            if vt == ScalarType::Bytes && dt == ScalarType::Bytes {
+                return Err(PlanError::unsupported("string_agg(bytea, bytea)"));
+            }
+            let text =
+                |t: ScalarType, p: &HirScalarExpr| t == ScalarType::String || is_null_literal(p);
+            if !text(vt, &v) || !text(dt, &d) {
+                return Err(PlanError::UnknownFunction(format!(
+                    "{name}({}, {})",
+                    type_name(&v, value),
+                    type_name(&d, delimiter)
+                )));
+            }
+            let mut fields = vec![v, d];
+            for (i, (key, options)) in keys.into_iter().enumerate() {
+                order_by.push(column_order(2 + i, options));
+                fields.push(key);
+            }
+            HirScalarExpr::CallVariadic {
+                func: VariadicFunc::Record,
+                exprs: fields,
+            }
+        }
         (_, false, [arg]) => {
-            let planned = plan_expr(&inner, arg, None)?;
+            let hint = match func {
+                AggregateFunc::BoolAnd | AggregateFunc::BoolOr => Some(ScalarType::Bool),
+                _ => None,
+            };
+            let planned = plan_expr(&inner, arg, hint)?;
             let t = planned.typ(ecx.types).scalar_type;
-            match func {
-                AggregateFunc::Sum | AggregateFunc::Avg
-                    if !(t.is_numeric()
-                        || t == ScalarType::Interval && func == AggregateFunc::Avg) =>
-                {
-                    return Err(PlanError::UnknownFunction(format!("{func}({t})")));
-                }
-                _ => {}
+            if !func.accepts(t) {
+                return Err(PlanError::UnknownFunction(format!(
+                    "{name}({})",
+                    type_name(&planned, arg)
+                )));
             }
             planned
         }
         _ => {
+            // PostgreSQL names the argument types.
+            let mut types = Vec::new();
+            for a in &args {
+                types.push(type_name(&plan_expr(&inner, a, None)?, a));
+            }
+            if star {
+                types.push("*".into());
+            }
             return Err(PlanError::UnknownFunction(format!(
-                "{func} with {} arguments",
-                args.len()
-            )))
+                "{name}({})",
+                types.join(", ")
+            )));
+        }
+    };
+    // agg(x) FILTER (WHERE c) is agg(CASE WHEN c THEN x END): every aggregate skips
+    // NULLs (count(*) counts the non-null `true`s).
+    let expr = match &f.filter {
+        None => expr,
+        Some(filter) => {
+            let fcx = ExprContext::new(ecx.qcx, ecx.scope, ecx.types).in_clause("FILTER");
+            let cond = plan_predicate(&fcx, filter, "FILTER")?;
+            let typ = expr.typ(ecx.types).scalar_type;
+            HirScalarExpr::If {
+                cond: Box::new(cond),
+                then: Box::new(expr),
+                els: Box::new(HirScalarExpr::literal_null(typ)),
+            }
         }
     };
     Ok(HirAggregateExpr {
@@ -2667,6 +2900,13 @@ fn plan_expr(
             Ok(result)
         }
         Expr::Function(f) => plan_function(ecx, f, hint),
+        Expr::Ceil { .. }
+        | Expr::Floor { .. }
+        | Expr::Position { .. }
+        | Expr::Substring { .. }
+        | Expr::Trim { .. }
+        | Expr::Overlay { .. }
+        | Expr::Extract { .. } => plan_special_call(ecx, e),
         Expr::Exists { subquery, negated } => {
             let exists = HirScalarExpr::Exists(Box::new(plan_subquery(ecx, subquery)?));
             Ok(if *negated {
@@ -2805,6 +3045,9 @@ fn plan_function(
             }
         }));
     }
+    if unsupported_aggregate(&name) {
+        return Err(PlanError::unsupported(format!("aggregate function {name}")));
+    }
     let (args, distinct, star) = function_args(f)?;
     if distinct || star {
         return Err(PlanError::UnknownFunction(format!("{name}(*)")));
@@ -2878,36 +3121,147 @@ fn plan_function(
             "abs" | "lower" | "upper" | "length" | "char_length" | "mod" | "nullif" | "version",
             _,
         ) => Err(arity_error()),
-        _ => {
-            // The function library (crate::func) resolves the other built-ins from the
-            // planned arguments: each with its type, and whether it is an untyped literal.
-            let mut planned_args = Vec::new();
-            for a in &args {
-                let planned = plan_expr(ecx, a, None)?;
-                let typ = planned.typ(ecx.types).scalar_type;
-                planned_args.push(crate::func::Arg {
-                    expr: planned,
-                    typ,
-                    unknown: is_unknown(ecx, a),
-                });
+        _ => plan_builtin_call(ecx, &name, &args),
+    }
+}
+
+/// A call of a built-in from the function library ([`crate::func`]), which resolves
+/// the overload from the planned arguments: each with its type, and whether it is an
+/// untyped literal.
+fn plan_builtin_call(
+    ecx: &ExprContext,
+    name: &str,
+    args: &[&ast::Expr],
+) -> Result<HirScalarExpr, PlanError> {
+    let mut planned_args = Vec::new();
+    for a in args {
+        let planned = plan_expr(ecx, a, None)?;
+        let typ = planned.typ(ecx.types).scalar_type;
+        planned_args.push(crate::func::Arg {
+            expr: planned,
+            typ,
+            unknown: is_unknown(ecx, a),
+        });
+    }
+    if let Some(result) = crate::func::plan_builtin(name, planned_args) {
+        return result;
+    }
+    // PostgreSQL names the argument types; untyped literals are "unknown".
+    let mut types = Vec::new();
+    for a in args {
+        let planned = plan_expr(ecx, a, None)?;
+        types.push(if is_unknown(ecx, a) {
+            "unknown".to_string()
+        } else {
+            planned.typ(ecx.types).scalar_type.to_string()
+        });
+    }
+    Err(PlanError::UnknownFunction(format!(
+        "{name}({})",
+        types.join(", ")
+    )))
+}
+
+/// The SQL-standard call forms that sqlparser gives nodes of their own (`CEIL`,
+/// `FLOOR`, `POSITION(a IN b)`, `SUBSTRING(s FROM a FOR b)`, `TRIM(... FROM s)`,
+/// `OVERLAY(s PLACING r FROM a FOR b)`, `EXTRACT(field FROM x)`): each is the plain
+/// built-in PostgreSQL rewrites it to.
+fn plan_special_call(ecx: &ExprContext, e: &ast::Expr) -> Result<HirScalarExpr, PlanError> {
+    use ast::Expr;
+    match e {
+        Expr::Ceil { expr, field } | Expr::Floor { expr, field } => {
+            let name = if matches!(e, Expr::Ceil { .. }) {
+                "ceil"
+            } else {
+                "floor"
+            };
+            match field {
+                ast::CeilFloorKind::DateTimeField(ast::DateTimeField::NoDateTime) => {
+                    plan_builtin_call(ecx, name, &[expr])
+                }
+                ast::CeilFloorKind::Scale(v) => {
+                    let scale = ast::Expr::value(v.clone());
+                    plan_builtin_call(ecx, name, &[expr, &scale])
+                }
+                ast::CeilFloorKind::DateTimeField(f) => Err(PlanError::unsupported(format!(
+                    "{} ... TO {f}",
+                    name.to_uppercase()
+                ))),
             }
-            if let Some(result) = crate::func::plan_builtin(&name, planned_args) {
-                return result;
-            }
-            // PostgreSQL names the argument types; untyped literals are "unknown".
-            let mut types = Vec::new();
-            for a in &args {
-                let planned = plan_expr(ecx, a, None)?;
-                types.push(if is_unknown(ecx, a) {
-                    "unknown".to_string()
-                } else {
-                    planned.typ(ecx.types).scalar_type.to_string()
-                });
-            }
-            Err(PlanError::UnknownFunction(format!(
-                "{name}({})",
-                types.join(", ")
-            )))
         }
+        // POSITION(substring IN string) is position(string, substring).
+        Expr::Position { expr, r#in } => plan_builtin_call(ecx, "position", &[r#in, expr]),
+        Expr::Substring {
+            expr,
+            substring_from,
+            substring_for,
+            ..
+        } => {
+            let one = ast::Expr::value(ast::Value::Number("1".into(), false));
+            match (substring_from, substring_for) {
+                (Some(from), Some(len)) => plan_builtin_call(ecx, "substring", &[expr, from, len]),
+                (Some(from), None) => plan_builtin_call(ecx, "substring", &[expr, from]),
+                // SUBSTRING(s FOR n) starts at 1.
+                (None, Some(len)) => plan_builtin_call(ecx, "substring", &[expr, &one, len]),
+                (None, None) => plan_builtin_call(ecx, "substring", &[expr]),
+            }
+        }
+        Expr::Trim {
+            expr,
+            trim_where,
+            trim_what,
+            trim_characters,
+        } => {
+            let name = match trim_where {
+                None | Some(ast::TrimWhereField::Both) => "btrim",
+                Some(ast::TrimWhereField::Leading) => "ltrim",
+                Some(ast::TrimWhereField::Trailing) => "rtrim",
+            };
+            let mut args: Vec<&ast::Expr> = vec![expr];
+            if let Some(what) = trim_what {
+                args.push(what);
+            }
+            args.extend(trim_characters.iter().flatten());
+            plan_builtin_call(ecx, name, &args)
+        }
+        Expr::Overlay {
+            expr,
+            overlay_what,
+            overlay_from,
+            overlay_for,
+        } => {
+            let mut args: Vec<&ast::Expr> = vec![expr, overlay_what, overlay_from];
+            if let Some(len) = overlay_for {
+                args.push(len);
+            }
+            plan_builtin_call(ecx, "overlay", &args)
+        }
+        Expr::Extract { field, expr, .. } => {
+            let units = match field {
+                ast::DateTimeField::Custom(id) => id.value.clone(),
+                ast::DateTimeField::Week(Some(_)) => {
+                    return Err(PlanError::unsupported("EXTRACT(WEEK(day) FROM ...)"))
+                }
+                other => other.to_string().to_lowercase(),
+            };
+            let arg = plan_expr(ecx, expr, None)?;
+            let typ = arg.typ(ecx.types).scalar_type;
+            let args = vec![
+                crate::func::Arg {
+                    // PostgreSQL passes the field as an untyped string literal.
+                    expr: HirScalarExpr::literal(Datum::String(&units), ScalarType::String),
+                    typ: ScalarType::String,
+                    unknown: true,
+                },
+                crate::func::Arg {
+                    expr: arg,
+                    typ,
+                    unknown: is_unknown(ecx, expr),
+                },
+            ];
+            crate::func::plan_builtin("extract", args)
+                .unwrap_or_else(|| Err(PlanError::unsupported("EXTRACT")))
+        }
+        other => Err(PlanError::unsupported(format!("expression {other}"))),
     }
 }

@@ -8,6 +8,7 @@
 
 use repr::adt::{self, Interval, DAYS_PER_MONTH, MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_SEC};
 use repr::EvalError;
+use rust_decimal::Decimal;
 
 /// Julian day number of 1970-01-01.
 const UNIX_EPOCH_JDATE: i64 = 2_440_588;
@@ -457,6 +458,107 @@ pub fn part_timestamp(units: &str, micros: i64, with_tz: bool) -> Result<f64, Ev
         Epoch => micros as f64 / 1_000_000.0,
         Timezone | TimezoneHour | TimezoneMinute if with_tz => 0.0,
         _ => return Err(unit_not_supported(&lower, typ)),
+    })
+}
+
+/// A `date_part` value that is a whole number, as the numeric `EXTRACT` gives it.
+fn whole_numeric(v: f64) -> Result<Decimal, EvalError> {
+    if v.fract() != 0.0 || !v.is_finite() {
+        return Err(EvalError::Internal(format!(
+            "extract of a whole-number unit gave {v}"
+        )));
+    }
+    Ok(Decimal::from(v as i64))
+}
+
+fn decode_any(units: &str) -> (String, Option<Unit>) {
+    let lower = lower_units(units);
+    let unit = decode_units(&lower).or_else(|| decode_special(&lower));
+    (lower, unit)
+}
+
+/// `EXTRACT(units FROM timestamp)` (`timestamp_part_common`, numeric form): seconds,
+/// milliseconds and the epoch keep their microseconds as 6 (3) decimal places, and the
+/// Julian day adds the fraction of the day at numeric division's scale.
+pub fn extract_timestamp(units: &str, micros: i64, with_tz: bool) -> Result<Decimal, EvalError> {
+    use Unit::*;
+    // date_part checks the units and reports PostgreSQL's errors.
+    let float = part_timestamp(units, micros, with_tz)?;
+    let tm = Tm::of(micros);
+    let sec_micros = tm.sec * MICROS_PER_SEC + tm.fsec;
+    Ok(match decode_any(units).1 {
+        Some(Millisecond) => Decimal::new(sec_micros, 3),
+        Some(Second) => Decimal::new(sec_micros, 6),
+        Some(Epoch) => Decimal::new(micros, 6),
+        Some(Julian) => {
+            let fraction = super::numeric_div(
+                Decimal::from(tm.time_of_day()),
+                Decimal::from(MICROS_PER_DAY),
+            )
+            .ok_or(EvalError::NumericOverflow)?;
+            Decimal::from(tm.julian())
+                .checked_add(fraction)
+                .ok_or(EvalError::NumericOverflow)?
+        }
+        _ => whole_numeric(float)?,
+    })
+}
+
+/// `EXTRACT(units FROM date)` (`extract_date`): the date fields, the Julian day and the
+/// epoch, all whole numbers; time-of-day units are not supported for dates.
+pub fn extract_date(units: &str, days: i32) -> Result<Decimal, EvalError> {
+    use Unit::*;
+    let typ = "date";
+    let (lower, unit) = decode_any(units);
+    let unit = unit.ok_or_else(|| unit_not_recognized(&lower, typ))?;
+    let days = i64::from(days);
+    match unit {
+        Epoch => Ok(Decimal::from(days * 86_400)),
+        Julian => Ok(Decimal::from(days + UNIX_EPOCH_JDATE)),
+        Day | Month | Quarter | Week | Dow | IsoDow | Doy | Year | Decade | Century
+        | Millennium | IsoYear => {
+            whole_numeric(part_timestamp(units, days * MICROS_PER_DAY, false)?)
+        }
+        _ => Err(unit_not_supported(&lower, typ)),
+    }
+}
+
+/// `EXTRACT(units FROM interval)` (`interval_part_common`, numeric form).
+pub fn extract_interval(units: &str, iv: Interval) -> Result<Decimal, EvalError> {
+    use Unit::*;
+    let float = part_interval(units, iv)?;
+    let tm = Itm::of(iv);
+    let sec_micros = tm.sec * MICROS_PER_SEC + tm.fsec;
+    Ok(match decode_any(units).1 {
+        Some(Microsecond) => Decimal::from(sec_micros),
+        Some(Millisecond) => Decimal::new(sec_micros, 3),
+        Some(Second) => Decimal::new(sec_micros, 6),
+        Some(Epoch) => {
+            // Whole days and months in seconds (a year is 365.25 days, a month 30),
+            // then the time, in microseconds.
+            let months = i128::from(iv.months);
+            let quarter_days = 1461 * (months / 12)
+                + 4 * i128::from(DAYS_PER_MONTH) * (months % 12)
+                + 4 * i128::from(iv.days);
+            let total =
+                quarter_days * (86_400 / 4) * i128::from(MICROS_PER_SEC) + i128::from(iv.micros);
+            Decimal::try_from_i128_with_scale(total, 6).map_err(|_| EvalError::NumericOverflow)?
+        }
+        _ => whole_numeric(float)?,
+    })
+}
+
+/// `EXTRACT(units FROM time)` (`time_part_common`, numeric form).
+pub fn extract_time(units: &str, micros: i64) -> Result<Decimal, EvalError> {
+    use Unit::*;
+    let float = part_time(units, micros)?;
+    let sec_micros = micros % (60 * MICROS_PER_SEC);
+    Ok(match decode_any(units).1 {
+        Some(Microsecond) => Decimal::from(sec_micros),
+        Some(Millisecond) => Decimal::new(sec_micros, 3),
+        Some(Second) => Decimal::new(sec_micros, 6),
+        Some(Epoch) => Decimal::new(micros, 6),
+        _ => whole_numeric(float)?,
     })
 }
 

@@ -715,6 +715,12 @@ fn dec_exp(x: Decimal) -> Result<Decimal, EvalError> {
     Ok(result)
 }
 
+/// The square root of a non-negative numeric rounded to `rscale` places, as
+/// PostgreSQL's `sqrt_var` computes it for `stddev_samp` and `stddev_pop`.
+pub fn numeric_sqrt_at_scale(x: Decimal, rscale: u32) -> Result<Decimal, EvalError> {
+    round_scale(dec_sqrt(x)?, i64::from(rscale))
+}
+
 /// `sqrt(numeric)`: at least 16 significant digits (`numeric_sqrt`).
 fn numeric_sqrt(x: Decimal) -> Result<Decimal, EvalError> {
     if x.is_sign_negative() && !x.is_zero() {

@@ -59,6 +59,34 @@ pub fn substr(s: &str, start: i64, len: Option<i64>) -> Result<&str, EvalError> 
     Ok(&s[a..b])
 }
 
+/// `overlay(s placing replacement from start [for len])` (PostgreSQL's `text_overlay`):
+/// the characters before `start`, the replacement, then the characters from
+/// `start + len` on; `len` defaults to the replacement's length.
+pub fn overlay(
+    s: &str,
+    replacement: &str,
+    start: i64,
+    len: Option<i64>,
+) -> Result<String, EvalError> {
+    let len = len.unwrap_or(replacement.chars().count() as i64);
+    if start <= 0 {
+        return Err(negative_substring_length());
+    }
+    let (Ok(start32), Ok(len32)) = (i32::try_from(start), i32::try_from(len)) else {
+        return Err(EvalError::OutOfRange("integer".into()));
+    };
+    let end = start32
+        .checked_add(len32)
+        .ok_or_else(|| EvalError::OutOfRange("integer".into()))?;
+    let head = substr(s, 1, Some(start - 1))?;
+    let tail = substr(s, i64::from(end), None)?;
+    let mut out = String::with_capacity(head.len() + replacement.len() + tail.len());
+    out.push_str(head);
+    out.push_str(replacement);
+    out.push_str(tail);
+    Ok(out)
+}
+
 /// `substr(bytea, start [, length])`.
 pub fn substr_bytes(b: &[u8], start: i64, len: Option<i64>) -> Result<&[u8], EvalError> {
     let (from, to) = substr_range(start, len, b.len() as i64)?;
