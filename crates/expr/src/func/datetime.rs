@@ -1478,6 +1478,35 @@ mod tests {
     }
 
     #[test]
+    fn extract_is_numeric_at_postgres_scales() {
+        // From PostgreSQL 15.
+        let e = |u, s| extract_timestamp(u, ts(s), false).unwrap().to_string();
+        assert_eq!(e("epoch", "2024-01-01 12:00:00.5"), "1704110400.500000");
+        assert_eq!(
+            e("julian", "2024-01-01 12:00"),
+            "2460311.50000000000000000000"
+        );
+        assert_eq!(e("second", "2024-01-01 00:00:05.25"), "5.250000");
+        assert_eq!(e("milliseconds", "2024-01-01 00:00:05.25"), "5250.000");
+        assert_eq!(e("year", "0001-01-01 BC"), "-1");
+        let days = (ts("2024-02-29") / MICROS_PER_DAY) as i32;
+        assert_eq!(extract_date("doy", days).unwrap().to_string(), "60");
+        assert_eq!(
+            extract_date("epoch", days).unwrap().to_string(),
+            "1709164800"
+        );
+        assert_eq!(extract_date("hour", days).unwrap_err().sqlstate(), "0A000");
+        assert_eq!(extract_date("foo", days).unwrap_err().sqlstate(), "22023");
+        let i = |u, s| extract_interval(u, iv(s)).unwrap().to_string();
+        assert_eq!(i("epoch", "1 year 1 mon 1 day 1 hour"), "34239600.000000");
+        assert_eq!(i("millisecond", "-1.5 seconds"), "-1500.000");
+        assert_eq!(
+            extract_time("epoch", 3_723_500_000).unwrap().to_string(),
+            "3723.500000"
+        );
+    }
+
+    #[test]
     fn age_and_justify_match_postgres() {
         // From PostgreSQL 15.
         let a = |x, y| show_iv(age(ts(x), ts(y)).unwrap());

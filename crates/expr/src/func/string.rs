@@ -554,6 +554,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn overlay_matches_postgres() {
+        // From PostgreSQL 15.
+        assert_eq!(overlay("Txxxxas", "hom", 2, Some(4)).unwrap(), "Thomas");
+        assert_eq!(overlay("abcdef", "X", 3, None).unwrap(), "abXdef");
+        assert_eq!(overlay("abc", "XYZ", 5, None).unwrap(), "abcXYZ");
+        assert_eq!(overlay("abcdef", "X", 3, Some(-1)).unwrap(), "abXbcdef");
+        assert_eq!(overlay("héllo", "E", 2, Some(1)).unwrap(), "hEllo");
+        let err = overlay("abc", "X", 0, None).unwrap_err();
+        assert_eq!(err.to_string(), "negative substring length not allowed");
+        let err = overlay("abc", "X", i64::from(i32::MAX), Some(1)).unwrap_err();
+        assert_eq!(err, EvalError::OutOfRange("integer".into()));
+    }
+
+    #[test]
     fn substr_follows_text_substring() {
         // From PostgreSQL 15.
         assert_eq!(substr("hello", 2, Some(3)), Ok("ell"));
