@@ -82,30 +82,42 @@ impl fmt::Display for AggregateFunc {
 impl fmt::Display for AggregateExpr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let distinct = if self.distinct { "distinct " } else { "" };
-        write!(f, "{}({distinct}{}", self.func, self.expr)?;
-        if let AggregateFunc::StringAgg { order_by } = &self.func {
-            if !order_by.is_empty() {
-                // The keys are fields of the record argument, counted from 0.
-                let keys: Vec<String> = order_by
-                    .iter()
-                    .map(|o| {
-                        let dir = if o.desc { " desc" } else { "" };
-                        let nulls = match (o.desc, o.nulls_last) {
-                            (false, false) => " nulls first",
-                            (true, true) => " nulls last",
-                            _ => "",
-                        };
-                        format!("field {}{dir}{nulls}", o.column)
-                    })
-                    .collect();
-                write!(f, " order by {}", keys.join(", "))?;
-            }
-        }
-        f.write_str(")")
+        write!(
+            f,
+            "{}({distinct}{}{})",
+            self.func,
+            self.expr,
+            self.func.order_by_suffix()
+        )
     }
 }
 
 impl AggregateFunc {
+    /// ` order by field 2 desc, ...` for a `string_agg` with ORDER BY (the keys are
+    /// fields of its record argument, counted from 0), or nothing: how EXPLAIN shows
+    /// the ordering after the argument.
+    pub fn order_by_suffix(&self) -> String {
+        let AggregateFunc::StringAgg { order_by } = self else {
+            return String::new();
+        };
+        if order_by.is_empty() {
+            return String::new();
+        }
+        let keys: Vec<String> = order_by
+            .iter()
+            .map(|o| {
+                let dir = if o.desc { " desc" } else { "" };
+                let nulls = match (o.desc, o.nulls_last) {
+                    (false, false) => " nulls first",
+                    (true, true) => " nulls last",
+                    _ => "",
+                };
+                format!("field {}{dir}{nulls}", o.column)
+            })
+            .collect();
+        format!(" order by {}", keys.join(", "))
+    }
+
     /// The result type for an input of type `input` (PostgreSQL's rules: `sum(int4)` is
     /// `bigint`, `sum(int8)` and `avg` of integers are `numeric`).
     pub fn output_type(&self, input: ColumnType) -> ColumnType {

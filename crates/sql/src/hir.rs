@@ -324,10 +324,11 @@ impl HirRelationExpr {
                     .iter()
                     .map(|a| {
                         format!(
-                            "{}({}{})",
+                            "{}({}{}{})",
                             a.func,
                             if a.distinct { "distinct " } else { "" },
-                            a.expr
+                            a.expr,
+                            a.func.order_by_suffix()
                         )
                     })
                     .collect();
