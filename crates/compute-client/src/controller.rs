@@ -4,20 +4,37 @@
 //! so a replica that connects later can be brought up to date. Responses are merged:
 //! the first answer to a peek wins and later ones are dropped; the reported upper of a
 //! collection is the maximum over replicas, so losing a replica changes nothing.
+//! Subscribe batches are merged the same way: the controller remembers how far each
+//! subscription has been delivered and passes on only the part of a replica's batch
+//! beyond it, so every update reaches the coordinator exactly once whichever replica
+//! is ahead (replicas compute the same updates at the same times).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use repr::{GlobalId, Timestamp};
 use uuid::Uuid;
 
-use crate::protocol::{ComputeCommand, ComputeResponse, DataflowDescription, Peek, PeekResponse};
+use crate::protocol::{
+    ComputeCommand, ComputeResponse, DataflowDescription, Peek, PeekResponse, SubscribeBatch,
+};
 use crate::transport::ControllerEndpoint;
 
 /// A merged response, at most one per event whatever the number of replicas.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ControllerResponse {
-    PeekResponse { uuid: Uuid, response: PeekResponse },
-    FrontierUpper { id: GlobalId, upper: Timestamp },
+    PeekResponse {
+        uuid: Uuid,
+        response: PeekResponse,
+    },
+    FrontierUpper {
+        id: GlobalId,
+        upper: Timestamp,
+    },
+    /// The next part of a subscription: `batch.lower` is where the previous one ended.
+    SubscribeBatch {
+        id: GlobalId,
+        batch: SubscribeBatch,
+    },
 }
 
 pub type ReplicaId = u64;
@@ -28,6 +45,8 @@ pub struct ComputeController {
     history: Vec<ComputeCommand>,
     pending_peeks: BTreeSet<Uuid>,
     uppers: BTreeMap<GlobalId, Timestamp>,
+    /// How far each active subscription has been delivered.
+    subscribes: BTreeMap<GlobalId, Timestamp>,
 }
 
 impl ComputeController {
@@ -89,6 +108,9 @@ impl ComputeController {
     }
 
     pub fn create_dataflow(&mut self, dataflow: DataflowDescription) {
+        for id in dataflow.subscribe_exports.keys() {
+            self.subscribes.insert(*id, dataflow.as_of);
+        }
         self.broadcast(ComputeCommand::CreateDataflow(dataflow));
     }
 
@@ -104,6 +126,7 @@ impl ComputeController {
     /// Drops a collection on every replica.
     pub fn drop_collection(&mut self, id: GlobalId) {
         self.uppers.remove(&id);
+        self.subscribes.remove(&id);
         self.broadcast(ComputeCommand::AllowCompaction {
             id,
             frontier: Timestamp::MAX,
@@ -139,6 +162,32 @@ impl ComputeController {
                 } else {
                     None
                 }
+            }
+            ComputeResponse::SubscribeResponse { id, batch } => {
+                let delivered = self.subscribes.get_mut(&id)?;
+                if batch.upper <= *delivered || batch.lower > *delivered {
+                    // Already delivered by a faster replica (a gap cannot happen: a
+                    // replica's batches are contiguous from the as_of).
+                    return None;
+                }
+                let lower = *delivered;
+                let updates = match batch.updates {
+                    Ok(mut updates) => {
+                        updates.retain(|(_, t, _)| *t >= lower);
+                        *delivered = batch.upper;
+                        Ok(updates)
+                    }
+                    Err(e) => {
+                        self.subscribes.remove(&id);
+                        Err(e)
+                    }
+                };
+                let batch = SubscribeBatch {
+                    lower,
+                    upper: batch.upper,
+                    updates,
+                };
+                Some(ControllerResponse::SubscribeBatch { id, batch })
             }
             ComputeResponse::Frontiers { id, upper } => {
                 let current = self.uppers.entry(id).or_insert(0);
@@ -187,6 +236,62 @@ mod tests {
         let (c3, r3) = channel();
         controller.add_replica(3, c3);
         assert_eq!(r3.commands.try_iter().count(), 1);
+    }
+
+    #[test]
+    fn subscribe_batches_are_delivered_once_across_replicas() {
+        let mut controller = ComputeController::new();
+        let id = GlobalId::Transient(9);
+        let mut dataflow = DataflowDescription {
+            debug_name: "s".into(),
+            source_imports: BTreeMap::new(),
+            objects_to_build: vec![],
+            index_exports: BTreeMap::new(),
+            sink_exports: BTreeMap::new(),
+            subscribe_exports: BTreeMap::new(),
+            as_of: 10,
+            until: None,
+        };
+        dataflow.subscribe_exports.insert(
+            id,
+            crate::SubscribeExport {
+                on_id: GlobalId::Transient(8),
+                up_to: None,
+            },
+        );
+        controller.create_dataflow(dataflow);
+        let row = |i: i32| repr::Row::pack_slice(&[repr::Datum::Int32(i)]);
+        let batch = |lower, upper, updates: Vec<(repr::Row, u64, i64)>| {
+            ComputeResponse::SubscribeResponse {
+                id,
+                batch: SubscribeBatch {
+                    lower,
+                    upper,
+                    updates: Ok(updates),
+                },
+            }
+        };
+        // Replica 1 delivers [10, 15); replica 2 then reports [10, 20): only [15, 20)
+        // is new.
+        let first = controller.handle_response(1, batch(10, 15, vec![(row(1), 10, 1)]));
+        assert!(
+            matches!(first, Some(ControllerResponse::SubscribeBatch { ref batch, .. })
+            if batch.lower == 10 && batch.upper == 15 && batch.updates.as_ref().unwrap().len() == 1)
+        );
+        let second =
+            controller.handle_response(2, batch(10, 20, vec![(row(1), 10, 1), (row(2), 17, 1)]));
+        match second {
+            Some(ControllerResponse::SubscribeBatch { batch, .. }) => {
+                assert_eq!((batch.lower, batch.upper), (15, 20));
+                assert_eq!(batch.updates, Ok(vec![(row(2), 17, 1)]));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // Replica 1 catching up with [15, 20) is a duplicate.
+        assert_eq!(
+            controller.handle_response(1, batch(15, 20, vec![(row(2), 17, 1)])),
+            None
+        );
     }
 
     #[test]

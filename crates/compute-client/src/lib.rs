@@ -14,5 +14,5 @@ pub mod transport;
 pub use controller::{ComputeController, ControllerResponse};
 pub use protocol::{
     BuildDesc, ComputeCommand, ComputeResponse, DataflowDescription, IndexExport, Peek,
-    PeekResponse, PersistSinkExport, SourceImport,
+    PeekResponse, PersistSinkExport, SourceImport, SubscribeBatch, SubscribeExport,
 };

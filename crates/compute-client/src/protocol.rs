@@ -12,6 +12,10 @@
 //!   and, when none of its exports remain, the whole dataflow.
 //! - `Frontiers { id, upper }` reports that the export `id` is complete for every time
 //!   before `upper`. Uppers a replica reports for one id never decrease.
+//! - A subscribe export answers with `SubscribeResponse` batches: the first starts at
+//!   the dataflow's `as_of`, each next one starts where the previous ended, and each
+//!   holds every update in its range, consolidated. A batch with an error is the last;
+//!   so is the one whose upper reaches `up_to`.
 
 use std::collections::BTreeMap;
 
@@ -55,6 +59,23 @@ pub struct PersistSinkExport {
     pub shard_id: String,
 }
 
+/// A built collection streamed to a client (`SUBSCRIBE`) as [`SubscribeBatch`]es.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubscribeExport {
+    pub on_id: GlobalId,
+    /// Times at or after this are not sent; the stream ends when its upper reaches it.
+    pub up_to: Option<Timestamp>,
+}
+
+/// The updates of a subscribed collection at times in `[lower, upper)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubscribeBatch {
+    pub lower: Timestamp,
+    pub upper: Timestamp,
+    /// Consolidated updates sorted by time, or the error the collection holds.
+    pub updates: Result<Vec<(Row, Timestamp, Diff)>, EvalError>,
+}
+
 /// What a replica renders as one timely dataflow.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DataflowDescription {
@@ -65,6 +86,8 @@ pub struct DataflowDescription {
     pub index_exports: BTreeMap<GlobalId, IndexExport>,
     /// Collections written to persist shards (materialized views).
     pub sink_exports: BTreeMap<GlobalId, PersistSinkExport>,
+    /// Collections streamed to clients.
+    pub subscribe_exports: BTreeMap<GlobalId, SubscribeExport>,
     /// Inputs are read as of this time: every update is at it or later.
     pub as_of: Timestamp,
     /// Times at or after this are not needed (`as_of + 1` for a one-shot SELECT).
@@ -77,6 +100,7 @@ impl DataflowDescription {
         self.index_exports
             .keys()
             .chain(self.sink_exports.keys())
+            .chain(self.subscribe_exports.keys())
             .copied()
     }
 }
@@ -124,4 +148,5 @@ pub enum PeekResponse {
 pub enum ComputeResponse {
     Frontiers { id: GlobalId, upper: Timestamp },
     PeekResponse { uuid: Uuid, response: PeekResponse },
+    SubscribeResponse { id: GlobalId, batch: SubscribeBatch },
 }

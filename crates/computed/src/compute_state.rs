@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::time::Duration;
 
-use compute_client::{ComputeCommand, DataflowDescription, Peek, PeekResponse};
+use compute_client::{ComputeCommand, DataflowDescription, Peek, PeekResponse, SubscribeBatch};
 use crossbeam_channel::{Receiver, Sender};
 use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::cursor::{cursor_list, Cursor};
@@ -34,8 +34,20 @@ type ErrTrace = TraceAgent<KeySpine<EvalError, Timestamp, Diff>>;
 
 /// What a worker reports to the dispatcher.
 pub enum WorkerResponse {
-    Peek { uuid: Uuid, response: PeekResponse },
-    Frontier { id: GlobalId, upper: Timestamp },
+    Peek {
+        uuid: Uuid,
+        response: PeekResponse,
+    },
+    Frontier {
+        worker: usize,
+        id: GlobalId,
+        upper: Timestamp,
+    },
+    /// Sent by worker 0 only (the subscribe sink gathers every update there).
+    Subscribe {
+        id: GlobalId,
+        batch: SubscribeBatch,
+    },
 }
 
 /// An index export: the arranged rows and errors, and a probe on both.
@@ -44,24 +56,29 @@ struct IndexState {
     errs: ErrTrace,
     probe: ProbeHandle<Timestamp>,
     dataflow: usize,
+    /// The upper last reported to the dispatcher.
+    reported: Timestamp,
 }
 
 pub struct ComputeState {
+    /// This worker's index.
+    worker: usize,
     persist: PersistClient,
     responses: Sender<WorkerResponse>,
     indexes: BTreeMap<GlobalId, IndexState>,
     /// The exports still alive in each timely dataflow.
     dataflows: BTreeMap<usize, BTreeSet<GlobalId>>,
     pending_peeks: Vec<Peek>,
-    /// The dataflow of each persist sink export.
+    /// The dataflow of each persist sink and subscribe export.
     sinks: BTreeMap<GlobalId, usize>,
     /// Persist readers shared by this worker's sources.
     readers: Rc<RefCell<ReaderCache>>,
 }
 
 impl ComputeState {
-    pub fn new(persist: PersistClient, responses: Sender<WorkerResponse>) -> Self {
+    pub fn new(worker: usize, persist: PersistClient, responses: Sender<WorkerResponse>) -> Self {
         ComputeState {
+            worker,
             persist,
             responses,
             indexes: BTreeMap::new(),
@@ -90,6 +107,7 @@ impl ComputeState {
                 }
             }
             self.process_peeks();
+            self.report_frontiers();
             // Activations (sources polling persist) and the dispatcher's unpark wake us.
             worker.step_or_park(Some(Duration::from_millis(100)));
             self.process_peeks();
@@ -138,6 +156,7 @@ impl ComputeState {
         let dataflow = worker.next_dataflow_index();
         let persist = self.persist.clone();
         let readers = Rc::clone(&self.readers);
+        let responses = self.responses.clone();
         let exports = worker.dataflow_named::<Timestamp, _, _>(&desc.debug_name, |scope| {
             let mut ctx = Context::new(scope, desc.as_of);
             for (id, import) in &desc.source_imports {
@@ -179,6 +198,25 @@ impl ComputeState {
                 errs.stream.clone().probe_with(&probe);
                 exports.insert(*index_id, (oks.trace, errs.trace, probe));
             }
+            for (subscribe_id, export) in &desc.subscribe_exports {
+                let bundle = ctx.collections[&export.on_id].clone();
+                let responses = responses.clone();
+                let id = *subscribe_id;
+                render::subscribe::subscribe_sink(
+                    bundle,
+                    &id.to_string(),
+                    desc.as_of,
+                    export.up_to,
+                    move |lower, upper, updates| {
+                        let batch = SubscribeBatch {
+                            lower,
+                            upper,
+                            updates,
+                        };
+                        let _ = responses.send(WorkerResponse::Subscribe { id, batch });
+                    },
+                );
+            }
             for (sink_id, sink) in &desc.sink_exports {
                 let oks = ctx.collections[&sink.on_id].oks.clone();
                 match sink.shard_id.parse::<ShardId>() {
@@ -189,7 +227,11 @@ impl ComputeState {
             exports
         });
         let mut ids: BTreeSet<GlobalId> = exports.keys().copied().collect();
-        for sink_id in desc.sink_exports.keys() {
+        for sink_id in desc
+            .sink_exports
+            .keys()
+            .chain(desc.subscribe_exports.keys())
+        {
             ids.insert(*sink_id);
             self.sinks.insert(*sink_id, dataflow);
         }
@@ -201,10 +243,29 @@ impl ComputeState {
                     errs,
                     probe,
                     dataflow,
+                    reported: 0,
                 },
             );
         }
         self.dataflows.insert(dataflow, ids);
+    }
+
+    /// Reports every index whose upper advanced since the last report.
+    fn report_frontiers(&mut self) {
+        for (id, index) in &mut self.indexes {
+            let upper = index
+                .probe
+                .with_frontier(|f| f.iter().min().copied())
+                .unwrap_or(Timestamp::MAX);
+            if upper > index.reported {
+                index.reported = upper;
+                let _ = self.responses.send(WorkerResponse::Frontier {
+                    worker: self.worker,
+                    id: *id,
+                    upper,
+                });
+            }
+        }
     }
 
     /// Answers the peeks whose index is complete at their time.

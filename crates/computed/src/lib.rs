@@ -20,6 +20,7 @@ use compute_client::transport::ReplicaEndpoint;
 use compute_client::{ComputeCommand, ComputeResponse, PeekResponse};
 use crossbeam_channel::{select, unbounded, Receiver, Sender};
 use persist::PersistClient;
+use repr::{GlobalId, Timestamp};
 use uuid::Uuid;
 
 use crate::compute_state::{ComputeState, WorkerResponse};
@@ -67,7 +68,7 @@ pub fn spawn_replica(
         let index = worker.index();
         let commands = worker_rxs[index].clone();
         let _ = thread_tx.send((index, thread::current()));
-        let mut state = ComputeState::new(persist.clone(), response_tx.clone());
+        let mut state = ComputeState::new(index, persist.clone(), response_tx.clone());
         state.run(worker, &commands);
     })?;
     let mut threads: Vec<(usize, Thread)> =
@@ -94,6 +95,8 @@ fn dispatch(
     responses: Receiver<WorkerResponse>,
 ) {
     let mut partial: BTreeMap<Uuid, (usize, PeekResponse)> = BTreeMap::new();
+    // Each worker's upper per collection; the replica's upper is their minimum.
+    let mut uppers: BTreeMap<GlobalId, (Vec<Timestamp>, Timestamp)> = BTreeMap::new();
     let n = workers.len();
     loop {
         select! {
@@ -116,8 +119,19 @@ fn dispatch(
                             let _ = endpoint.responses.send(ComputeResponse::PeekResponse { uuid, response: merged });
                         }
                     }
-                    WorkerResponse::Frontier { id, upper } => {
-                        let _ = endpoint.responses.send(ComputeResponse::Frontiers { id, upper });
+                    WorkerResponse::Frontier { worker, id, upper } => {
+                        let (per_worker, reported) = uppers.entry(id).or_insert_with(|| (vec![0; n], 0));
+                        if let Some(u) = per_worker.get_mut(worker) {
+                            *u = (*u).max(upper);
+                        }
+                        let min = per_worker.iter().copied().min().unwrap_or(0);
+                        if min > *reported {
+                            *reported = min;
+                            let _ = endpoint.responses.send(ComputeResponse::Frontiers { id, upper: min });
+                        }
+                    }
+                    WorkerResponse::Subscribe { id, batch } => {
+                        let _ = endpoint.responses.send(ComputeResponse::SubscribeResponse { id, batch });
                     }
                 }
             }

@@ -27,6 +27,47 @@ pub enum ExecuteResponse {
     Command { tag: String },
     /// The query string held no statement.
     EmptyQuery,
+    /// `SUBSCRIBE` (or `COPY (SUBSCRIBE ...) TO STDOUT` when `copy`): rows arrive on
+    /// `stream` as the subscribed relation changes, until it ends.
+    Subscribe {
+        desc: RelationDesc,
+        stream: SubscribeStream,
+        copy: bool,
+    },
+    /// `COPY (SELECT ...) TO STDOUT`: rows sent as CopyData, tagged `COPY n`.
+    CopyOut { desc: RelationDesc, rows: Vec<Row> },
+}
+
+/// What a subscription sends its client.
+#[derive(Debug)]
+pub enum SubscribeMessage {
+    Rows(Vec<Row>),
+    /// The subscription failed (its input was dropped, it was cancelled, the client
+    /// fell too far behind); nothing follows.
+    Error(AdapterError),
+    /// `UP TO` was reached; nothing follows.
+    Complete,
+}
+
+/// The receiving end of a subscription. Dropping it ends the subscription.
+#[derive(Debug)]
+pub struct SubscribeStream {
+    pub rx: tokio::sync::mpsc::UnboundedReceiver<SubscribeMessage>,
+    /// Rows sent and not yet taken: the coordinator ends a subscription whose client
+    /// lets this pass `max_subscribe_buffer_rows`.
+    pub queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl SubscribeStream {
+    /// The next message, or `None` once the coordinator dropped the subscription.
+    pub async fn recv(&mut self) -> Option<SubscribeMessage> {
+        let message = self.rx.recv().await;
+        if let Some(SubscribeMessage::Rows(rows)) = &message {
+            self.queued
+                .fetch_sub(rows.len(), std::sync::atomic::Ordering::Relaxed);
+        }
+        message
+    }
 }
 
 /// An error to send as an ErrorResponse, with a SQLSTATE and PostgreSQL-style message.

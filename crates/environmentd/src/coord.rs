@@ -18,13 +18,19 @@
 //! - DDL is refused in an explicit block (25001), because it would apply at once and
 //!   could not be rolled back; in an implicit transaction it applies at once.
 //!
-//! Isolation is weaker than PostgreSQL's (or Materialize's strict serializability):
-//! each statement reads the latest committed state plus its own writes, the write lock
-//! is held per statement, not per transaction, so transactions can interleave, and
-//! COMMIT re-checks nothing it read. Materialize-like "write-only" transactions (or full
-//! validation) are a later step.
+//! Isolation (see also [`streaming`] for read timestamps). Writes are serialized by
+//! one write lock: a read-then-write statement (UPDATE, DELETE, INSERT ... SELECT)
+//! takes it before its read, and a transaction that has buffered writes keeps it until
+//! COMMIT or ROLLBACK, so write transactions run one after another and each reads the
+//! state the previous one committed: serializable, at the price of concurrency (an
+//! idle transaction that wrote blocks other writers). Blind INSERTs buffer without the
+//! lock (appends commute) and take it at COMMIT. SELECTs never take it: they read at
+//! the timestamp the session's isolation level picks, plus their own writes.
+
+mod streaming;
 
 use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use compute_client::controller::ControllerResponse;
 use compute_client::{
@@ -45,6 +51,7 @@ use crate::adapter::{AdapterError, ExecuteResponse, StatementDesc};
 use crate::catalog::{Catalog, CatalogEntry, IndexEntry, MaterializedViewEntry};
 use crate::oracle::TimestampOracle;
 use crate::session::{Session, SessionVars, TransactionStatus};
+use crate::subscribe::{ActiveSubscribe, Cursor};
 use sql::catalog::ItemKind;
 
 /// What a connection asks of the coordinator.
@@ -102,6 +109,17 @@ enum PeekPurpose {
         kind: MutationKind,
         returning: Option<Returning>,
     },
+    /// `COPY (SELECT ...) TO STDOUT`.
+    Copy {
+        desc: RelationDesc,
+        finishing: RowSetFinishing,
+    },
+    /// `DECLARE name CURSOR FOR SELECT ...`: the rows fill the cursor.
+    Declare {
+        name: String,
+        desc: RelationDesc,
+        finishing: RowSetFinishing,
+    },
 }
 
 /// Whose statement is writing, and whether it runs in a transaction: then its writes
@@ -134,6 +152,20 @@ enum Step {
     Done(Result<ExecuteResponse, AdapterError>),
     Peeking(Uuid, PeekPurpose, Option<GlobalId>),
     NeedsWriteLock(ParsedStatement),
+    /// A FETCH waiting for its cursor's next rows, until `deadline` if one is set.
+    Fetching {
+        name: String,
+        count: Option<u64>,
+        deadline: Option<Instant>,
+    },
+}
+
+/// A FETCH waiting for rows.
+struct PendingFetch {
+    job: Job,
+    name: String,
+    count: Option<u64>,
+    deadline: Option<Instant>,
 }
 
 /// The state of one connection's open transaction (explicit block or implicit).
@@ -147,6 +179,8 @@ struct TxnWrites {
     /// `SET LOCAL`s are not (PostgreSQL: a `SET` after `SET LOCAL` wins at COMMIT, a
     /// `SET LOCAL` after `SET` lasts until COMMIT only).
     vars_at_commit: SessionVars,
+    /// The timestamp every SELECT of an explicit block reads at, once one has read.
+    read_ts: Option<repr::Timestamp>,
 }
 
 impl TxnWrites {
@@ -156,6 +190,7 @@ impl TxnWrites {
             writes: Vec::new(),
             vars_at_commit: vars.clone(),
             vars_at_begin: vars,
+            read_ts: None,
         }
     }
 
@@ -272,6 +307,16 @@ pub struct Coordinator {
     waiting_for_lock: VecDeque<Job>,
     transactions: BTreeMap<u32, TxnWrites>,
     next_transient_id: u64,
+    /// Running subscriptions, by their dataflow's subscribe export.
+    subscribes: BTreeMap<GlobalId, ActiveSubscribe>,
+    /// Open cursors, by connection and name.
+    cursors: BTreeMap<(u32, String), Cursor>,
+    pending_fetches: Vec<PendingFetch>,
+    /// The upper each index export reported (maximum over replicas).
+    index_uppers: BTreeMap<GlobalId, repr::Timestamp>,
+    /// How often table uppers advance without writes.
+    tick_interval: Duration,
+    next_tick: Instant,
 }
 
 impl From<PlanError> for AdapterError {
@@ -333,7 +378,18 @@ impl Coordinator {
             waiting_for_lock: VecDeque::new(),
             transactions: BTreeMap::new(),
             next_transient_id: 0,
+            subscribes: BTreeMap::new(),
+            cursors: BTreeMap::new(),
+            pending_fetches: Vec::new(),
+            index_uppers: BTreeMap::new(),
+            tick_interval: Duration::from_millis(10),
+            next_tick: Instant::now(),
         }
+    }
+
+    /// Sets how often table uppers advance without writes (default 10 ms).
+    pub fn set_tick_interval(&mut self, interval: Duration) {
+        self.tick_interval = interval.max(Duration::from_millis(1));
     }
 
     /// Makes every table readable at a fresh timestamp: the first thing after startup.
@@ -486,6 +542,7 @@ impl Coordinator {
             objects_to_build,
             index_exports,
             sink_exports: BTreeMap::new(),
+            subscribe_exports: BTreeMap::new(),
             as_of,
             until: None,
         });
@@ -605,6 +662,7 @@ impl Coordinator {
             }],
             index_exports: BTreeMap::new(),
             sink_exports,
+            subscribe_exports: BTreeMap::new(),
             as_of,
             until: None,
         });
@@ -618,13 +676,13 @@ impl Coordinator {
         source: &MirRelationExpr,
         desc: &RelationDesc,
         finishing: &RowSetFinishing,
+        timestamp: repr::Timestamp,
     ) -> Option<Step> {
         let Ok(expr::Plan::Get { id, mfp }) = sql::lir::plan_to_lir(source) else {
             return None;
         };
         let index = self.catalog.indexes_on(id).next()?.id;
         let uuid = Uuid::new_v4();
-        let timestamp = self.oracle.read_ts();
         self.compute.peek(Peek {
             uuid,
             id: index,
@@ -849,6 +907,11 @@ impl Coordinator {
                 _ => {}
             }
         }
+        let named: Vec<(GlobalId, String)> = doomed
+            .iter()
+            .filter_map(|id| self.catalog.entry(*id).map(|e| (*id, e.name().to_string())))
+            .collect();
+        self.end_dropped_subscribes(&named);
         self.catalog
             .drop_items(&doomed)
             .map_err(AdapterError::internal)?;
@@ -864,7 +927,15 @@ impl Coordinator {
             for (_, r) in &receivers {
                 sel.recv(r);
             }
-            let op = sel.select();
+            let now = Instant::now();
+            if now >= self.next_tick {
+                self.tick();
+                continue;
+            }
+            let Ok(op) = sel.select_timeout(self.next_tick - now) else {
+                self.tick();
+                continue;
+            };
             let index = op.index();
             if index == command_index {
                 match op.recv(&commands) {
@@ -921,7 +992,7 @@ impl Coordinator {
                 param_types,
                 reply,
             } => {
-                let result = self.describe(&statement, param_types);
+                let result = self.describe(session.conn_id, &statement, param_types);
                 let _ = reply.send((session, result));
             }
             Command::Cancel {
@@ -939,15 +1010,24 @@ impl Coordinator {
                 for uuid in uuids {
                     self.compute.cancel_peek(uuid);
                 }
+                self.cancel_streaming(conn_id, secret_key);
             }
             Command::Terminate { conn_id } => {
                 self.transactions.remove(&conn_id);
+                self.close_cursors(conn_id, None);
+                self.end_connection_subscribes(conn_id);
+                self.pending_fetches
+                    .retain(|f| f.job.session.conn_id != conn_id);
+                if self.write_lock == Some(conn_id) {
+                    self.release_write_lock();
+                }
             }
         }
     }
 
     fn describe(
         &mut self,
+        conn_id: u32,
         statement: &ParsedStatement,
         param_types: Vec<Option<ScalarType>>,
     ) -> Result<StatementDesc, AdapterError> {
@@ -967,6 +1047,9 @@ impl Coordinator {
             Plan::Explain { stage, .. } => Some(explain_desc(stage)),
             Plan::ShowVariable { name } => Some(show_desc(&name)),
             Plan::ShowObjects { what, on } => Some(self.show_objects(what, on.as_deref()).0),
+            Plan::Subscribe(plan) => Some(plan.output_desc()),
+            Plan::ExplainTimestamp { .. } => Some(streaming::explain_timestamp_desc()),
+            Plan::Fetch { name, .. } => self.cursors.get(&(conn_id, name)).map(|c| c.desc.clone()),
             _ => None,
         };
         let param_types = params
@@ -1016,6 +1099,19 @@ impl Coordinator {
                     self.waiting_for_lock.push_back(job);
                     return;
                 }
+                Step::Fetching {
+                    name,
+                    count,
+                    deadline,
+                } => {
+                    self.pending_fetches.push(PendingFetch {
+                        job,
+                        name,
+                        count,
+                        deadline,
+                    });
+                    return;
+                }
             }
         }
         if job.implicit {
@@ -1063,6 +1159,23 @@ impl Coordinator {
 
     fn release_write_lock(&mut self) {
         self.write_lock = None;
+    }
+
+    /// A statement of `conn_id` finished: the write lock goes, unless the connection's
+    /// transaction has buffered writes. A transaction that wrote keeps the lock until
+    /// COMMIT or ROLLBACK, so write transactions run one at a time (serializable: what
+    /// an UPDATE read cannot change before its transaction commits).
+    fn release_write_lock_after_statement(&mut self, conn_id: u32) {
+        if self.write_lock != Some(conn_id) {
+            return;
+        }
+        let wrote = self
+            .transactions
+            .get(&conn_id)
+            .is_some_and(|t| !t.writes.is_empty());
+        if !wrote {
+            self.release_write_lock();
+        }
     }
 
     /// Runs jobs that waited for the write lock while it is free.
@@ -1158,9 +1271,10 @@ impl Coordinator {
             return Step::NeedsWriteLock(statement);
         }
         let step = self.execute_plan(job, plan, local);
-        // The lock is held across a peek; released once the statement is done.
-        if needs_lock && matches!(step, Step::Done(_)) && self.write_lock == Some(conn_id) {
-            self.release_write_lock();
+        // The lock is held across a peek; released once the statement is done, unless
+        // the statement's transaction has writes (then at its end).
+        if needs_lock && matches!(step, Step::Done(_)) {
+            self.release_write_lock_after_statement(conn_id);
         }
         step
     }
@@ -1260,6 +1374,7 @@ impl Coordinator {
                 command("BEGIN")
             }
             Plan::Commit => {
+                self.close_cursors(conn_id, None);
                 let failed = session.transaction == TransactionStatus::Failed;
                 session.transaction = TransactionStatus::Idle;
                 let Some(txn) = self.transactions.remove(&conn_id) else {
@@ -1300,9 +1415,13 @@ impl Coordinator {
                 command("DISCARD")
             }
             Plan::Rollback => {
+                self.close_cursors(conn_id, None);
                 session.transaction = TransactionStatus::Idle;
                 if let Some(txn) = self.transactions.remove(&conn_id) {
                     session.restore_vars(txn.vars_at_begin);
+                }
+                if self.write_lock == Some(conn_id) {
+                    self.release_write_lock();
                 }
                 command("ROLLBACK")
             }
@@ -1372,16 +1491,61 @@ impl Coordinator {
                 source,
                 desc,
                 finishing,
+                as_of,
             } => {
                 if let MirRelationExpr::Constant { rows, .. } = &source {
                     return done(finish_rows(rows.clone(), &finishing, desc));
                 }
                 let source = self.with_own_writes(conn_id, source);
-                if let Some(step) = self.fast_path_peek(&source, &desc, &finishing) {
+                let timestamp = match self.read_timestamp(session, as_of, &source) {
+                    Ok(ts) => ts,
+                    Err(e) => return done(Err(e)),
+                };
+                if let Some(step) = self.fast_path_peek(&source, &desc, &finishing, timestamp) {
                     return step;
                 }
-                self.peek(source, PeekPurpose::Select { desc, finishing })
+                self.peek(
+                    source,
+                    PeekPurpose::Select { desc, finishing },
+                    Some(timestamp),
+                )
             }
+            Plan::Subscribe(plan) => done(self.subscribe_to_client(session, plan, false)),
+            Plan::CopyTo(inner) => match *inner {
+                Plan::Subscribe(plan) => done(self.subscribe_to_client(session, plan, true)),
+                Plan::Select {
+                    source,
+                    desc,
+                    finishing,
+                    as_of,
+                } => {
+                    if let MirRelationExpr::Constant { rows, .. } = &source {
+                        return done(finish_rows(rows.clone(), &finishing, desc).map(into_copy));
+                    }
+                    let source = self.with_own_writes(conn_id, source);
+                    let timestamp = match self.read_timestamp(session, as_of, &source) {
+                        Ok(ts) => ts,
+                        Err(e) => return done(Err(e)),
+                    };
+                    self.peek(
+                        source,
+                        PeekPurpose::Copy { desc, finishing },
+                        Some(timestamp),
+                    )
+                }
+                _ => done(Err(PlanError::unsupported("COPY of this statement").into())),
+            },
+            Plan::Declare { name, inner } => {
+                let session = session.clone();
+                self.declare(&session, writer.in_transaction, name, *inner)
+            }
+            Plan::Fetch {
+                name,
+                count,
+                timeout,
+            } => self.fetch(conn_id, name, count, timeout),
+            Plan::Close { name } => done(self.close(conn_id, name)),
+            Plan::ExplainTimestamp { source } => done(self.explain_timestamp(session, &source)),
             Plan::Insert {
                 id,
                 name,
@@ -1405,6 +1569,7 @@ impl Coordinator {
                         desc,
                         returning,
                     },
+                    None,
                 )
             }
             Plan::ReadThenWrite {
@@ -1434,6 +1599,7 @@ impl Coordinator {
                         kind,
                         returning,
                     },
+                    None,
                 )
             }
         }
@@ -1451,13 +1617,19 @@ impl Coordinator {
         expr
     }
 
-    /// Builds a transient dataflow computing `source` and peeks it at the read timestamp.
-    fn peek(&mut self, source: MirRelationExpr, purpose: PeekPurpose) -> Step {
+    /// Builds a transient dataflow computing `source` and peeks it at `timestamp`
+    /// (default: the oracle's read timestamp).
+    fn peek(
+        &mut self,
+        source: MirRelationExpr,
+        purpose: PeekPurpose,
+        timestamp: Option<repr::Timestamp>,
+    ) -> Step {
         let plan = match sql::lir::plan_to_lir(&source) {
             Ok(plan) => plan,
             Err(e) => return Step::Done(Err(e.into())),
         };
-        let timestamp = self.oracle.read_ts();
+        let timestamp = timestamp.unwrap_or_else(|| self.oracle.read_ts());
         let source_imports = match self.source_imports(&source) {
             Ok(imports) => imports,
             Err(e) => return Step::Done(Err(e)),
@@ -1484,6 +1656,7 @@ impl Coordinator {
             }],
             index_exports,
             sink_exports: BTreeMap::new(),
+            subscribe_exports: BTreeMap::new(),
             as_of: timestamp,
             until: Some(timestamp + 1),
         };
@@ -1499,8 +1672,15 @@ impl Coordinator {
     }
 
     fn handle_compute_response(&mut self, response: ControllerResponse) {
-        let ControllerResponse::PeekResponse { uuid, response } = response else {
-            return;
+        let (uuid, response) = match response {
+            ControllerResponse::PeekResponse { uuid, response } => (uuid, response),
+            ControllerResponse::SubscribeBatch { id, batch } => {
+                return self.handle_subscribe_batch(id, batch)
+            }
+            ControllerResponse::FrontierUpper { id, upper } => {
+                self.index_uppers.insert(id, upper);
+                return;
+            }
         };
         let Some(PendingPeek {
             mut job,
@@ -1525,6 +1705,19 @@ impl Coordinator {
         };
         let result = rows.and_then(|rows| match purpose {
             PeekPurpose::Select { desc, finishing } => finish_rows(Ok(rows), &finishing, desc),
+            PeekPurpose::Copy { desc, finishing } => {
+                finish_rows(Ok(rows), &finishing, desc).map(into_copy)
+            }
+            PeekPurpose::Declare {
+                name,
+                desc,
+                finishing,
+            } => finish_rows(Ok(rows), &finishing, desc).map(|response| {
+                self.open_select_cursor(conn_id, name, response);
+                ExecuteResponse::Command {
+                    tag: "DECLARE CURSOR".into(),
+                }
+            }),
             PeekPurpose::Insert {
                 id,
                 name,
@@ -1539,9 +1732,7 @@ impl Coordinator {
                 returning,
             } => self.finish_mutation(writer, id, &name, &desc, kind, rows, returning),
         });
-        if self.write_lock == Some(conn_id) {
-            self.release_write_lock();
-        }
+        self.release_write_lock_after_statement(conn_id);
         match result {
             Ok(response) => {
                 job.responses.push(response);
@@ -1727,6 +1918,14 @@ fn finish_rows(
         rows,
         tag: "SELECT".into(),
     })
+}
+
+/// A SELECT's rows as `COPY ... TO STDOUT` sends them.
+fn into_copy(response: ExecuteResponse) -> ExecuteResponse {
+    match response {
+        ExecuteResponse::Rows { desc, rows, .. } => ExecuteResponse::CopyOut { desc, rows },
+        other => other,
+    }
 }
 
 fn explain_desc(stage: ExplainStage) -> RelationDesc {

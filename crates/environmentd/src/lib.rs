@@ -30,4 +30,5 @@ pub mod oracle;
 pub mod pgwire;
 pub mod server;
 pub mod session;
+pub mod subscribe;
 pub mod testing;

@@ -26,6 +26,9 @@ struct Args {
     /// Timely worker threads of the quickstart cluster's replica.
     #[arg(long, default_value_t = 1)]
     workers: usize,
+    /// How often table uppers advance without writes, in milliseconds (the tick).
+    #[arg(long, default_value_t = 10, env = "FRESHET_TICK_INTERVAL_MS")]
+    tick_interval_ms: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -46,6 +49,7 @@ fn main() -> anyhow::Result<()> {
             persist_blob_url: args.persist_blob_url,
             persist_consensus_url: args.persist_consensus_url,
             workers: args.workers,
+            tick_interval: std::time::Duration::from_millis(args.tick_interval_ms.max(1)),
         };
         let server = start(config).await?;
         tracing::info!(addr = %server.local_addr, "Freshet is ready: psql -h {} -p {} -U freshet freshet", server.local_addr.ip(), server.local_addr.port());

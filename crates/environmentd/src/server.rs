@@ -28,6 +28,9 @@ pub struct Config {
     pub persist_consensus_url: Option<String>,
     /// Timely workers in the quickstart replica.
     pub workers: usize,
+    /// How often table uppers advance without writes (the tick): the freshness of
+    /// SUBSCRIBE progress and `serializable` reads.
+    pub tick_interval: std::time::Duration,
 }
 
 impl Config {
@@ -76,6 +79,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     compute.add_replica(1, controller_end);
 
     let mut coordinator = Coordinator::new(catalog, oracle, compute, storage, persist.clone());
+    coordinator.set_tick_interval(config.tick_interval);
     coordinator
         .bootstrap()
         .map_err(|e| anyhow::anyhow!("bootstrapping: {e}"))?;

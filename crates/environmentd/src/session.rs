@@ -172,6 +172,14 @@ const VARS: &[VarDef] = &[
         validate: any,
     },
     VarDef {
+        name: "max_subscribe_buffer_rows",
+        default: "1000000",
+        description: "Sets how many SUBSCRIBE rows may wait for a client that is not reading before the subscription ends with an error.",
+        read_only: false,
+        report: false,
+        validate: positive_count,
+    },
+    VarDef {
         name: "search_path",
         default: "public",
         description: "Sets the schema search order for names that are not schema-qualified.",
@@ -513,6 +521,13 @@ impl Session {
             .unwrap_or(1)
     }
 
+    /// `max_subscribe_buffer_rows`: the rows a subscription may queue for its client.
+    pub fn max_subscribe_buffer_rows(&self) -> usize {
+        self.get("max_subscribe_buffer_rows")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000_000)
+    }
+
     /// `statement_timeout`, or `None` when it is 0 (disabled).
     pub fn statement_timeout(&self) -> Option<Duration> {
         let ms = parse_duration_ms(self.get("statement_timeout")?)?;
@@ -754,6 +769,17 @@ fn time_zone(name: &str, value: &str) -> Result<String, AdapterError> {
             name,
             value,
             Some("Freshet only supports the UTC time zone."),
+        )),
+    }
+}
+
+fn positive_count(name: &str, value: &str) -> Result<String, AdapterError> {
+    match value.trim().parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n.to_string()),
+        _ => Err(invalid_value(
+            name,
+            value,
+            Some("The value must be a positive integer."),
         )),
     }
 }

@@ -33,6 +33,7 @@ pub async fn start_server() -> (std::net::SocketAddr, TestServer) {
         persist_blob_url: None,
         persist_consensus_url: None,
         workers: 1,
+        tick_interval: std::time::Duration::from_millis(10),
     };
     let server = start(config).await.expect("server starts");
     (server.local_addr, TestServer { server, data_dir })

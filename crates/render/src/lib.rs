@@ -4,6 +4,7 @@
 //! once, on `expr::Plan`):
 //! - [`persist_source`]: reads a persist shard into a collection (snapshot, then listen).
 //! - [`constant`], [`mfp`], [`join`], [`reduce`], [`threshold`]: the operators.
+//! - [`persist_sink`], [`subscribe`]: the sinks (a shard; a stream of batches to a client).
 //! - [`Context`]: the collections built so far in one dataflow, by id.
 //!
 //! Every rendered plan is a pair of collections, rows and errors ([`CollectionBundle`]).
@@ -16,6 +17,7 @@ pub mod mfp;
 pub mod persist_sink;
 pub mod persist_source;
 pub mod reduce;
+pub mod subscribe;
 pub mod threshold;
 pub mod topk;
 

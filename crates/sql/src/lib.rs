@@ -23,6 +23,7 @@ pub mod lower;
 pub mod parse;
 pub mod query;
 pub mod statement;
+pub mod streaming;
 pub mod transform;
 
 pub use error::PlanError;

@@ -63,6 +63,36 @@ pub enum Statement {
         what: ShowWhat,
         on: Option<String>,
     },
+    /// `SUBSCRIBE ...` (see [`crate::streaming`] for this and the forms below).
+    Subscribe(Box<crate::streaming::SubscribeStatement>),
+    /// `COPY (SUBSCRIBE ... | SELECT ...) TO STDOUT`.
+    CopyTo {
+        inner: Box<Statement>,
+    },
+    /// `DECLARE name CURSOR FOR (SUBSCRIBE ... | SELECT ...)`.
+    Declare {
+        name: String,
+        inner: Box<Statement>,
+    },
+    /// `FETCH [n | ALL] name [WITH (TIMEOUT = ...)]`; `count` is `None` for ALL.
+    Fetch {
+        name: String,
+        count: Option<u64>,
+        timeout: Option<std::time::Duration>,
+    },
+    /// `CLOSE name`, or `CLOSE ALL` (`None`).
+    Close {
+        name: Option<String>,
+    },
+    /// `SELECT ... AS OF <ts>`.
+    SelectAsOf {
+        query: Box<ast::Query>,
+        as_of: u64,
+    },
+    /// `EXPLAIN TIMESTAMP FOR SELECT ...`.
+    ExplainTimestamp {
+        statement: Box<ast::Statement>,
+    },
 }
 
 /// What a `SHOW` of catalog objects lists.
@@ -109,9 +139,12 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>, PlanError> {
         let end = byte_offset(&line_starts, last.span.end.line, last.span.end.column, sql);
         let text = &sql[start..end.max(start)];
         let words: Vec<&Token> = meaningful.iter().map(|t| &t.token).collect();
-        let statement = match parse_custom(&words, text)? {
+        let statement = match crate::streaming::parse(text)? {
             Some(s) => s,
-            None => parse_sqlparser(text, sql, start, &line_starts)?,
+            None => match parse_custom(&words, text)? {
+                Some(s) => s,
+                None => parse_sqlparser(text, sql, start, &line_starts)?,
+            },
         };
         out.push(ParsedStatement {
             statement,

@@ -56,6 +56,28 @@ pub enum Plan {
         source: MirRelationExpr,
         desc: RelationDesc,
         finishing: RowSetFinishing,
+        /// `AS OF <ts>`: read at this timestamp instead of the isolation level's.
+        as_of: Option<u64>,
+    },
+    Subscribe(crate::streaming::SubscribePlan),
+    /// `COPY (...) TO STDOUT` of a `Select` or `Subscribe`.
+    CopyTo(Box<Plan>),
+    /// `DECLARE name CURSOR FOR` a `Select` or `Subscribe`.
+    Declare {
+        name: String,
+        inner: Box<Plan>,
+    },
+    Fetch {
+        name: String,
+        count: Option<u64>,
+        timeout: Option<std::time::Duration>,
+    },
+    Close {
+        name: Option<String>,
+    },
+    /// `EXPLAIN TIMESTAMP FOR`: the query's inputs, to report their frontiers.
+    ExplainTimestamp {
+        source: MirRelationExpr,
     },
     Explain {
         stage: ExplainStage,
@@ -136,6 +158,45 @@ fn plan_statement(qcx: &QueryContext, stmt: &Statement) -> Result<Plan, PlanErro
             crate::ddl::plan_create_index(qcx, None, on, None, false)?,
         )),
         Statement::Explain { stage, statement } => plan_explain(qcx, *stage, statement),
+        Statement::Subscribe(subscribe) => Ok(Plan::Subscribe(crate::streaming::plan_subscribe(
+            qcx, subscribe,
+        )?)),
+        Statement::CopyTo { inner } => Ok(Plan::CopyTo(Box::new(plan_statement(qcx, inner)?))),
+        Statement::Declare { name, inner } => Ok(Plan::Declare {
+            name: name.clone(),
+            inner: Box::new(plan_statement(qcx, inner)?),
+        }),
+        Statement::Fetch {
+            name,
+            count,
+            timeout,
+        } => Ok(Plan::Fetch {
+            name: name.clone(),
+            count: *count,
+            timeout: *timeout,
+        }),
+        Statement::Close { name } => Ok(Plan::Close { name: name.clone() }),
+        Statement::SelectAsOf { query, as_of } => {
+            let planned = query::plan_root_query(qcx, query)?;
+            let source = crate::optimize(planned.expr.lower()?);
+            Ok(Plan::Select {
+                source,
+                desc: planned.desc,
+                finishing: planned.finishing,
+                as_of: Some(*as_of),
+            })
+        }
+        Statement::ExplainTimestamp { statement } => {
+            let ast::Statement::Query(q) = &**statement else {
+                return Err(PlanError::unsupported(
+                    "EXPLAIN TIMESTAMP of statements other than SELECT",
+                ));
+            };
+            let planned = query::plan_root_query(qcx, q)?;
+            Ok(Plan::ExplainTimestamp {
+                source: crate::optimize(planned.expr.lower()?),
+            })
+        }
         Statement::Sql(s) => match &**s {
             ast::Statement::Query(q) => {
                 let planned = query::plan_root_query(qcx, q)?;
@@ -144,6 +205,7 @@ fn plan_statement(qcx: &QueryContext, stmt: &Statement) -> Result<Plan, PlanErro
                     source,
                     desc: planned.desc,
                     finishing: planned.finishing,
+                    as_of: None,
                 })
             }
             ast::Statement::CreateTable(ct) => plan_create_table(qcx, ct),

@@ -28,7 +28,32 @@ pub fn spawn_storaged(
         .name("storaged".into())
         .spawn(move || {
             let mut tables = TableWriter::new(persist);
-            for command in commands {
+            let mut next = None;
+            loop {
+                let command = match next.take() {
+                    Some(c) => c,
+                    None => match commands.recv() {
+                        Ok(c) => c,
+                        Err(_) => break,
+                    },
+                };
+                // Ticks arrive faster than a slow store may apply them: consecutive
+                // AdvanceUppers collapse into the latest.
+                let command = match command {
+                    StorageCommand::AdvanceUppers { mut upper } => {
+                        while let Ok(c) = commands.try_recv() {
+                            match c {
+                                StorageCommand::AdvanceUppers { upper: u } => upper = upper.max(u),
+                                other => {
+                                    next = Some(other);
+                                    break;
+                                }
+                            }
+                        }
+                        StorageCommand::AdvanceUppers { upper }
+                    }
+                    other => other,
+                };
                 match command {
                     StorageCommand::CreateCollection {
                         id,

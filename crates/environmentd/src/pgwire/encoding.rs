@@ -99,6 +99,32 @@ const FLOAT4_DIGITS: i32 = 6;
 /// under `extra_float_digits`: above 0 (the default, 1) the shortest text that reads back
 /// exactly; at 0 or below, `%g` with `FLT_DIG`/`DBL_DIG + extra_float_digits` significant
 /// digits (so `0.1::float8 + 0.2::float8` prints `0.3` at 0). Other types ignore it.
+/// A row as one line of `COPY ... TO STDOUT` text format: tab-separated, `\N` for
+/// NULL, backslash escapes for backslash, tab, newline and carriage return.
+pub(crate) fn copy_text_line(row: &Row, extra_float_digits: i32) -> Vec<u8> {
+    let mut line = String::new();
+    for (i, datum) in row.iter().enumerate() {
+        if i > 0 {
+            line.push('\t');
+        }
+        if datum.is_null() {
+            line.push_str("\\N");
+            continue;
+        }
+        for c in format_text(datum, extra_float_digits).chars() {
+            match c {
+                '\\' => line.push_str("\\\\"),
+                '\t' => line.push_str("\\t"),
+                '\n' => line.push_str("\\n"),
+                '\r' => line.push_str("\\r"),
+                c => line.push(c),
+            }
+        }
+    }
+    line.push('\n');
+    line.into_bytes()
+}
+
 pub(crate) fn format_text(datum: Datum, extra_float_digits: i32) -> String {
     match datum {
         Datum::Float32(v) if extra_float_digits <= 0 => {

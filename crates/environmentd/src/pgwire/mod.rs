@@ -62,6 +62,7 @@ use pgwire::api::{
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult, SEVERITY_ERROR, SEVERITY_WARNING};
 use pgwire::messages::cancel::CancelRequest;
+use pgwire::messages::copy::{CopyData, CopyDone, CopyOutResponse};
 use pgwire::messages::data::{NoData, ParameterDescription};
 use pgwire::messages::extendedquery::{
     Bind, BindComplete, Describe, Sync as PgSync, TARGET_TYPE_BYTE_PORTAL,
@@ -76,7 +77,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 use tracing::{debug, info, warn};
 
-use crate::adapter::{AdapterError, Client, ExecuteResponse, StatementDesc};
+use crate::adapter::{
+    AdapterError, Client, ExecuteResponse, StatementDesc, SubscribeMessage, SubscribeStream,
+};
 use crate::session::{
     allocate_conn_id, Session, TransactionStatus, DEFAULT_DATABASE, DEFAULT_USER,
 };
@@ -394,29 +397,47 @@ impl<B: Backend> SimpleQueryHandler for Connection<B> {
         }
         client.set_state(PgWireConnectionState::QueryInProgress);
         let mut failed = false;
-        for response in SimpleQueryHandler::do_query(self, client, &query.query).await? {
-            match response {
-                Response::Query(rows) => send_query_response(client, rows, true).await?,
-                Response::Execution(tag)
-                | Response::TransactionStart(tag)
-                | Response::TransactionEnd(tag) => send_execution_response(client, tag).await?,
-                Response::EmptyQuery => {
-                    let message =
-                        PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new());
-                    client.feed(message).await?
+        let (results, error, extra_float_digits) = {
+            let mut session = lock_session(&self.session).await?;
+            let (results, error) = self
+                .backend
+                .execute_simple(&mut session, &query.query)
+                .await;
+            (results, error, session.extra_float_digits())
+        };
+        let mut responses = Vec::new();
+        for result in results {
+            match result {
+                // Streams go out as they come, before any later statement's response.
+                ExecuteResponse::Subscribe { desc, stream, copy } => {
+                    for response in responses.drain(..) {
+                        failed |= send_simple_response(client, response).await?;
+                    }
+                    let ended =
+                        stream_subscribe(client, &desc, stream, copy, true, extra_float_digits)
+                            .await?;
+                    if let Err(e) = ended {
+                        failed = true;
+                        let message = PgWireBackendMessage::ErrorResponse(error_info(&e).into());
+                        client.feed(message).await?;
+                    }
                 }
-                Response::Error(error) => {
-                    failed = true;
-                    let message = PgWireBackendMessage::ErrorResponse((*error).into());
-                    client.feed(message).await?
+                ExecuteResponse::CopyOut { desc, rows } => {
+                    for response in responses.drain(..) {
+                        failed |= send_simple_response(client, response).await?;
+                    }
+                    send_copy_out(client, &desc, rows, extra_float_digits).await?;
                 }
-                Response::CopyIn(_) | Response::CopyOut(_) | Response::CopyBoth(_) => {
-                    failed = true;
-                    let error = error_info_new("0A000", "COPY is not supported".into());
-                    let message = PgWireBackendMessage::ErrorResponse(error.into());
-                    client.feed(message).await?
-                }
+                other => responses.push(execute_response(
+                    other,
+                    &Format::UnifiedText,
+                    extra_float_digits,
+                )?),
             }
+        }
+        responses.extend(error.map(|e| Response::Error(Box::new(error_info(&e)))));
+        for response in responses {
+            failed |= send_simple_response(client, response).await?;
         }
         let status = self.finish_request(client, failed).await?;
         client.set_state(PgWireConnectionState::ReadyForQuery);
@@ -424,6 +445,7 @@ impl<B: Backend> SimpleQueryHandler for Connection<B> {
     }
 
     /// Executes the statements of `query`; an error, if any, is the last response.
+    /// (`on_query` runs statements itself, to stream subscriptions as they happen.)
     async fn do_query<C>(&self, _client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -443,6 +465,142 @@ impl<B: Backend> SimpleQueryHandler for Connection<B> {
         responses.extend(error.map(|e| Response::Error(Box::new(error_info(&e)))));
         Ok(responses)
     }
+}
+
+/// Sends one statement's response of a simple query; true if it was an error.
+async fn send_simple_response<C>(client: &mut C, response: Response) -> PgWireResult<bool>
+where
+    C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    match response {
+        Response::Query(rows) => send_query_response(client, rows, true).await?,
+        Response::Execution(tag)
+        | Response::TransactionStart(tag)
+        | Response::TransactionEnd(tag) => send_execution_response(client, tag).await?,
+        Response::EmptyQuery => {
+            let message = PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new());
+            client.feed(message).await?
+        }
+        Response::Error(error) => {
+            let message = PgWireBackendMessage::ErrorResponse((*error).into());
+            client.feed(message).await?;
+            return Ok(true);
+        }
+        Response::CopyIn(_) | Response::CopyOut(_) | Response::CopyBoth(_) => {
+            let error = error_info_new("0A000", "COPY FROM is not supported".into());
+            let message = PgWireBackendMessage::ErrorResponse(error.into());
+            client.feed(message).await?;
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Streams a subscription to the client until it ends: DataRows (after a
+/// RowDescription in the simple protocol; the extended protocol described the portal
+/// already) or, for COPY, CopyOutResponse, one CopyData per row and CopyDone. Each
+/// batch is flushed as it arrives. Returns the row count, or the error that ended it.
+async fn stream_subscribe<C>(
+    client: &mut C,
+    desc: &RelationDesc,
+    mut stream: SubscribeStream,
+    copy: bool,
+    describe: bool,
+    extra_float_digits: i32,
+) -> PgWireResult<Result<usize, AdapterError>>
+where
+    C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let formats = vec![FieldFormat::Text; desc.arity()];
+    if copy {
+        let columns = i16::try_from(desc.arity()).unwrap_or(i16::MAX);
+        let response = CopyOutResponse::new(0, columns, vec![0; desc.arity()]);
+        client
+            .feed(PgWireBackendMessage::CopyOutResponse(response))
+            .await?;
+    } else if describe {
+        let message = encoding::row_description(desc, &formats);
+        client
+            .feed(PgWireBackendMessage::RowDescription(message))
+            .await?;
+    }
+    client.flush().await?;
+    let mut count = 0;
+    loop {
+        match stream.recv().await {
+            Some(SubscribeMessage::Rows(rows)) => {
+                count += rows.len();
+                for row in rows {
+                    let message = if copy {
+                        let line = encoding::copy_text_line(&row, extra_float_digits);
+                        PgWireBackendMessage::CopyData(CopyData::new(Bytes::from(line)))
+                    } else {
+                        PgWireBackendMessage::DataRow(encoding::encode_row(
+                            &row,
+                            &formats,
+                            extra_float_digits,
+                        ))
+                    };
+                    client.feed(message).await?;
+                }
+                client.flush().await?;
+            }
+            Some(SubscribeMessage::Error(e)) => return Ok(Err(e)),
+            Some(SubscribeMessage::Complete) | None => break,
+        }
+    }
+    if copy {
+        client
+            .feed(PgWireBackendMessage::CopyDone(CopyDone::new()))
+            .await?;
+    }
+    if describe {
+        let tag = Tag::new(if copy { "COPY" } else { "SUBSCRIBE" }).with_rows(count);
+        client
+            .feed(PgWireBackendMessage::CommandComplete(tag.into()))
+            .await?;
+    }
+    Ok(Ok(count))
+}
+
+/// `COPY (SELECT ...) TO STDOUT` in the simple protocol.
+async fn send_copy_out<C>(
+    client: &mut C,
+    desc: &RelationDesc,
+    rows: Vec<Row>,
+    extra_float_digits: i32,
+) -> PgWireResult<()>
+where
+    C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let columns = i16::try_from(desc.arity()).unwrap_or(i16::MAX);
+    let response = CopyOutResponse::new(0, columns, vec![0; desc.arity()]);
+    client
+        .feed(PgWireBackendMessage::CopyOutResponse(response))
+        .await?;
+    let count = rows.len();
+    for row in rows {
+        let line = encoding::copy_text_line(&row, extra_float_digits);
+        client
+            .feed(PgWireBackendMessage::CopyData(CopyData::new(Bytes::from(
+                line,
+            ))))
+            .await?;
+    }
+    client
+        .feed(PgWireBackendMessage::CopyDone(CopyDone::new()))
+        .await?;
+    let tag = Tag::new("COPY").with_rows(count);
+    client
+        .feed(PgWireBackendMessage::CommandComplete(tag.into()))
+        .await?;
+    Ok(())
 }
 
 /// The pgwire response for an executed statement, rows in the given column formats
@@ -465,6 +623,11 @@ fn execute_response(
         }
         ExecuteResponse::Command { tag } => Response::Execution(Tag::new(&tag)),
         ExecuteResponse::EmptyQuery => Response::EmptyQuery,
+        // The handlers stream these themselves.
+        ExecuteResponse::Subscribe { .. } | ExecuteResponse::CopyOut { .. } => {
+            let error = error_info_new("0A000", "streaming results need the query handlers".into());
+            Response::Error(Box::new(error))
+        }
     })
 }
 
@@ -737,7 +900,7 @@ impl<B: Backend> ExtendedQueryHandler for Connection<B> {
     /// time with PortalSuspended between; the statement itself runs once, to completion.
     async fn do_query<C>(
         &self,
-        _client: &mut C,
+        client: &mut C,
         portal: &Portal<PreparedStatement>,
         _max_rows: usize,
     ) -> PgWireResult<Response>
@@ -764,6 +927,34 @@ impl<B: Backend> ExtendedQueryHandler for Connection<B> {
             (result, session.extra_float_digits())
         };
         match result {
+            Ok(ExecuteResponse::Subscribe { desc, stream, copy }) => {
+                match stream_subscribe(client, &desc, stream, copy, false, extra_float_digits)
+                    .await?
+                {
+                    Ok(count) => {
+                        let tag = if copy { "COPY" } else { "SUBSCRIBE" };
+                        Ok(Response::Execution(Tag::new(tag).with_rows(count)))
+                    }
+                    Err(e) => Err(user_error(&e)),
+                }
+            }
+            Ok(ExecuteResponse::CopyOut { desc, rows }) => {
+                let columns = i16::try_from(desc.arity()).unwrap_or(i16::MAX);
+                let response = CopyOutResponse::new(0, columns, vec![0; desc.arity()]);
+                client
+                    .feed(PgWireBackendMessage::CopyOutResponse(response))
+                    .await?;
+                let count = rows.len();
+                for row in rows {
+                    let line = encoding::copy_text_line(&row, extra_float_digits);
+                    let data = CopyData::new(Bytes::from(line));
+                    client.feed(PgWireBackendMessage::CopyData(data)).await?;
+                }
+                client
+                    .feed(PgWireBackendMessage::CopyDone(CopyDone::new()))
+                    .await?;
+                Ok(Response::Execution(Tag::new("COPY").with_rows(count)))
+            }
             Ok(result) => {
                 execute_response(result, &portal.result_column_format, extra_float_digits)
             }
