@@ -1785,6 +1785,28 @@ fn aggregate_func(f: &ast::Function) -> Option<AggregateFunc> {
     })
 }
 
+/// PostgreSQL's set-returning functions: Freshet has no plan node that turns one row
+/// into several (a FlatMap) yet, so calling one is a 0A000 error.
+fn set_returning_function(name: &str) -> bool {
+    matches!(
+        name,
+        "generate_series"
+            | "generate_subscripts"
+            | "unnest"
+            | "regexp_matches"
+            | "regexp_split_to_table"
+            | "string_to_table"
+            | "json_each"
+            | "json_each_text"
+            | "jsonb_each"
+            | "jsonb_each_text"
+            | "json_array_elements"
+            | "jsonb_array_elements"
+            | "json_object_keys"
+            | "jsonb_object_keys"
+    )
+}
+
 /// PostgreSQL's aggregates that Freshet does not have yet: calling one is a 0A000
 /// error rather than "function does not exist".
 fn unsupported_aggregate(name: &str) -> bool {
@@ -3047,6 +3069,11 @@ fn plan_function(
     }
     if unsupported_aggregate(&name) {
         return Err(PlanError::unsupported(format!("aggregate function {name}")));
+    }
+    if set_returning_function(&name) {
+        return Err(PlanError::unsupported(format!(
+            "set-returning function {name}"
+        )));
     }
     let (args, distinct, star) = function_args(f)?;
     if distinct || star {
