@@ -158,6 +158,8 @@ enum Step {
         count: Option<u64>,
         deadline: Option<Instant>,
     },
+    /// Done, once the group commit holding its write is durable.
+    AwaitCommit(ExecuteResponse),
 }
 
 /// A FETCH waiting for rows.
@@ -314,6 +316,12 @@ pub struct Coordinator {
     pending_fetches: Vec<PendingFetch>,
     /// The upper each index export reported (maximum over replicas).
     index_uppers: BTreeMap<GlobalId, repr::Timestamp>,
+    /// Autocommit INSERTs waiting to be written together, and their jobs.
+    group_commit: Vec<(GlobalId, Vec<(Row, Diff)>)>,
+    commit_waiters: Vec<(Job, ExecuteResponse)>,
+    /// Set while a group-commit statement runs: `write` buffers instead of writing.
+    defer_writes: bool,
+    deferred: bool,
     /// How often table uppers advance without writes.
     tick_interval: Duration,
     next_tick: Instant,
@@ -382,6 +390,10 @@ impl Coordinator {
             cursors: BTreeMap::new(),
             pending_fetches: Vec::new(),
             index_uppers: BTreeMap::new(),
+            group_commit: Vec::new(),
+            commit_waiters: Vec::new(),
+            defer_writes: false,
+            deferred: false,
             tick_interval: Duration::from_millis(10),
             next_tick: Instant::now(),
         }
@@ -943,6 +955,10 @@ impl Coordinator {
                     Err(_) => return,
                 }
                 self.resume_lock_waiters();
+                // Group commit: write once nothing more is waiting to join.
+                if commands.is_empty() {
+                    self.flush_group_commit();
+                }
             } else {
                 let (replica, receiver) = &receivers[index - 1];
                 match op.recv(receiver) {
@@ -951,6 +967,9 @@ impl Coordinator {
                             self.handle_compute_response(merged);
                         }
                         self.resume_lock_waiters();
+                        if commands.is_empty() {
+                            self.flush_group_commit();
+                        }
                     }
                     Err(_) => {
                         tracing::warn!(replica, "replica disconnected");
@@ -1099,6 +1118,10 @@ impl Coordinator {
                     self.waiting_for_lock.push_back(job);
                     return;
                 }
+                Step::AwaitCommit(response) => {
+                    self.commit_waiters.push((job, response));
+                    return;
+                }
                 Step::Fetching {
                     name,
                     count,
@@ -1194,9 +1217,33 @@ impl Coordinator {
     fn try_write_lock(&mut self, conn_id: u32) -> bool {
         match self.write_lock {
             Some(holder) if holder != conn_id => false,
-            _ => {
+            Some(_) => true,
+            None => {
+                // What the group commit holds is written first: a read under the lock
+                // must see every write acknowledged or pending before it.
+                self.flush_group_commit();
                 self.write_lock = Some(conn_id);
                 true
+            }
+        }
+    }
+
+    /// Writes every pending autocommit INSERT at one timestamp (one durable append for
+    /// all of them), then answers their jobs.
+    pub(crate) fn flush_group_commit(&mut self) {
+        if self.commit_waiters.is_empty() && self.group_commit.is_empty() {
+            return;
+        }
+        let updates = std::mem::take(&mut self.group_commit);
+        let waiters = std::mem::take(&mut self.commit_waiters);
+        let result = self.write(updates);
+        for (mut job, response) in waiters {
+            match &result {
+                Ok(()) => {
+                    job.responses.push(response);
+                    self.advance_job(job);
+                }
+                Err(e) => self.fail_job(job, e.clone()),
             }
         }
     }
@@ -1245,15 +1292,26 @@ impl Coordinator {
         }
         let buffered = self.transactions.contains_key(&conn_id);
         let local = is_set_local(&statement);
-        // The write lock is taken per statement: a read-then-write (UPDATE, DELETE,
-        // INSERT ... SELECT) holds it from its peek to its write, so no other write
-        // lands in between. Inside a transaction the write is only buffered and the lock
-        // is released after the statement, so two transactions can interleave (each
-        // reads committed state plus its own writes) and COMMIT appends the buffered
-        // updates without re-checking what the transaction read: this is not
-        // serializable. Materialize-like write-only transactions are a later step.
+        // The write lock serializes writes: a read-then-write (UPDATE, DELETE,
+        // INSERT ... SELECT) holds it from its peek to its write, and a transaction
+        // that has buffered writes keeps it until it ends (see the module docs).
+        let writer_in_transaction =
+            job.implicit || job.session.transaction != TransactionStatus::Idle;
+        // An autocommit INSERT ... VALUES joins the group commit instead: it needs no
+        // lock (appends commute), only that no one holds it.
+        let group_commit = !buffered
+            && !writer_in_transaction
+            && self.write_lock.is_none()
+            && matches!(
+                &plan,
+                Plan::Insert {
+                    source: MirRelationExpr::Constant { .. },
+                    ..
+                }
+            );
         let needs_lock = match &plan {
             Plan::ReadThenWrite { .. } => true,
+            Plan::Insert { .. } if group_commit => false,
             Plan::Insert { source, .. } => {
                 !matches!(source, MirRelationExpr::Constant { .. }) || !buffered
             }
@@ -1270,7 +1328,15 @@ impl Coordinator {
         if needs_lock && !self.try_write_lock(conn_id) {
             return Step::NeedsWriteLock(statement);
         }
+        self.defer_writes = group_commit;
         let step = self.execute_plan(job, plan, local);
+        self.defer_writes = false;
+        let step = match step {
+            Step::Done(Ok(response)) if std::mem::take(&mut self.deferred) => {
+                Step::AwaitCommit(response)
+            }
+            other => other,
+        };
         // The lock is held across a peek; released once the statement is done, unless
         // the statement's transaction has writes (then at its end).
         if needs_lock && matches!(step, Step::Done(_)) {
@@ -1777,6 +1843,12 @@ impl Coordinator {
                     format!("relation {id} was dropped in this transaction's lifetime"),
                 ));
             }
+        }
+        if self.defer_writes {
+            // Part of the group commit: written by `flush_group_commit`.
+            self.group_commit.extend(updates);
+            self.deferred = true;
+            return Ok(());
         }
         let ts = self.oracle.write_ts().map_err(AdapterError::internal)?;
         self.storage

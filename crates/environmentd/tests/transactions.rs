@@ -136,21 +136,36 @@ async fn reads_in_a_block_see_the_blocks_own_writes() {
 }
 
 #[tokio::test]
-async fn a_row_deleted_by_both_a_block_and_another_connection_is_just_gone() {
+async fn a_write_waits_for_a_block_that_wrote() {
+    // As in PostgreSQL, where the second DELETE waits for the block's row lock: a block
+    // that wrote holds Freshet's write lock until it ends, so write transactions are
+    // serializable.
     let (addr, _guard) = start_server().await;
     let client = connect(addr).await;
-    let other = connect(addr).await;
     exec(&client, "CREATE TABLE t (k int)").await;
     exec(&client, "INSERT INTO t VALUES (1), (2)").await;
     exec(&client, "BEGIN").await;
     exec(&client, "DELETE FROM t WHERE k = 1").await;
-    exec(&other, "DELETE FROM t WHERE k = 1").await;
-    // Committed state minus the block's own retraction would be -1 rows of k = 1.
+    let other = tokio::spawn(async move {
+        let other = connect(addr).await;
+        exec(&other, "DELETE FROM t WHERE k = 1").await;
+        other
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!other.is_finished(), "the second DELETE did not wait");
     assert_eq!(
         rows(&client, "SELECT k, count(*) FROM t GROUP BY k ORDER BY k").await,
         vec![vec!["2", "1"]]
     );
     exec(&client, "ROLLBACK").await;
+    let other = timeout(WAIT, other)
+        .await
+        .expect("the second DELETE ran after ROLLBACK")
+        .expect("no panic");
+    assert_eq!(
+        rows(&other, "SELECT k, count(*) FROM t GROUP BY k ORDER BY k").await,
+        vec![vec!["2", "1"]]
+    );
 }
 
 #[tokio::test]

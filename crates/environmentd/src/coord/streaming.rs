@@ -55,6 +55,7 @@ impl Coordinator {
     /// Advances every table's upper to a fresh timestamp and expires FETCH timeouts.
     pub(super) fn tick(&mut self) {
         self.next_tick = Instant::now() + self.tick_interval;
+        self.flush_group_commit();
         if self.catalog.tables().next().is_some() {
             match self.oracle.write_ts() {
                 Ok(ts) => {
