@@ -2,7 +2,8 @@
 //! next input by their keys and joins the arrangements with `join_core`.
 //!
 //! Keys match NULL to NULL (MIR join equivalences are null-safe); the planner filters
-//! NULLs out before a join where SQL `=` demands it.
+//! NULLs out before a join where SQL `=` demands it. The join's errors are the distinct
+//! errors of its inputs and of its key expressions (each error once).
 
 use differential_dataflow::VecCollection;
 use expr::plan::LinearJoinPlan;
@@ -63,8 +64,12 @@ pub fn render_join<'s>(
             Some(packer.finish())
         });
     }
+    // Each error once: a join's inputs are often uses of the same `Let` (decorrelation
+    // joins a binding with a projection of itself), and without this every error
+    // would be copied once per path through the plan's DAG of bindings, a number that
+    // grows exponentially with the nesting of subqueries and outer joins.
     let scope = stream.scope();
-    let errs = differential_dataflow::collection::concatenate(scope, errs);
+    let errs = differential_dataflow::collection::concatenate(scope, errs).distinct_core::<Diff>();
     let joined = CollectionBundle { oks: stream, errs };
     let _ = split_results;
     render_mfp(joined, plan.final_mfp.clone())
