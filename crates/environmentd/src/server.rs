@@ -15,6 +15,9 @@ use crate::catalog::Catalog;
 use crate::coord::Coordinator;
 use crate::oracle::TimestampOracle;
 
+/// The coordinator thread's stack.
+const COORDINATOR_STACK_BYTES: usize = 256 << 20;
+
 /// How to run environmentd.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -86,6 +89,9 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let (commands_tx, commands_rx) = crossbeam_channel::unbounded();
     thread::Builder::new()
         .name("coordinator".into())
+        // Planning recurses over statements; a large stack (reserved, not committed)
+        // keeps unusually deep but valid ones from overflowing it.
+        .stack_size(COORDINATOR_STACK_BYTES)
         .spawn(move || coordinator.run(commands_rx))?;
     let client = Client::new(commands_tx);
 

@@ -272,13 +272,15 @@ impl HirRelationExpr {
             },
             HirRelationExpr::Negate { input } => input.applied_to(outer, map)?.negate(),
             HirRelationExpr::Threshold { input } => input.applied_to(outer, map)?.threshold(),
-            HirRelationExpr::Union { base, inputs } => {
-                let mut rel = base.applied_to(outer.clone(), map)?;
-                for i in inputs {
-                    rel = rel.union(i.applied_to(outer.clone(), map)?);
-                }
-                rel
-            }
+            // One flat union: a chain of binary unions would be as deep as a VALUES
+            // list is long, and recursive passes over it would overflow the stack.
+            HirRelationExpr::Union { base, inputs } => MirRelationExpr::Union {
+                base: Box::new(base.applied_to(outer.clone(), map)?),
+                inputs: inputs
+                    .iter()
+                    .map(|i| i.applied_to(outer.clone(), map))
+                    .collect::<Result<_, _>>()?,
+            },
         })
     }
 

@@ -2775,17 +2775,26 @@ fn plan_expr(
             list,
             negated,
         } => {
-            // x IN (a, b) is x = a OR x = b, with SQL's NULL semantics.
-            let mut result: Option<HirScalarExpr> = None;
-            for item in list {
-                let eq = plan_binary(ecx, &ast::BinaryOperator::Eq, expr, item)?;
-                result = Some(match result {
-                    None => eq,
-                    Some(prev) => prev.call_binary(eq, BinaryFunc::Or),
-                });
+            // x IN (a, b) is x = a OR x = b, with SQL's NULL semantics, as a balanced
+            // tree: a long list must not become a recursion as deep as it is long.
+            let mut terms = list
+                .iter()
+                .map(|item| plan_binary(ecx, &ast::BinaryOperator::Eq, expr, item))
+                .collect::<Result<Vec<_>, _>>()?;
+            while terms.len() > 1 {
+                let mut paired = Vec::with_capacity(terms.len().div_ceil(2));
+                let mut it = terms.into_iter();
+                while let Some(left) = it.next() {
+                    paired.push(match it.next() {
+                        Some(right) => left.call_binary(right, BinaryFunc::Or),
+                        None => left,
+                    });
+                }
+                terms = paired;
             }
-            let result =
-                result.ok_or_else(|| PlanError::Syntax("IN list must not be empty".into()))?;
+            let result = terms
+                .pop()
+                .ok_or_else(|| PlanError::Syntax("IN list must not be empty".into()))?;
             Ok(if *negated {
                 result.call_unary(UnaryFunc::Not)
             } else {
