@@ -65,6 +65,13 @@ impl Server {
         config
     }
 
+    /// The server process's id, while it runs (the `incremental-views` binary watches
+    /// its memory).
+    #[allow(dead_code)]
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     /// Where the server writes its output.
     pub fn log_path(&self) -> PathBuf {
         self.dir.join("server.log")
