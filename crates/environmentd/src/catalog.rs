@@ -1,5 +1,10 @@
-//! The durable catalog: tables (columns, defaults, type modifiers, persist shard),
-//! views (their query) and indexes (the collection and key they arrange).
+//! The durable catalog: databases, their schemas, and the items in each schema:
+//! tables (columns, defaults, type modifiers, persist shard), views (their query),
+//! materialized views and indexes (the collection and key they arrange).
+//!
+//! An item's name is unique in its schema, among items of every kind (PostgreSQL's
+//! relations share one namespace); the default catalog is database `freshet` with
+//! schema `public`, where catalogs from before schemas put every item.
 //!
 //! The catalog is one versioned value in the consensus store under the key `catalog`.
 //! Every change is a compare-and-set against the version read at startup, so two
@@ -13,12 +18,17 @@ use expr::MirScalarExpr;
 use persist::location::{CasResult, Consensus, SeqNo, VersionedData};
 use repr::{GlobalId, RelationDesc};
 use serde::{Deserialize, Serialize};
-use sql::catalog::{CatalogItem, ItemKind, SqlCatalog, Typmod};
+use sql::catalog::{
+    CatalogItem, ItemKind, NameContext, QualifiedName, SqlCatalog, Typmod, DEFAULT_DATABASE,
+    DEFAULT_SCHEMA,
+};
 
 const CATALOG_KEY: &str = "catalog";
 /// The version byte of the catalog's encoding. Version 1 held only tables, version 2
-/// tables without type modifiers; both are read and upgraded on the next write.
-const CATALOG_FORMAT: u8 = 3;
+/// tables without type modifiers, version 3 no databases or schemas; all are read
+/// and upgraded on the next write.
+const CATALOG_FORMAT: u8 = 4;
+const CATALOG_FORMAT_V3: u8 = 3;
 const CATALOG_FORMAT_V2: u8 = 2;
 const CATALOG_FORMAT_V1: u8 = 1;
 
@@ -141,8 +151,90 @@ impl CatalogEntry {
     }
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+/// A database: a set of schemas.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DatabaseEntry {
+    pub id: u64,
+    pub name: String,
+}
+
+/// A schema: a namespace of items, in a database.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SchemaEntry {
+    pub id: u64,
+    pub name: String,
+    pub database: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct CatalogState {
+    next_id: u64,
+    entries: BTreeMap<GlobalId, CatalogEntry>,
+    /// The next id of a database or schema (they share one sequence).
+    next_namespace_id: u64,
+    databases: BTreeMap<u64, DatabaseEntry>,
+    schemas: BTreeMap<u64, SchemaEntry>,
+    /// The schema of each entry: every entry has one.
+    entry_schemas: BTreeMap<GlobalId, u64>,
+}
+
+impl CatalogState {
+    /// A catalog with database `freshet`, schema `public` and these entries in it.
+    fn with_default_schema(next_id: u64, entries: BTreeMap<GlobalId, CatalogEntry>) -> Self {
+        let entry_schemas = entries.keys().map(|id| (*id, 1)).collect();
+        CatalogState {
+            next_id,
+            entries,
+            next_namespace_id: 2,
+            databases: BTreeMap::from([(
+                1,
+                DatabaseEntry {
+                    id: 1,
+                    name: DEFAULT_DATABASE.into(),
+                },
+            )]),
+            schemas: BTreeMap::from([(
+                1,
+                SchemaEntry {
+                    id: 1,
+                    name: DEFAULT_SCHEMA.into(),
+                    database: 1,
+                },
+            )]),
+            entry_schemas,
+        }
+    }
+
+    fn database_id(&self, name: &str) -> Option<u64> {
+        self.databases
+            .values()
+            .find(|d| d.name == name)
+            .map(|d| d.id)
+    }
+
+    fn schema_id(&self, database: &str, schema: &str) -> Option<u64> {
+        let database = self.database_id(database)?;
+        self.schemas
+            .values()
+            .find(|s| s.database == database && s.name == schema)
+            .map(|s| s.id)
+    }
+
+    /// The full name of an entry.
+    fn full_name(&self, entry: &CatalogEntry) -> Option<QualifiedName> {
+        let schema = self.schemas.get(self.entry_schemas.get(&entry.id())?)?;
+        let database = self.databases.get(&schema.database)?;
+        Some(QualifiedName::new(
+            database.name.clone(),
+            schema.name.clone(),
+            entry.name(),
+        ))
+    }
+}
+
+/// Format 3: no databases or schemas (every entry is in `freshet.public`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct CatalogStateV3 {
     next_id: u64,
     entries: BTreeMap<GlobalId, CatalogEntry>,
 }
@@ -185,8 +277,10 @@ pub struct Catalog {
     consensus: Arc<dyn Consensus>,
     seqno: Option<SeqNo>,
     state: CatalogState,
-    /// The planner's view of the objects, by name.
-    items: BTreeMap<String, CatalogItem>,
+    /// The planner's view of the objects, by full name.
+    items: BTreeMap<QualifiedName, CatalogItem>,
+    /// The full name of each object.
+    names: BTreeMap<GlobalId, QualifiedName>,
 }
 
 impl Catalog {
@@ -194,7 +288,7 @@ impl Catalog {
     pub fn open(consensus: Arc<dyn Consensus>) -> Result<Catalog, String> {
         let head = consensus.head(CATALOG_KEY).map_err(|e| e.to_string())?;
         let (seqno, state) = match head {
-            None => (None, CatalogState::default()),
+            None => (None, CatalogState::with_default_schema(0, BTreeMap::new())),
             Some(data) if data.data.first() == Some(&CATALOG_FORMAT_V1) => {
                 let v1: CatalogStateV1 =
                     persist::codec::decode_versioned("catalog", CATALOG_FORMAT_V1, &data.data)
@@ -206,10 +300,7 @@ impl Catalog {
                     .collect();
                 (
                     Some(data.seqno),
-                    CatalogState {
-                        next_id: v1.next_id,
-                        entries,
-                    },
+                    CatalogState::with_default_schema(v1.next_id, entries),
                 )
             }
             Some(data) if data.data.first() == Some(&CATALOG_FORMAT_V2) => {
@@ -223,10 +314,16 @@ impl Catalog {
                     .collect();
                 (
                     Some(data.seqno),
-                    CatalogState {
-                        next_id: v2.next_id,
-                        entries,
-                    },
+                    CatalogState::with_default_schema(v2.next_id, entries),
+                )
+            }
+            Some(data) if data.data.first() == Some(&CATALOG_FORMAT_V3) => {
+                let v3: CatalogStateV3 =
+                    persist::codec::decode_versioned("catalog", CATALOG_FORMAT_V3, &data.data)
+                        .map_err(|e| e.to_string())?;
+                (
+                    Some(data.seqno),
+                    CatalogState::with_default_schema(v3.next_id, v3.entries),
                 )
             }
             Some(data) => {
@@ -244,6 +341,7 @@ impl Catalog {
             seqno,
             state,
             items: BTreeMap::new(),
+            names: BTreeMap::new(),
         };
         catalog.rebuild_items();
         Ok(catalog)
@@ -289,8 +387,17 @@ impl Catalog {
                     definition,
                     on,
                 };
-                (e.name().to_string(), item)
+                let name = self
+                    .state
+                    .full_name(e)
+                    .expect("every entry is in a schema of a database");
+                (name, item)
             })
+            .collect();
+        self.names = self
+            .items
+            .iter()
+            .map(|(name, item)| (item.id, name.clone()))
             .collect();
     }
 
@@ -333,18 +440,26 @@ impl Catalog {
         }
     }
 
-    /// Adds an entry built from a fresh id; returns it.
+    /// Adds an entry built from a fresh id, in the schema `name` names; returns it.
     fn create(
         &mut self,
+        name: &QualifiedName,
         build: impl FnOnce(GlobalId) -> CatalogEntry,
     ) -> Result<CatalogEntry, String> {
         let mut created = None;
         self.transact(|state| {
+            let schema = state
+                .schema_id(&name.database, &name.schema)
+                .ok_or_else(|| format!("schema \"{}\" does not exist", name.schema))?;
             state.next_id += 1;
             let entry = build(GlobalId::User(state.next_id));
-            if state.entries.values().any(|e| e.name() == entry.name()) {
+            let taken = state.entries.values().any(|e| {
+                e.name() == entry.name() && state.entry_schemas.get(&e.id()) == Some(&schema)
+            });
+            if taken {
                 return Err(format!("relation \"{}\" already exists", entry.name()));
             }
+            state.entry_schemas.insert(entry.id(), schema);
             state.entries.insert(entry.id(), entry.clone());
             created = Some(entry);
             Ok(())
@@ -352,19 +467,152 @@ impl Catalog {
         Ok(created.expect("set by the transaction"))
     }
 
+    /// Creates a database with its `public` schema; with `if_not_exists`, an existing
+    /// one is kept.
+    pub fn create_database(&mut self, name: &str, if_not_exists: bool) -> Result<(), String> {
+        if self.state.database_id(name).is_some() {
+            return if if_not_exists {
+                Ok(())
+            } else {
+                Err(format!("database \"{name}\" already exists"))
+            };
+        }
+        self.transact(|state| {
+            let database = state.next_namespace_id;
+            let schema = database + 1;
+            state.next_namespace_id += 2;
+            state.databases.insert(
+                database,
+                DatabaseEntry {
+                    id: database,
+                    name: name.into(),
+                },
+            );
+            state.schemas.insert(
+                schema,
+                SchemaEntry {
+                    id: schema,
+                    name: DEFAULT_SCHEMA.into(),
+                    database,
+                },
+            );
+            Ok(())
+        })
+    }
+
+    /// Creates a schema in a database; with `if_not_exists`, an existing one is kept.
+    pub fn create_schema(
+        &mut self,
+        database: &str,
+        name: &str,
+        if_not_exists: bool,
+    ) -> Result<(), String> {
+        if self.state.schema_id(database, name).is_some() {
+            return if if_not_exists {
+                Ok(())
+            } else {
+                Err(format!("schema \"{name}\" already exists"))
+            };
+        }
+        self.transact(|state| {
+            let database = state
+                .database_id(database)
+                .ok_or_else(|| format!("database \"{database}\" does not exist"))?;
+            let id = state.next_namespace_id;
+            state.next_namespace_id += 1;
+            state.schemas.insert(
+                id,
+                SchemaEntry {
+                    id,
+                    name: name.into(),
+                    database,
+                },
+            );
+            Ok(())
+        })
+    }
+
+    /// Drops an empty schema (its items must have been dropped first).
+    pub fn drop_schema(&mut self, database: &str, name: &str) -> Result<(), String> {
+        let id = self
+            .state
+            .schema_id(database, name)
+            .ok_or_else(|| format!("schema \"{name}\" does not exist"))?;
+        if self.state.entry_schemas.values().any(|s| *s == id) {
+            return Err(format!("schema \"{name}\" is not empty"));
+        }
+        self.transact(|state| {
+            state.schemas.remove(&id);
+            Ok(())
+        })
+    }
+
+    /// Drops a database whose schemas are empty, with its schemas.
+    pub fn drop_database(&mut self, name: &str) -> Result<(), String> {
+        let id = self
+            .state
+            .database_id(name)
+            .ok_or_else(|| format!("database \"{name}\" does not exist"))?;
+        let schemas: Vec<u64> = self
+            .state
+            .schemas
+            .values()
+            .filter(|s| s.database == id)
+            .map(|s| s.id)
+            .collect();
+        if self
+            .state
+            .entry_schemas
+            .values()
+            .any(|s| schemas.contains(s))
+        {
+            return Err(format!("database \"{name}\" is not empty"));
+        }
+        self.transact(|state| {
+            state.databases.remove(&id);
+            state.schemas.retain(|_, s| s.database != id);
+            Ok(())
+        })
+    }
+
+    /// The items in a database's schema (every schema of it, if `schema` is `None`),
+    /// with their full names.
+    pub fn items_in(
+        &self,
+        database: &str,
+        schema: Option<&str>,
+    ) -> Vec<(&CatalogItem, &QualifiedName)> {
+        self.items
+            .iter()
+            .filter(|(name, _)| {
+                name.database == database && schema.is_none_or(|s| name.schema == s)
+            })
+            .map(|(name, item)| (item, name))
+            .collect()
+    }
+
+    /// The catalog as a session sees it: unqualified names are looked up in
+    /// `context`.
+    pub fn for_session(&self, context: NameContext) -> SessionCatalog<'_> {
+        SessionCatalog {
+            catalog: self,
+            context,
+        }
+    }
+
     /// Creates a table; returns its entry.
     pub fn create_table(
         &mut self,
-        name: String,
+        name: QualifiedName,
         desc: RelationDesc,
         defaults: Vec<Option<String>>,
         typmods: Vec<Option<Typmod>>,
         shard_id: String,
     ) -> Result<TableEntry, String> {
-        match self.create(|id| {
+        match self.create(&name, |id| {
             CatalogEntry::Table(TableEntry {
                 id,
-                name,
+                name: name.item.clone(),
                 desc,
                 defaults,
                 typmods,
@@ -378,16 +626,16 @@ impl Catalog {
 
     pub fn create_materialized_view(
         &mut self,
-        name: String,
+        name: QualifiedName,
         desc: RelationDesc,
         sql: String,
         depends_on: Vec<GlobalId>,
         shard_id: String,
     ) -> Result<MaterializedViewEntry, String> {
-        match self.create(|id| {
+        match self.create(&name, |id| {
             CatalogEntry::MaterializedView(MaterializedViewEntry {
                 id,
-                name,
+                name: name.item.clone(),
                 desc,
                 sql,
                 depends_on,
@@ -436,15 +684,15 @@ impl Catalog {
 
     pub fn create_view(
         &mut self,
-        name: String,
+        name: QualifiedName,
         desc: RelationDesc,
         sql: String,
         depends_on: Vec<GlobalId>,
     ) -> Result<ViewEntry, String> {
-        match self.create(|id| {
+        match self.create(&name, |id| {
             CatalogEntry::View(ViewEntry {
                 id,
-                name,
+                name: name.item.clone(),
                 desc,
                 sql,
                 depends_on,
@@ -457,11 +705,19 @@ impl Catalog {
 
     pub fn create_index(
         &mut self,
-        name: String,
+        name: QualifiedName,
         on: GlobalId,
         keys: Vec<MirScalarExpr>,
     ) -> Result<IndexEntry, String> {
-        match self.create(|id| CatalogEntry::Index(IndexEntry { id, name, on, keys }))? {
+        let entry = |id| {
+            CatalogEntry::Index(IndexEntry {
+                id,
+                name: name.item.clone(),
+                on,
+                keys,
+            })
+        };
+        match self.create(&name, entry)? {
             CatalogEntry::Index(i) => Ok(i),
             _ => unreachable!("created an index"),
         }
@@ -472,6 +728,7 @@ impl Catalog {
         self.transact(|state| {
             for id in ids {
                 state.entries.remove(id);
+                state.entry_schemas.remove(id);
             }
             Ok(())
         })
@@ -534,7 +791,85 @@ impl Catalog {
 
 impl SqlCatalog for Catalog {
     fn resolve(&self, name: &str) -> Option<&CatalogItem> {
+        self.items.get(&QualifiedName::parse_sql(name)?)
+    }
+
+    fn item(&self, name: &QualifiedName) -> Option<&CatalogItem> {
         self.items.get(name)
+    }
+
+    fn databases(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .state
+            .databases
+            .values()
+            .map(|d| d.name.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn schemas(&self, database: &str) -> Vec<String> {
+        let Some(id) = self.state.database_id(database) else {
+            return vec![];
+        };
+        let mut names: Vec<String> = self
+            .state
+            .schemas
+            .values()
+            .filter(|s| s.database == id)
+            .map(|s| s.name.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn items_in_schema(&self, database: &str, schema: &str) -> Vec<&CatalogItem> {
+        self.items_in(database, Some(schema))
+            .into_iter()
+            .map(|(item, _)| item)
+            .collect()
+    }
+
+    fn name_of(&self, id: GlobalId) -> Option<QualifiedName> {
+        self.names.get(&id).cloned()
+    }
+}
+
+/// The catalog as one session sees it: [`Catalog`] with the session's current
+/// database and `search_path`, what `sql::plan` resolves unqualified names in.
+pub struct SessionCatalog<'a> {
+    catalog: &'a Catalog,
+    context: NameContext,
+}
+
+impl SqlCatalog for SessionCatalog<'_> {
+    fn resolve(&self, name: &str) -> Option<&CatalogItem> {
+        self.catalog.resolve(name)
+    }
+
+    fn item(&self, name: &QualifiedName) -> Option<&CatalogItem> {
+        self.catalog.item(name)
+    }
+
+    fn databases(&self) -> Vec<String> {
+        self.catalog.databases()
+    }
+
+    fn schemas(&self, database: &str) -> Vec<String> {
+        self.catalog.schemas(database)
+    }
+
+    fn items_in_schema(&self, database: &str, schema: &str) -> Vec<&CatalogItem> {
+        self.catalog.items_in_schema(database, schema)
+    }
+
+    fn name_of(&self, id: GlobalId) -> Option<QualifiedName> {
+        self.catalog.name_of(id)
+    }
+
+    fn name_context(&self) -> NameContext {
+        self.context.clone()
     }
 }
 
@@ -550,7 +885,7 @@ mod tests {
         let desc = RelationDesc::empty().with_column("a", ScalarType::Int32.nullable(true));
         let t = a
             .create_table(
-                "t".into(),
+                QualifiedName::in_default_schema("t"),
                 desc,
                 vec![None],
                 vec![None],
@@ -581,7 +916,7 @@ mod tests {
             None,
         ];
         a.create_table(
-            "t".into(),
+            QualifiedName::in_default_schema("t"),
             desc,
             vec![None, None],
             typmods.clone(),
@@ -593,7 +928,7 @@ mod tests {
     }
 
     #[test]
-    fn reads_catalogs_from_before_type_modifiers() {
+    fn reads_catalogs_from_before_type_modifiers_and_schemas() {
         let desc = RelationDesc::empty().with_column("a", ScalarType::Int32.nullable(true));
         let table = |id| TableEntryV2 {
             id: GlobalId::User(id),
@@ -622,9 +957,14 @@ mod tests {
                 ),
             ]),
         };
+        let v3 = CatalogStateV3 {
+            next_id: 1,
+            entries: BTreeMap::from([(GlobalId::User(1), CatalogEntry::Table(table(1).into()))]),
+        };
         let encoded = [
             persist::codec::encode_versioned("catalog", CATALOG_FORMAT_V1, &v1).unwrap(),
             persist::codec::encode_versioned("catalog", CATALOG_FORMAT_V2, &v2).unwrap(),
+            persist::codec::encode_versioned("catalog", CATALOG_FORMAT_V3, &v3).unwrap(),
         ];
         for data in encoded {
             let consensus: Arc<dyn Consensus> = Arc::new(persist::mem::MemConsensus::new());
@@ -639,13 +979,19 @@ mod tests {
                 )
                 .unwrap();
             let mut catalog = Catalog::open(Arc::clone(&consensus)).unwrap();
+            // Items from before schemas are in freshet.public.
+            let full = QualifiedName::in_default_schema("t1");
+            assert_eq!(catalog.name_of(GlobalId::User(1)), Some(full.clone()));
+            assert!(catalog.item(&full).is_some());
+            assert_eq!(catalog.databases(), vec!["freshet"]);
+            assert_eq!(catalog.schemas("freshet"), vec!["public"]);
             let t1 = catalog.resolve("t1").unwrap();
             assert_eq!(t1.typmods, vec![None]);
             assert_eq!(t1.defaults, vec![Some("1".into())]);
             // The next write upgrades the catalog to the current format.
             catalog
                 .create_table(
-                    "t9".into(),
+                    QualifiedName::in_default_schema("t9"),
                     desc.clone(),
                     vec![None],
                     vec![Some(Typmod::Varchar { length: 3 })],
@@ -661,5 +1007,66 @@ mod tests {
                 vec![Some(Typmod::Varchar { length: 3 })]
             );
         }
+    }
+
+    #[test]
+    fn keeps_databases_schemas_and_qualified_items() {
+        let consensus: Arc<dyn Consensus> = Arc::new(persist::mem::MemConsensus::new());
+        let mut a = Catalog::open(Arc::clone(&consensus)).unwrap();
+        let desc = RelationDesc::empty().with_column("a", ScalarType::Int32.nullable(true));
+        a.create_database("d", false).unwrap();
+        a.create_schema("freshet", "s", false).unwrap();
+        assert!(a.create_schema("freshet", "s", false).is_err());
+        a.create_schema("freshet", "s", true).unwrap();
+        let shard = "s00000000-0000-0000-0000-000000000000".to_string();
+        let names = [
+            QualifiedName::new("freshet", "public", "t"),
+            QualifiedName::new("freshet", "s", "t"),
+            QualifiedName::new("d", "public", "t"),
+        ];
+        for name in &names {
+            a.create_table(
+                name.clone(),
+                desc.clone(),
+                vec![None],
+                vec![None],
+                shard.clone(),
+            )
+            .unwrap();
+        }
+        // A name is unique in its schema only.
+        assert!(a
+            .create_view(names[1].clone(), desc.clone(), "SELECT 1".into(), vec![])
+            .is_err());
+        assert!(a
+            .create_table(
+                QualifiedName::new("freshet", "nope", "t"),
+                desc.clone(),
+                vec![None],
+                vec![None],
+                shard.clone()
+            )
+            .is_err());
+        let b = Catalog::open(Arc::clone(&consensus)).unwrap();
+        assert_eq!(b.databases(), vec!["d", "freshet"]);
+        assert_eq!(b.schemas("freshet"), vec!["public", "s"]);
+        assert_eq!(b.schemas("d"), vec!["public"]);
+        let ids: Vec<GlobalId> = names.iter().map(|n| b.item(n).unwrap().id).collect();
+        assert_eq!(ids.len(), 3);
+        assert!(ids[0] != ids[1] && ids[1] != ids[2]);
+        assert_eq!(b.resolve("freshet.s.t").map(|i| i.id), Some(ids[1]));
+        assert_eq!(b.name_of(ids[2]), Some(names[2].clone()));
+        // Namespaces are dropped only once empty.
+        let mut b = b;
+        assert!(b.drop_schema("freshet", "s").is_err());
+        b.drop_items(&[ids[1]]).unwrap();
+        b.drop_schema("freshet", "s").unwrap();
+        assert!(b.drop_database("d").is_err());
+        b.drop_items(&[ids[2]]).unwrap();
+        b.drop_database("d").unwrap();
+        let c = Catalog::open(consensus).unwrap();
+        assert_eq!(c.databases(), vec!["freshet"]);
+        assert_eq!(c.schemas("freshet"), vec!["public"]);
+        assert_eq!(c.item(&names[0]).map(|i| i.id), Some(ids[0]));
     }
 }

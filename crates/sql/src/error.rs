@@ -28,6 +28,20 @@ pub enum PlanError {
     DuplicateCte(String),
     #[error("relation \"{0}\" already exists")]
     RelationExists(String),
+    #[error("schema \"{0}\" does not exist")]
+    UnknownSchema(String),
+    #[error("database \"{0}\" does not exist")]
+    UnknownDatabase(String),
+    #[error("schema \"{0}\" already exists")]
+    SchemaExists(String),
+    #[error("database \"{0}\" already exists")]
+    DatabaseExists(String),
+    /// An unqualified name to create with no existing schema in the search path.
+    #[error("no schema has been selected to create in")]
+    NoSchemaSelected,
+    /// `DROP DATABASE` of the session's own database.
+    #[error("cannot drop the currently open database")]
+    DropCurrentDatabase,
     #[error("column \"{0}\" does not exist")]
     UnknownColumn(String),
     /// PostgreSQL leaves a qualified column name unquoted.
@@ -92,6 +106,11 @@ impl PlanError {
             | PlanError::InvalidFromReference(_) => "42P01",
             PlanError::DuplicateAlias(_) => "42712",
             PlanError::RelationExists(_) => "42P07",
+            PlanError::UnknownSchema(_) | PlanError::NoSchemaSelected => "3F000",
+            PlanError::UnknownDatabase(_) => "3D000",
+            PlanError::SchemaExists(_) => "42P06",
+            PlanError::DatabaseExists(_) => "42P04",
+            PlanError::DropCurrentDatabase => "55006",
             PlanError::DuplicateColumn(_) => "42701",
             PlanError::UnknownColumn(_) | PlanError::UnknownQualifiedColumn { .. } => "42703",
             PlanError::AmbiguousColumn(_) | PlanError::AmbiguousClauseReference { .. } => "42702",

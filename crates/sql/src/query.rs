@@ -15,7 +15,7 @@ use repr::strconv;
 use repr::{ColumnType, Datum, RelationDesc, RelationType, Row, ScalarType};
 use sqlparser::ast;
 
-use crate::catalog::{CatalogItem, ItemKind, SqlCatalog, Typmod};
+use crate::catalog::{CatalogItem, ItemKind, NameContext, QualifiedName, SqlCatalog, Typmod};
 use crate::error::PlanError;
 use crate::hir::{ColumnRef, HirAggregateExpr, HirRelationExpr, HirScalarExpr, JoinKind};
 
@@ -76,6 +76,13 @@ pub struct QueryContext<'a> {
     pub referenced: RefCell<std::collections::BTreeSet<repr::GlobalId>>,
     /// The common table expressions in scope (innermost last): name, plan, columns.
     ctes: RefCell<Vec<(String, HirRelationExpr, Vec<String>)>>,
+    /// Where unqualified names are looked up: the session's database and search
+    /// path, or the view's own schema while a view's query is planned.
+    pub names: RefCell<NameContext>,
+    /// While a view's definition is planned: each catalog name in its text (by the
+    /// span of the name) with the item it resolved to, so that the stored definition
+    /// can name every item fully (see [`qualify_names`]).
+    written_names: RefCell<Option<Vec<(sqlparser::tokenizer::Span, QualifiedName)>>>,
 }
 
 impl<'a> QueryContext<'a> {
@@ -86,6 +93,8 @@ impl<'a> QueryContext<'a> {
             outer: RefCell::new(Vec::new()),
             referenced: RefCell::new(Default::default()),
             ctes: RefCell::new(Vec::new()),
+            names: RefCell::new(catalog.name_context()),
+            written_names: RefCell::new(None),
         }
     }
 }
@@ -184,22 +193,232 @@ pub fn normalize_ident(ident: &ast::Ident) -> String {
     }
 }
 
-/// The normalised name of a (possibly schema-qualified) object.
+/// The normalised item part of a name of one to three parts (`item`, `schema.item`,
+/// `database.schema.item`); [`resolve_item`] and [`plan_item_name`] look at the
+/// rest.
 pub fn normalize_object_name(name: &ast::ObjectName) -> Result<String, PlanError> {
-    let parts: Vec<String> = name
-        .0
-        .iter()
-        .map(|p| {
-            p.as_ident()
-                .map(normalize_ident)
-                .ok_or_else(|| PlanError::unsupported(format!("object name {name}")))
-        })
-        .collect::<Result<_, _>>()?;
-    match parts.as_slice() {
-        [n] => Ok(n.clone()),
-        [schema, n] if schema == "public" => Ok(n.clone()),
-        [db, schema, n] if schema == "public" && db == "freshet" => Ok(n.clone()),
-        _ => Err(PlanError::UnknownRelation(name.to_string())),
+    Ok(PartialName::from_ast(name)?.item)
+}
+
+/// A name as written, each part normalised: what [`resolve_item`] completes from
+/// the [`NameContext`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartialName {
+    pub database: Option<String>,
+    pub schema: Option<String>,
+    pub item: String,
+}
+
+impl PartialName {
+    pub fn from_ast(name: &ast::ObjectName) -> Result<PartialName, PlanError> {
+        let parts: Vec<String> = name
+            .0
+            .iter()
+            .map(|p| {
+                p.as_ident()
+                    .map(normalize_ident)
+                    .ok_or_else(|| PlanError::unsupported(format!("object name {name}")))
+            })
+            .collect::<Result<_, _>>()?;
+        match <[String; 3]>::try_from(parts) {
+            Ok([database, schema, item]) => Ok(PartialName {
+                database: Some(database),
+                schema: Some(schema),
+                item,
+            }),
+            Err(mut parts) => match parts.len() {
+                1 => Ok(PartialName {
+                    database: None,
+                    schema: None,
+                    item: parts.remove(0),
+                }),
+                2 => Ok(PartialName {
+                    database: None,
+                    item: parts.remove(1),
+                    schema: Some(parts.remove(0)),
+                }),
+                _ => Err(PlanError::Syntax(format!(
+                    "improper qualified name (too many dotted names): {}",
+                    parts.join(".")
+                ))),
+            },
+        }
+    }
+}
+
+/// As PostgreSQL names a relation in messages: `schema.item` when written with a
+/// schema, the item alone otherwise (never the database).
+impl std::fmt::Display for PartialName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.schema {
+            Some(schema) => write!(f, "{schema}.{}", self.item),
+            None => f.write_str(&self.item),
+        }
+    }
+}
+
+/// The database a name is in: the one it names, which must exist (3D000), or the
+/// current one.
+fn database_of(qcx: &QueryContext, name: &PartialName) -> Result<String, PlanError> {
+    match &name.database {
+        Some(database) if !qcx.catalog.databases().contains(database) => {
+            Err(PlanError::UnknownDatabase(database.clone()))
+        }
+        Some(database) => Ok(database.clone()),
+        None => Ok(qcx.names.borrow().database.clone()),
+    }
+}
+
+/// Whether the schema a name gives exists (3D000 if its database does not); true
+/// for a name without one. Looking an item up in a missing schema finds nothing, as
+/// in PostgreSQL; creating or dropping one there is 3F000.
+pub fn schema_exists(qcx: &QueryContext, name: &PartialName) -> Result<bool, PlanError> {
+    let database = database_of(qcx, name)?;
+    Ok(match &name.schema {
+        Some(schema) => qcx.catalog.schemas(&database).contains(schema),
+        None => true,
+    })
+}
+
+/// The item a name refers to, if there is one: in the schema it names, else in the
+/// first schema of the search path that has it. A database it names must exist.
+pub fn lookup_item<'a>(
+    qcx: &QueryContext<'a>,
+    name: &PartialName,
+) -> Result<Option<(&'a CatalogItem, QualifiedName)>, PlanError> {
+    let database = database_of(qcx, name)?;
+    let catalog = qcx.catalog;
+    match &name.schema {
+        Some(schema) => {
+            let full = QualifiedName::new(database, schema.clone(), name.item.clone());
+            Ok(catalog.item(&full).map(|item| (item, full)))
+        }
+        None => {
+            let search_path = qcx.names.borrow().search_path.clone();
+            Ok(search_path.into_iter().find_map(|schema| {
+                let full = QualifiedName::new(database.clone(), schema, name.item.clone());
+                catalog.item(&full).map(|item| (item, full))
+            }))
+        }
+    }
+}
+
+/// The item a name refers to; 42P01 if there is none.
+pub fn resolve_item<'a>(
+    qcx: &QueryContext<'a>,
+    name: &ast::ObjectName,
+) -> Result<(&'a CatalogItem, QualifiedName), PlanError> {
+    let partial = PartialName::from_ast(name)?;
+    lookup_item(qcx, &partial)?.ok_or_else(|| PlanError::UnknownRelation(partial.to_string()))
+}
+
+/// The full name of an item about to be created: in the schema the name gives (which
+/// must exist), else in the first schema of the search path that exists (3F000 if
+/// none does), as PostgreSQL does.
+pub fn plan_item_name(
+    qcx: &QueryContext,
+    name: &ast::ObjectName,
+) -> Result<QualifiedName, PlanError> {
+    let partial = PartialName::from_ast(name)?;
+    let database = database_of(qcx, &partial)?;
+    let schemas = qcx.catalog.schemas(&database);
+    let schema = match partial.schema {
+        Some(schema) if schemas.contains(&schema) => schema,
+        Some(schema) => return Err(PlanError::UnknownSchema(schema)),
+        None => qcx
+            .names
+            .borrow()
+            .search_path
+            .iter()
+            .find(|s| schemas.contains(s))
+            .cloned()
+            .ok_or(PlanError::NoSchemaSelected)?,
+    };
+    Ok(QualifiedName::new(database, schema, partial.item))
+}
+
+/// Plans a view's query for its stored definition: `query` as text in which every
+/// catalog item is named fully (`freshet.public.t`), so that the definition means the
+/// same whatever the search path of the session that later reads the view. Returns
+/// the plan, its column names and the text.
+pub fn plan_view_definition(
+    qcx: &QueryContext,
+    query: &ast::Query,
+) -> Result<(HirRelationExpr, Vec<String>, String), PlanError> {
+    // Planned from its printed text, so that the spans of names point into it.
+    let printed = query.to_string();
+    let reparsed = match crate::parse::parse(&printed)?.into_iter().next() {
+        Some(crate::parse::ParsedStatement {
+            statement: crate::parse::Statement::Sql(stmt),
+            ..
+        }) => match *stmt {
+            ast::Statement::Query(q) => Some(q),
+            _ => None,
+        },
+        _ => None,
+    };
+    let Some(reparsed) = reparsed else {
+        // Not expected: keep the text as written.
+        let (expr, names) = plan_nested_query(qcx, query)?;
+        return Ok((expr, names, printed));
+    };
+    let saved = qcx.written_names.replace(Some(Vec::new()));
+    let planned = plan_nested_query(qcx, &reparsed);
+    let written = qcx.written_names.replace(saved).unwrap_or_default();
+    let (expr, names) = planned?;
+    Ok((expr, names, qualify_names(&printed, written)))
+}
+
+/// `text` with each span replaced by the full name of the item it resolved to.
+fn qualify_names(
+    text: &str,
+    mut written: Vec<(sqlparser::tokenizer::Span, QualifiedName)>,
+) -> String {
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    // Locations are 1-based lines and columns in characters.
+    let offset = |loc: sqlparser::tokenizer::Location| -> Option<usize> {
+        let start = *line_starts.get(usize::try_from(loc.line).ok()?.checked_sub(1)?)?;
+        let column = usize::try_from(loc.column).ok()?.checked_sub(1)?;
+        let line = &text[start..];
+        match line.char_indices().nth(column) {
+            Some((i, _)) => Some(start + i),
+            None if column == line.chars().count() => Some(text.len()),
+            None => None,
+        }
+    };
+    written.sort_by_key(|(span, _)| std::cmp::Reverse((span.start.line, span.start.column)));
+    let mut out = text.to_string();
+    let mut previous_start = usize::MAX;
+    for (span, full) in written {
+        let (Some(start), Some(end)) = (offset(span.start), offset(span.end)) else {
+            continue;
+        };
+        // The same name planned twice (a CTE used twice) is replaced once.
+        if start >= end || end > previous_start {
+            continue;
+        }
+        out.replace_range(start..end, &full.to_sql());
+        previous_start = start;
+    }
+    out
+}
+
+/// Notes where a catalog item was named, while a view's definition is planned.
+fn note_written_name(qcx: &QueryContext, name: &ast::ObjectName, full: &QualifiedName) {
+    let mut written = qcx.written_names.borrow_mut();
+    let Some(written) = written.as_mut() else {
+        return;
+    };
+    let idents: Vec<&ast::Ident> = name.0.iter().filter_map(|p| p.as_ident()).collect();
+    if let (Some(first), Some(last)) = (idents.first(), idents.last()) {
+        if first.span.start.line > 0 && last.span.end.line > 0 {
+            written.push((
+                sqlparser::tokenizer::Span::new(first.span.start, last.span.end),
+                full.clone(),
+            ));
+        }
     }
 }
 
@@ -1005,7 +1224,23 @@ fn plan_view(qcx: &QueryContext, item: &CatalogItem) -> Result<HirRelationExpr, 
         )));
     };
     let saved = std::mem::take(&mut *qcx.outer.borrow_mut());
+    // Names in a definition are full ones; any other is looked up in the view's
+    // own schema (definitions from before schemas: `freshet.public`).
+    let context = match qcx.catalog.name_of(item.id) {
+        Some(name) => NameContext {
+            database: name.database,
+            search_path: vec![name.schema],
+        },
+        None => NameContext::default(),
+    };
+    let saved_names = qcx.names.replace(context);
+    let saved_written = qcx.written_names.take();
+    // Nor does it see the common table expressions of the query that reads it.
+    let saved_ctes = std::mem::take(&mut *qcx.ctes.borrow_mut());
     let planned = plan_nested_query(qcx, &query);
+    *qcx.ctes.borrow_mut() = saved_ctes;
+    *qcx.written_names.borrow_mut() = saved_written;
+    *qcx.names.borrow_mut() = saved_names;
     *qcx.outer.borrow_mut() = saved;
     let (expr, _) = planned?;
     if expr.arity() != item.desc.arity() {
@@ -1054,10 +1289,8 @@ fn plan_table_factor(
                 };
                 return Ok((expr, Scope::from_names(Some(&table), &names)));
             }
-            let item = qcx
-                .catalog
-                .resolve(&normalized)
-                .ok_or_else(|| PlanError::UnknownRelation(normalized.clone()))?;
+            let (item, full) = resolve_item(qcx, name)?;
+            note_written_name(qcx, name, &full);
             qcx.referenced.borrow_mut().insert(item.id);
             let expr = match item.kind {
                 ItemKind::Table | ItemKind::MaterializedView => HirRelationExpr::Get {
@@ -2632,8 +2865,9 @@ fn plan_expr(
                 Expr::CompoundIdentifier(ids) => {
                     let names: Vec<String> = ids.iter().map(normalize_ident).collect();
                     match names.as_slice() {
-                        [t, c] => (Some(t.clone()), c.clone()),
-                        [s, t, c] if s == "public" => (Some(t.clone()), c.clone()),
+                        // A FROM item is exposed by its item name: `s.t.c` and
+                        // `d.s.t.c` are `t.c`.
+                        [t, c] | [_, t, c] | [_, _, t, c] => (Some(t.clone()), c.clone()),
                         _ => return Err(PlanError::UnknownColumn(names.join("."))),
                     }
                 }
