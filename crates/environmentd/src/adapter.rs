@@ -36,6 +36,9 @@ pub enum ExecuteResponse {
     },
     /// `COPY (SELECT ...) TO STDOUT`: rows sent as CopyData, tagged `COPY n`.
     CopyOut { desc: RelationDesc, rows: Vec<Row> },
+    /// `COPY t FROM STDIN`: the protocol layer reads the rows, then calls
+    /// [`Client::copy_rows`].
+    CopyIn(Box<sql::streaming::CopyFromPlan>),
 }
 
 /// What a subscription sends its client.
@@ -221,6 +224,38 @@ impl Client {
             Some(e) => Err(e),
             None => Ok(responses.pop().unwrap_or(ExecuteResponse::EmptyQuery)),
         }
+    }
+
+    /// Appends the rows a `COPY ... FROM STDIN` received to its table, as one INSERT
+    /// (in the session's transaction, if one is open).
+    pub async fn copy_rows(
+        &self,
+        session: &mut Session,
+        plan: &sql::streaming::CopyFromPlan,
+        rows: Vec<Row>,
+    ) -> Result<(), AdapterError> {
+        let statement = sql::parse::ParsedStatement {
+            statement: sql::parse::Statement::CopyRows {
+                id: plan.id,
+                name: plan.name.clone(),
+                desc: plan.desc.clone(),
+                rows,
+            },
+            sql: format!("COPY {} FROM STDIN", plan.name),
+        };
+        let (reply, rx) = oneshot::channel();
+        let command = Command::Execute {
+            session: session.clone(),
+            statements: vec![statement],
+            params: Params::default(),
+            reply,
+        };
+        self.commands
+            .send(command)
+            .map_err(|_| coordinator_gone())?;
+        let (s, _, error) = rx.await.map_err(|_| coordinator_gone())?;
+        *session = s;
+        error.map_or(Ok(()), Err)
     }
 
     /// Cancels the statement running on the connection with this id, if the secret

@@ -27,6 +27,7 @@
 //! lock (appends commute) and take it at COMMIT. SELECTs never take it: they read at
 //! the timestamp the session's isolation level picks, plus their own writes.
 
+mod namespaces;
 mod streaming;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -571,12 +572,12 @@ impl Coordinator {
             "CREATE VIEW"
         };
         let command = Ok(ExecuteResponse::Command { tag: tag.into() });
-        if let Some(existing) = sql::catalog::SqlCatalog::resolve(&self.catalog, &view.name) {
+        if let Some(existing) = sql::catalog::SqlCatalog::item(&self.catalog, &view.name) {
             if view.if_not_exists {
                 return command;
             }
             if !view.or_replace {
-                return Err(PlanError::RelationExists(view.name).into());
+                return Err(PlanError::RelationExists(view.name.item).into());
             }
             if existing.kind != ItemKind::View || view.materialized {
                 return Err(AdapterError::new(
@@ -1011,7 +1012,7 @@ impl Coordinator {
                 param_types,
                 reply,
             } => {
-                let result = self.describe(session.conn_id, &statement, param_types);
+                let result = self.describe(&session, &statement, param_types);
                 let _ = reply.send((session, result));
             }
             Command::Cancel {
@@ -1046,15 +1047,16 @@ impl Coordinator {
 
     fn describe(
         &mut self,
-        conn_id: u32,
+        session: &Session,
         statement: &ParsedStatement,
         param_types: Vec<Option<ScalarType>>,
     ) -> Result<StatementDesc, AdapterError> {
+        let conn_id = session.conn_id;
         let params = Params {
             types: param_types,
             values: None,
         };
-        let (plan, params) = sql::plan(&self.catalog, statement, params)?;
+        let (plan, params) = sql::plan(&self.session_catalog(session), statement, params)?;
         let result = match plan {
             Plan::Select { desc, .. } => Some(desc),
             Plan::Insert {
@@ -1258,7 +1260,11 @@ impl Coordinator {
                 return Step::Done(Err(AdapterError::new("25P02", "current transaction is aborted, commands ignored until end of transaction block")));
             }
         }
-        let plan = match sql::plan(&self.catalog, &statement, job.params.clone()) {
+        let plan = match sql::plan(
+            &self.session_catalog(&job.session),
+            &statement,
+            job.params.clone(),
+        ) {
             Ok((plan, _)) => plan,
             Err(e) => return Step::Done(Err(e.into())),
         };
@@ -1275,6 +1281,7 @@ impl Coordinator {
                 Plan::CreateTable { .. } => Some("CREATE TABLE"),
                 Plan::CreateView(_) => Some("CREATE VIEW"),
                 Plan::CreateIndex(_) => Some("CREATE INDEX"),
+                Plan::Namespace(n) => Some(n.tag()),
                 Plan::Drop(d) => Some(match d.kind {
                     ItemKind::Table => "DROP TABLE",
                     ItemKind::View => "DROP VIEW",
@@ -1322,7 +1329,8 @@ impl Coordinator {
             Plan::CreateTable { .. }
             | Plan::Drop(_)
             | Plan::CreateView(_)
-            | Plan::CreateIndex(_) => true,
+            | Plan::CreateIndex(_)
+            | Plan::Namespace(_) => true,
             _ => false,
         };
         if needs_lock && !self.try_write_lock(conn_id) {
@@ -1498,11 +1506,11 @@ impl Coordinator {
                 typmods,
                 if_not_exists,
             } => {
-                if sql::catalog::SqlCatalog::resolve(&self.catalog, &name).is_some() {
+                if sql::catalog::SqlCatalog::item(&self.catalog, &name).is_some() {
                     if if_not_exists {
                         return command("CREATE TABLE");
                     }
-                    return done(Err(PlanError::RelationExists(name).into()));
+                    return done(Err(PlanError::RelationExists(name.item).into()));
                 }
                 let shard_id = persist::ShardId::new().to_string();
                 let result = self
@@ -1522,13 +1530,14 @@ impl Coordinator {
                 }
             }
             Plan::Drop(drop) => done(self.drop_objects(conn_id, drop)),
+            Plan::Namespace(plan) => done(self.execute_namespace(session, plan)),
             Plan::CreateView(view) => done(self.create_view(view)),
             Plan::CreateIndex(index) => {
-                if sql::catalog::SqlCatalog::resolve(&self.catalog, &index.name).is_some() {
+                if sql::catalog::SqlCatalog::item(&self.catalog, &index.name).is_some() {
                     if index.if_not_exists {
                         return command("CREATE INDEX");
                     }
-                    return done(Err(PlanError::RelationExists(index.name).into()));
+                    return done(Err(PlanError::RelationExists(index.name.item).into()));
                 }
                 let created = self
                     .catalog
@@ -1611,6 +1620,7 @@ impl Coordinator {
                 timeout,
             } => self.fetch(conn_id, name, count, timeout),
             Plan::Close { name } => done(self.close(conn_id, name)),
+            Plan::CopyFrom(plan) => done(Ok(ExecuteResponse::CopyIn(Box::new(plan)))),
             Plan::ExplainTimestamp { source } => done(self.explain_timestamp(session, &source)),
             Plan::Insert {
                 id,

@@ -63,6 +63,12 @@ pub enum Statement {
         what: ShowWhat,
         on: Option<String>,
     },
+    /// `SHOW SCHEMAS [FROM database]`.
+    ShowSchemas {
+        from: Option<ast::Ident>,
+    },
+    /// `SHOW DATABASES`.
+    ShowDatabases,
     /// `SUBSCRIBE ...` (see [`crate::streaming`] for this and the forms below).
     Subscribe(Box<crate::streaming::SubscribeStatement>),
     /// `COPY (SUBSCRIBE ... | SELECT ...) TO STDOUT`.
@@ -92,6 +98,14 @@ pub enum Statement {
     /// `EXPLAIN TIMESTAMP FOR SELECT ...`.
     ExplainTimestamp {
         statement: Box<ast::Statement>,
+    },
+    /// The rows a `COPY ... FROM STDIN` received (never parsed from text: the
+    /// protocol layer builds it), appended to the table like an INSERT.
+    CopyRows {
+        id: repr::GlobalId,
+        name: String,
+        desc: repr::RelationDesc,
+        rows: Vec<repr::Row>,
     },
 }
 
@@ -611,10 +625,18 @@ fn parse_custom(tokens: &[&Token], text: &str) -> Result<Option<Statement>, Plan
             let mut values = Vec::new();
             let mut current = String::new();
             for t in &tokens[i..] {
-                if **t == Token::Comma {
-                    values.push(std::mem::take(&mut current));
-                } else {
-                    current.push_str(&token_text(t));
+                match t {
+                    Token::Comma => values.push(std::mem::take(&mut current)),
+                    // A list of schema names, shown as PostgreSQL shows it: unquoted
+                    // names fold to lowercase, quoted ones keep their quotes.
+                    Token::Word(w) if name == "search_path" => match w.quote_style {
+                        Some('"') => {
+                            current.push_str(&format!("\"{}\"", w.value.replace('"', "\"\"")))
+                        }
+                        Some(_) => current.push_str(&w.value),
+                        None => current.push_str(&w.value.to_lowercase()),
+                    },
+                    _ => current.push_str(&token_text(t)),
                 }
             }
             if current.is_empty() && values.is_empty() {
@@ -643,6 +665,18 @@ fn parse_custom(tokens: &[&Token], text: &str) -> Result<Option<Statement>, Plan
             }
             Ok(Some(Statement::ResetVariable { name }))
         }
+        "show" if w(1) == "databases" && tokens.len() == 2 => Ok(Some(Statement::ShowDatabases)),
+        "show" if w(1) == "schemas" => {
+            let from = match (tokens.len(), tokens.get(3)) {
+                (2, _) => None,
+                (4, Some(Token::Word(name))) if w(2) == "from" => Some(match name.quote_style {
+                    Some(q) => ast::Ident::with_quote(q, name.value.clone()),
+                    None => ast::Ident::new(name.value.clone()),
+                }),
+                _ => return Err(syntax("expected SHOW SCHEMAS [FROM database]")),
+            };
+            Ok(Some(Statement::ShowSchemas { from }))
+        }
         "show"
             if matches!(w(1).as_str(), "tables" | "views" | "indexes" | "objects")
                 || (w(1) == "materialized" && w(2) == "views")
@@ -661,19 +695,21 @@ fn parse_custom(tokens: &[&Token], text: &str) -> Result<Option<Statement>, Plan
                 ("create", ..) => (ShowWhat::Create, 3),
                 _ => unreachable!("matched above"),
             };
-            // An optional object name (for SHOW COLUMNS / CREATE / INDEXES ON|FROM name).
+            // An optional object name (for SHOW COLUMNS / CREATE / INDEXES ON|FROM name),
+            // as SQL text: `s."T"` (resolved by the planner).
             let mut rest: Vec<String> = tokens[skip..]
                 .iter()
-                .filter(|t| **t != &Token::Period)
                 .map(|t| match t {
-                    Token::Word(w) if w.quote_style.is_some() => w.value.clone(),
+                    Token::Word(w) if w.quote_style.is_some() => {
+                        format!("\"{}\"", w.value.replace('"', "\"\""))
+                    }
                     other => token_text(other).to_lowercase(),
                 })
                 .collect();
             if matches!(rest.first().map(String::as_str), Some("on" | "from" | "in")) {
                 rest.remove(0);
             }
-            let on = rest.last().cloned();
+            let on = Some(rest.concat()).filter(|on| !on.is_empty());
             if matches!(what, ShowWhat::Columns | ShowWhat::Create) && on.is_none() {
                 return Err(syntax("expected an object name"));
             }

@@ -11,7 +11,7 @@ use expr::{MirRelationExpr, MirScalarExpr, RowSetFinishing};
 use repr::{ColumnType, GlobalId, RelationDesc, RelationType, ScalarType};
 use sqlparser::ast;
 
-use crate::catalog::{ItemKind, SqlCatalog, Typmod};
+use crate::catalog::{ItemKind, QualifiedName, SqlCatalog, Typmod};
 use crate::error::PlanError;
 use crate::hir::{HirRelationExpr, HirScalarExpr};
 use crate::parse::{ExplainStage, ParsedStatement, SetValue, Statement};
@@ -23,7 +23,7 @@ use crate::query::{
 #[derive(Debug)]
 pub enum Plan {
     CreateTable {
-        name: String,
+        name: QualifiedName,
         desc: RelationDesc,
         defaults: Vec<Option<String>>,
         /// Each column's type modifier (`varchar(5)`), applied to the values written.
@@ -34,6 +34,8 @@ pub enum Plan {
     Drop(crate::ddl::DropPlan),
     CreateView(crate::ddl::CreateViewPlan),
     CreateIndex(crate::ddl::CreateIndexPlan),
+    /// `CREATE | DROP DATABASE | SCHEMA`.
+    Namespace(crate::ddl::NamespacePlan),
     /// Append the rows of `source` (the table's columns, in order) to the table.
     Insert {
         id: GlobalId,
@@ -75,6 +77,8 @@ pub enum Plan {
     Close {
         name: Option<String>,
     },
+    /// `COPY t FROM STDIN`: the client sends the rows next.
+    CopyFrom(crate::streaming::CopyFromPlan),
     /// `EXPLAIN TIMESTAMP FOR`: the query's inputs, to report their frontiers.
     ExplainTimestamp {
         source: MirRelationExpr,
@@ -144,16 +148,16 @@ fn plan_statement(qcx: &QueryContext, stmt: &Statement) -> Result<Plan, PlanErro
         Statement::ResetVariable { name } => Ok(Plan::ResetVariable { name: name.clone() }),
         Statement::ShowVariable { name } => Ok(Plan::ShowVariable { name: name.clone() }),
         Statement::ShowObjects { what, on } => {
-            if let Some(name) = on {
-                if qcx.catalog.resolve(name).is_none() {
-                    return Err(PlanError::UnknownRelation(name.clone()));
-                }
-            }
-            Ok(Plan::ShowObjects {
-                what: *what,
-                on: on.clone(),
-            })
+            let on = match on {
+                Some(name) => Some(crate::ddl::resolve_shown_object(qcx, name)?),
+                None => None,
+            };
+            Ok(Plan::ShowObjects { what: *what, on })
         }
+        Statement::ShowSchemas { from } => {
+            crate::ddl::plan_show_namespaces(qcx, false, from.as_ref())
+        }
+        Statement::ShowDatabases => crate::ddl::plan_show_namespaces(qcx, true, None),
         Statement::CreateDefaultIndex { on } => Ok(Plan::CreateIndex(
             crate::ddl::plan_create_index(qcx, None, on, None, false)?,
         )),
@@ -176,6 +180,21 @@ fn plan_statement(qcx: &QueryContext, stmt: &Statement) -> Result<Plan, PlanErro
             timeout: *timeout,
         }),
         Statement::Close { name } => Ok(Plan::Close { name: name.clone() }),
+        Statement::CopyRows {
+            id,
+            name,
+            desc,
+            rows,
+        } => Ok(Plan::Insert {
+            id: *id,
+            name: name.clone(),
+            desc: desc.clone(),
+            source: MirRelationExpr::Constant {
+                rows: Ok(rows.iter().map(|r| (r.clone(), 1)).collect()),
+                typ: desc.typ.clone(),
+            },
+            returning: None,
+        }),
         Statement::SelectAsOf { query, as_of } => {
             let planned = query::plan_root_query(qcx, query)?;
             let source = crate::optimize(planned.expr.lower()?);
@@ -209,6 +228,39 @@ fn plan_statement(qcx: &QueryContext, stmt: &Statement) -> Result<Plan, PlanErro
                 })
             }
             ast::Statement::CreateTable(ct) => plan_create_table(qcx, ct),
+            ast::Statement::CreateSchema {
+                schema_name,
+                if_not_exists,
+                ..
+            } => Ok(Plan::Namespace(crate::ddl::plan_create_schema(
+                qcx,
+                schema_name,
+                *if_not_exists,
+            )?)),
+            ast::Statement::CreateDatabase {
+                db_name,
+                if_not_exists,
+                ..
+            } => Ok(Plan::Namespace(crate::ddl::plan_create_database(
+                qcx,
+                db_name,
+                *if_not_exists,
+            )?)),
+            ast::Statement::Drop {
+                object_type: object_type @ (ast::ObjectType::Schema | ast::ObjectType::Database),
+                if_exists,
+                names,
+                cascade,
+                restrict,
+                ..
+            } => Ok(Plan::Namespace(crate::ddl::plan_drop_namespace(
+                qcx,
+                object_type,
+                names,
+                *if_exists,
+                *cascade,
+                *restrict,
+            )?)),
             ast::Statement::Drop {
                 object_type,
                 if_exists,
@@ -240,6 +292,24 @@ fn plan_statement(qcx: &QueryContext, stmt: &Statement) -> Result<Plan, PlanErro
                 )?))
             }
             ast::Statement::Insert(insert) => plan_insert(qcx, insert),
+            ast::Statement::Copy {
+                source:
+                    ast::CopySource::Table {
+                        table_name,
+                        columns,
+                    },
+                to: false,
+                target: ast::CopyTarget::Stdin,
+                options,
+                legacy_options,
+                values,
+            } if legacy_options.is_empty()
+                && values.iter().all(|v| v.as_deref().unwrap_or("").is_empty()) =>
+            {
+                Ok(Plan::CopyFrom(crate::streaming::plan_copy_from(
+                    qcx, table_name, columns, options,
+                )?))
+            }
             ast::Statement::Update(update) => plan_update(qcx, update),
             ast::Statement::Delete(delete) => plan_delete(qcx, delete),
             ast::Statement::StartTransaction { .. } => Ok(Plan::StartTransaction),
@@ -291,7 +361,7 @@ fn plan_create_table(qcx: &QueryContext, ct: &ast::CreateTable) -> Result<Plan, 
     if ct.query.is_some() {
         return Err(PlanError::unsupported("CREATE TABLE ... AS"));
     }
-    let name = normalize_object_name(&ct.name)?;
+    let name = query::plan_item_name(qcx, &ct.name)?;
     let mut desc = RelationDesc::empty();
     let mut defaults = Vec::new();
     let mut typmods = Vec::new();
@@ -350,15 +420,12 @@ impl PlanError {
     }
 }
 
-fn resolve_table<'a>(
+pub(crate) fn resolve_table<'a>(
     qcx: &'a QueryContext,
     name: &ast::ObjectName,
 ) -> Result<&'a crate::catalog::CatalogItem, PlanError> {
+    let (item, _) = query::resolve_item(qcx, name)?;
     let normalized = normalize_object_name(name)?;
-    let item = qcx
-        .catalog
-        .resolve(&normalized)
-        .ok_or(PlanError::UnknownRelation(normalized.clone()))?;
     if item.kind != ItemKind::Table {
         return Err(PlanError::DatatypeMismatch(format!(
             "cannot write to \"{normalized}\": it is not a table"
@@ -410,7 +477,7 @@ fn assignment_cast(
 /// column's type and type modifier. Untyped literals take that type
 /// (`DEFAULT '2024-01-01'` for a date). As in PostgreSQL, the modifier is applied when
 /// the default is used, not checked when it is declared.
-fn plan_default(
+pub(crate) fn plan_default(
     qcx: &QueryContext,
     default: &Option<String>,
     typ: ScalarType,

@@ -140,6 +140,23 @@ pub fn parse(text: &str) -> Result<Option<Statement>, PlanError> {
         "subscribe" => Ok(Some(Statement::Subscribe(Box::new(parse_subscribe(
             text, &toks,
         )?)))),
+        // `COPY t FROM STDIN`: sqlparser expects the data inline, ended by `\.`; the
+        // data comes in CopyData messages instead, so an empty inline part is given.
+        "copy"
+            if toks.get(1).map(|t| &t.token) != Some(&Token::LParen)
+                && toks.iter().any(
+                    |t| matches!(&t.token, Token::Word(w) if w.value.eq_ignore_ascii_case("stdin")),
+                ) =>
+        {
+            let dialect = PostgreSqlDialect {};
+            let with_end = format!("{text};\n\\.\n");
+            let statement = sqlparser::parser::Parser::parse_sql(&dialect, &with_end)
+                .map_err(syntax)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| syntax("expected COPY"))?;
+            Ok(Some(Statement::Sql(Box::new(statement))))
+        }
         "copy" if toks.get(1).map(|t| &t.token) == Some(&Token::LParen) => {
             let close = closing_paren(&toks, 1)?;
             let inner_text = &text[toks[1].end..toks[close].start];
@@ -700,6 +717,136 @@ pub fn plan_subscribe(
     })
 }
 
+/// `COPY t [(cols)] FROM STDIN [WITH (...)]`, planned: how to turn each line's text
+/// fields into a row of the table.
+#[derive(Clone, Debug)]
+pub struct CopyFromPlan {
+    pub id: repr::GlobalId,
+    pub name: String,
+    pub desc: RelationDesc,
+    /// Fields per line.
+    pub fields: usize,
+    /// From a row of `fields` text datums (NULL for the null string) to a table row:
+    /// each value parsed as its column's type (as a cast from text) and fitted to the
+    /// column's type modifier; columns not listed get their DEFAULT.
+    pub mfp: expr::MapFilterProject,
+    pub format: CopyFormat,
+}
+
+/// The text or CSV format of COPY.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CopyFormat {
+    pub csv: bool,
+    pub delimiter: char,
+    pub null: String,
+    pub header: bool,
+    pub quote: char,
+    pub escape: char,
+}
+
+pub fn plan_copy_from(
+    qcx: &QueryContext,
+    table_name: &ast::ObjectName,
+    columns: &[ast::Ident],
+    options: &[ast::CopyOption],
+) -> Result<CopyFromPlan, PlanError> {
+    let table = crate::statement::resolve_table(qcx, table_name)?;
+    let desc = table.desc.clone();
+    let mut csv = false;
+    let (mut delimiter, mut null, mut header, mut quote, mut escape) =
+        (None, None, false, '"', None);
+    for option in options {
+        match option {
+            ast::CopyOption::Format(f) => match f.value.to_lowercase().as_str() {
+                "text" => csv = false,
+                "csv" => csv = true,
+                "binary" => return Err(PlanError::unsupported("COPY ... (FORMAT binary)")),
+                other => {
+                    return Err(PlanError::InvalidParameterValue(format!(
+                        "COPY format \"{other}\" not recognized"
+                    )))
+                }
+            },
+            ast::CopyOption::Delimiter(c) => delimiter = Some(*c),
+            ast::CopyOption::Null(n) => null = Some(n.clone()),
+            ast::CopyOption::Header(h) => header = *h,
+            ast::CopyOption::Quote(q) => quote = *q,
+            ast::CopyOption::Escape(e) => escape = Some(*e),
+            ast::CopyOption::Encoding(e)
+                if e.eq_ignore_ascii_case("utf8") || e.eq_ignore_ascii_case("utf-8") => {}
+            ast::CopyOption::Freeze(_) => {}
+            other => return Err(PlanError::unsupported(format!("COPY option {other}"))),
+        }
+    }
+    let format = CopyFormat {
+        csv,
+        delimiter: delimiter.unwrap_or(if csv { ',' } else { '\t' }),
+        null: null.unwrap_or_else(|| {
+            if csv {
+                String::new()
+            } else {
+                "\\N".to_string()
+            }
+        }),
+        header,
+        quote,
+        escape: escape.unwrap_or(quote),
+    };
+    let targets: Vec<usize> = if columns.is_empty() {
+        (0..desc.arity()).collect()
+    } else {
+        let mut targets = Vec::new();
+        for c in columns {
+            let n = query::normalize_ident(c);
+            let position = desc.position(&n).ok_or_else(|| {
+                PlanError::UnknownColumn(format!("{n}\" of relation \"{}", table.name))
+            })?;
+            if targets.contains(&position) {
+                return Err(PlanError::DuplicateColumn(format!(
+                    "column \"{n}\" specified more than once"
+                )));
+            }
+            targets.push(position);
+        }
+        targets
+    };
+    let mut scalars = Vec::new();
+    for (c, (column, typ)) in desc.iter().enumerate() {
+        let to = typ.scalar_type;
+        let e = match targets.iter().position(|t| *t == c) {
+            Some(field) => {
+                let text = crate::hir::HirScalarExpr::column(field);
+                let value = if to == ScalarType::String {
+                    text
+                } else {
+                    text.call_unary(expr::UnaryFunc::Cast(to))
+                };
+                query::apply_typmod(value, table.typmod(c), false)
+            }
+            None => crate::statement::plan_default(
+                qcx,
+                &table.defaults[c],
+                to,
+                table.typmod(c),
+                column,
+            )?,
+        };
+        scalars.push(e.lower()?);
+    }
+    let fields = targets.len();
+    let mfp = expr::MapFilterProject::new(fields)
+        .map(scalars)
+        .project(fields..fields + desc.arity());
+    Ok(CopyFromPlan {
+        id: table.id,
+        name: table.name.clone(),
+        desc,
+        fields,
+        mfp,
+        format,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -728,6 +875,30 @@ mod tests {
         assert!(crate::parse::parse("SUBSCRIBE t WITH (FOO)").is_err());
         assert!(crate::parse::parse("SUBSCRIBE t garbage").is_err());
         assert!(crate::parse::parse("SUBSCRIBE (SELECT").is_err());
+    }
+
+    #[test]
+    fn copy_from_stdin_parses() {
+        let s = one("COPY c FROM STDIN");
+        let Statement::Sql(s) = s else { panic!() };
+        match *s {
+            ast::Statement::Copy {
+                to,
+                target,
+                values,
+                legacy_options,
+                ..
+            } => {
+                assert!(!to);
+                assert!(matches!(target, ast::CopyTarget::Stdin));
+                assert!(legacy_options.is_empty(), "{legacy_options:?}");
+                assert!(
+                    values.iter().all(|v| v.as_deref().unwrap_or("").is_empty()),
+                    "{values:?}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -31,6 +31,7 @@
 //! that do not frame as messages with a FATAL ErrorResponse (08P01), while the server
 //! keeps serving others.
 
+mod copy_in;
 mod encoding;
 mod guard;
 #[cfg(test)]
@@ -48,11 +49,13 @@ use pgwire::api::auth::{
     protocol_negotiation, save_startup_parameters_to_metadata, StartupHandler,
 };
 use pgwire::api::cancel::CancelHandler;
+use pgwire::api::copy::CopyHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{
     send_execution_response, send_query_response, send_ready_for_query, ExtendedQueryHandler,
     SimpleQueryHandler,
 };
+use pgwire::api::results::CopyResponse;
 use pgwire::api::results::{FieldFormat, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::{Entry, PortalStore};
@@ -62,7 +65,7 @@ use pgwire::api::{
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult, SEVERITY_ERROR, SEVERITY_WARNING};
 use pgwire::messages::cancel::CancelRequest;
-use pgwire::messages::copy::{CopyData, CopyDone, CopyOutResponse};
+use pgwire::messages::copy::{CopyData, CopyDone, CopyFail, CopyInResponse, CopyOutResponse};
 use pgwire::messages::data::{NoData, ParameterDescription};
 use pgwire::messages::extendedquery::{
     Bind, BindComplete, Describe, Sync as PgSync, TARGET_TYPE_BYTE_PORTAL,
@@ -150,6 +153,19 @@ pub(crate) trait Backend: Clone + Send + Sync + 'static {
 
     fn cancel(&self, conn_id: u32, secret_key: i32);
 
+    /// Appends the rows of a `COPY ... FROM STDIN`.
+    async fn copy_rows(
+        &self,
+        _session: &mut Session,
+        _plan: &sql::streaming::CopyFromPlan,
+        _rows: Vec<Row>,
+    ) -> Result<(), AdapterError> {
+        Err(AdapterError::new(
+            "0A000",
+            "COPY FROM is not supported here",
+        ))
+    }
+
     /// The connection closed; its open transaction is discarded.
     fn terminate(&self, _conn_id: u32) {}
 }
@@ -187,6 +203,15 @@ impl Backend for Client {
         Client::cancel(self, conn_id, secret_key)
     }
 
+    async fn copy_rows(
+        &self,
+        session: &mut Session,
+        plan: &sql::streaming::CopyFromPlan,
+        rows: Vec<Row>,
+    ) -> Result<(), AdapterError> {
+        Client::copy_rows(self, session, plan, rows).await
+    }
+
     fn terminate(&self, conn_id: u32) {
         Client::terminate(self, conn_id)
     }
@@ -216,6 +241,8 @@ struct Connection<B: Backend> {
     /// An error went out through pgwire's error path since the last ReadyForQuery; at
     /// Sync it fails an open transaction block, as every error does in PostgreSQL.
     error_pending: AtomicBool,
+    /// The `COPY ... FROM STDIN` receiving data, if any.
+    copy_in: std::sync::Mutex<Option<copy_in::CopyIn>>,
 }
 
 impl<B: Backend> Drop for Connection<B> {
@@ -252,6 +279,10 @@ impl<B: Backend> PgWireServerHandlers for Handlers<B> {
     fn cancel_handler(&self) -> Arc<impl CancelHandler> {
         Arc::clone(&self.0)
     }
+
+    fn copy_handler(&self) -> Arc<impl CopyHandler> {
+        Arc::clone(&self.0)
+    }
 }
 
 impl<B: Backend> Connection<B> {
@@ -265,6 +296,7 @@ impl<B: Backend> Connection<B> {
             backend,
             session,
             error_pending: AtomicBool::new(false),
+            copy_in: std::sync::Mutex::new(None),
         }
     }
 
@@ -427,6 +459,21 @@ impl<B: Backend> SimpleQueryHandler for Connection<B> {
                         failed |= send_simple_response(client, response).await?;
                     }
                     send_copy_out(client, &desc, rows, extra_float_digits).await?;
+                }
+                // The client sends the data next; ReadyForQuery follows its CopyDone
+                // (statements after a COPY FROM in the same query string have run).
+                ExecuteResponse::CopyIn(plan) => {
+                    for response in responses.drain(..) {
+                        send_simple_response(client, response).await?;
+                    }
+                    let columns = i16::try_from(plan.fields).unwrap_or(i16::MAX);
+                    let response = CopyInResponse::new(0, columns, vec![0; plan.fields]);
+                    self.start_copy_in(*plan);
+                    client.set_state(PgWireConnectionState::CopyInProgress(false));
+                    client
+                        .send(PgWireBackendMessage::CopyInResponse(response))
+                        .await?;
+                    return Ok(());
                 }
                 other => responses.push(execute_response(
                     other,
@@ -624,7 +671,9 @@ fn execute_response(
         ExecuteResponse::Command { tag } => Response::Execution(Tag::new(&tag)),
         ExecuteResponse::EmptyQuery => Response::EmptyQuery,
         // The handlers stream these themselves.
-        ExecuteResponse::Subscribe { .. } | ExecuteResponse::CopyOut { .. } => {
+        ExecuteResponse::Subscribe { .. }
+        | ExecuteResponse::CopyOut { .. }
+        | ExecuteResponse::CopyIn(_) => {
             let error = error_info_new("0A000", "streaming results need the query handlers".into());
             Response::Error(Box::new(error))
         }
@@ -938,6 +987,12 @@ impl<B: Backend> ExtendedQueryHandler for Connection<B> {
                     Err(e) => Err(user_error(&e)),
                 }
             }
+            Ok(ExecuteResponse::CopyIn(plan)) => {
+                let fields = plan.fields;
+                self.start_copy_in(*plan);
+                let data = futures::stream::empty::<PgWireResult<CopyData>>();
+                Ok(Response::CopyIn(CopyResponse::new(0, fields, data)))
+            }
             Ok(ExecuteResponse::CopyOut { desc, rows }) => {
                 let columns = i16::try_from(desc.arity()).unwrap_or(i16::MAX);
                 let response = CopyOutResponse::new(0, columns, vec![0; desc.arity()]);
@@ -960,6 +1015,83 @@ impl<B: Backend> ExtendedQueryHandler for Connection<B> {
             }
             Err(e) => Err(user_error(&e)),
         }
+    }
+}
+
+impl<B: Backend> Connection<B> {
+    fn start_copy_in(&self, plan: sql::streaming::CopyFromPlan) {
+        *self.copy_in.lock().expect("not poisoned") = Some(copy_in::CopyIn::new(plan));
+    }
+}
+
+#[async_trait]
+impl<B: Backend> CopyHandler for Connection<B> {
+    async fn on_copy_data<C>(&self, _client: &mut C, data: CopyData) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let Some(copy) = self.copy_in.lock().expect("not poisoned").as_mut() {
+            copy.push(&data.data);
+        }
+        Ok(())
+    }
+
+    /// Parses what is left, appends the rows as one INSERT, and answers `COPY n` (or
+    /// the first bad record's error, with nothing written).
+    async fn on_copy_done<C>(&self, client: &mut C, _done: CopyDone) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let copy = self.copy_in.lock().expect("not poisoned").take();
+        let Some(mut copy) = copy else {
+            return Err(protocol_violation(
+                "CopyDone without a COPY in progress".into(),
+            ));
+        };
+        copy.finish();
+        let result = match copy.error.take() {
+            Some(e) => Err(e),
+            None => {
+                let count = copy.rows.len();
+                let mut session = lock_session(&self.session).await?;
+                self.backend
+                    .copy_rows(&mut session, &copy.plan, std::mem::take(&mut copy.rows))
+                    .await
+                    .map(|()| count)
+            }
+        };
+        match result {
+            Ok(count) => {
+                let tag = Tag::new("COPY").with_rows(count);
+                client
+                    .feed(PgWireBackendMessage::CommandComplete(tag.into()))
+                    .await?;
+                self.finish_request(client, false).await?;
+                Ok(())
+            }
+            Err(e) => {
+                self.finish_request(client, true).await?;
+                Err(user_error(&e))
+            }
+        }
+    }
+
+    async fn on_copy_fail<C>(&self, client: &mut C, fail: CopyFail) -> PgWireError
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        self.copy_in.lock().expect("not poisoned").take();
+        let _ = self.finish_request(client, true).await;
+        user_error(&AdapterError::new(
+            "57014",
+            format!("COPY from stdin failed: {}", fail.message),
+        ))
     }
 }
 

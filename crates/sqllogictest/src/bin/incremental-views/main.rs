@@ -1131,8 +1131,8 @@ async fn check_query(
     (counts, findings)
 }
 
-/// Writes a SQL script that replays the batch up to `as_of` for one query; returns its
-/// path.
+/// Writes a SQL script (for psql) that replays the batch up to `as_of` for one query
+/// and ends with the reads that disagreed; returns its path.
 fn write_repro(run: &Run, corpus: &Corpus, l: &Live, history: &[String], as_of: u64) -> String {
     let stem = corpus
         .path
@@ -1156,12 +1156,20 @@ fn write_repro(run: &Run, corpus: &Corpus, l: &Live, history: &[String], as_of: 
             && !l.creates.contains(h);
         if !other_view {
             text.push_str(h);
-            text.push_str(";\n");
+            text.push_str(if h.starts_with("--") && !h.contains('\n') {
+                "\n"
+            } else {
+                ";\n"
+            });
         }
     }
-    text.push_str(&format!("{};\n", at(&l.query.sql, as_of)));
+    // Replayed on a new server, the last round's state is the latest.
+    text.push_str(&format!(
+        "-- the check that failed (AS OF {as_of} in the run):\n{};\n",
+        l.query.sql
+    ));
     for name in [&l.mv, &l.view].into_iter().flatten() {
-        text.push_str(&format!("SELECT * FROM {name} AS OF {as_of};\n"));
+        text.push_str(&format!("SELECT * FROM {name};\n"));
     }
     let written = std::fs::create_dir_all(&run.repro_dir).and_then(|_| std::fs::write(&path, text));
     match written {
