@@ -40,3 +40,11 @@ fi
 
 echo "== sqllogictest suites (test/sqllogictest)"
 "$bin/sqllogictest" --server-bin "$bin/environmentd" --label freshet test/sqllogictest
+
+echo "== incremental views ≡ recompute (a subset; the full run is in doc/testing.md)"
+if [ -d "$corpus" ]; then
+  "$bin/incremental-views" --server-bin "$bin/environmentd" --every 40 \
+    "$corpus/select1.test" "$corpus/select2.test" "$corpus/select3.test" \
+    "$corpus/select4.test" "$corpus/select5.test"
+fi
+"$bin/incremental-views" --server-bin "$bin/environmentd" --every 2 test/sqllogictest
