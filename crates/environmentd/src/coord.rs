@@ -694,7 +694,13 @@ impl Coordinator {
         let Ok(expr::Plan::Get { id, mfp }) = sql::lir::plan_to_lir(source) else {
             return None;
         };
-        let index = self.catalog.indexes_on(id).next()?.id;
+        // Only an index keyed on plain columns holds every row: a key expression that
+        // fails on a row (`a + 1` overflowing) leaves the row out and an error in.
+        let index = self
+            .catalog
+            .indexes_on(id)
+            .find(|i| i.keys.iter().all(|k| matches!(k, MirScalarExpr::Column(_))))?
+            .id;
         let uuid = Uuid::new_v4();
         self.compute.peek(Peek {
             uuid,
