@@ -218,6 +218,7 @@ mod tests {
             id: GlobalId::Transient(1),
             timestamp: 5,
             mfp: expr::MapFilterProject::new(1),
+            key: None,
         });
         // A replica connecting now still receives the pending peek.
         let (c2, r2) = channel();

@@ -115,6 +115,9 @@ pub struct Peek {
     /// Applied to every row read (the "fast path": a SELECT that only maps, filters
     /// and projects an indexed collection reads the index without a new dataflow).
     pub mfp: MapFilterProject,
+    /// Read only the rows with this key (the WHERE clause fixes every key column),
+    /// instead of scanning the whole index.
+    pub key: Option<Row>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -285,7 +285,7 @@ impl ComputeState {
                 still_pending.push(peek);
                 continue;
             }
-            let response = read_index(index, peek.timestamp, &peek.mfp);
+            let response = read_index(index, peek.timestamp, &peek.mfp, peek.key.as_ref());
             let _ = self.responses.send(WorkerResponse::Peek {
                 uuid: peek.uuid,
                 response,
@@ -297,7 +297,12 @@ impl ComputeState {
 
 /// This worker's part of the index's contents at `time`, with `mfp` applied: its
 /// errors if it has any, else its rows with their multiplicities.
-fn read_index(index: &mut IndexState, time: Timestamp, mfp: &MapFilterProject) -> PeekResponse {
+fn read_index(
+    index: &mut IndexState,
+    time: Timestamp,
+    mfp: &MapFilterProject,
+    key: Option<&Row>,
+) -> PeekResponse {
     let everything = Antichain::<Timestamp>::new();
     if let Some(batches) = index.errs.batches_through(everything.borrow()) {
         let (mut cursor, storage) = cursor_list(batches);
@@ -318,7 +323,13 @@ fn read_index(index: &mut IndexState, time: Timestamp, mfp: &MapFilterProject) -
     let mut packer = RowPacker::new();
     if let Some(batches) = index.oks.batches_through(everything.borrow()) {
         let (mut cursor, storage) = cursor_list(batches);
+        if let Some(key) = key {
+            cursor.seek_key(&storage, key);
+        }
         while cursor.key_valid(&storage) {
+            if key.is_some() && cursor.get_key(&storage) != key {
+                break;
+            }
             while let Some(row) = cursor.get_val(&storage) {
                 let mut count: Diff = 0;
                 cursor.map_times(&storage, |t, d| {

@@ -86,6 +86,9 @@ pub enum Plan {
     Explain {
         stage: ExplainStage,
         text: String,
+        /// For `PHYSICAL`, the optimized query: the coordinator says whether it would
+        /// read an index directly (the fast path) instead of building a dataflow.
+        source: Option<MirRelationExpr>,
     },
     SetVariable {
         name: String,
@@ -351,10 +354,20 @@ fn plan_explain(
         ExplainStage::Decorrelated => planned.expr.lower()?.to_string(),
         ExplainStage::Optimized => crate::optimize(planned.expr.lower()?).to_string(),
         ExplainStage::Physical => {
-            crate::lir::plan_to_lir(&crate::optimize(planned.expr.lower()?))?.to_string()
+            let optimized = crate::optimize(planned.expr.lower()?);
+            let text = crate::lir::plan_to_lir(&optimized)?.to_string();
+            return Ok(Plan::Explain {
+                stage,
+                text,
+                source: Some(optimized),
+            });
         }
     };
-    Ok(Plan::Explain { stage, text })
+    Ok(Plan::Explain {
+        stage,
+        text,
+        source: None,
+    })
 }
 
 fn plan_create_table(qcx: &QueryContext, ct: &ast::CreateTable) -> Result<Plan, PlanError> {
