@@ -62,6 +62,25 @@ impl ReaderCache {
         Ok(&self.readers.get(&shard).expect("inserted above").0)
     }
 
+    /// Renews the cached reader of `shard`, if there is one and it is due. Listening
+    /// sources call this on every poll: otherwise a reader that no one-shot read used
+    /// for persist's lease duration expires, the shard's since jumps to the listens'
+    /// frontiers, and a later read at an older timestamp (`AS OF`, or the oracle's read
+    /// timestamp after a quiet spell) fails with "before the since".
+    fn renew(&mut self, shard: ShardId) {
+        if let Some((reader, renewed)) = self.readers.get_mut(&shard) {
+            if renewed.elapsed() >= HEARTBEAT_INTERVAL {
+                match reader.heartbeat() {
+                    Ok(()) => *renewed = Instant::now(),
+                    // Expired already: the next read opens a new reader.
+                    Err(_) => {
+                        self.readers.remove(&shard);
+                    }
+                }
+            }
+        }
+    }
+
     /// Forgets the reader of a shard (the table was dropped).
     pub fn forget(&mut self, shard: ShardId) {
         self.readers.remove(&shard);
@@ -120,6 +139,7 @@ pub fn persist_source<'s>(
                             }
                         }
                         Phase::Listening(listen) => {
+                            readers.borrow_mut().renew(shard_id);
                             for event in listen.poll().map_err(|e| e.to_string())? {
                                 match event {
                                     ListenEvent::Updates(updates) => emitted.extend(
