@@ -123,6 +123,16 @@ impl ComputeController {
         self.broadcast(ComputeCommand::CancelPeek { uuid });
     }
 
+    /// Lets every replica forget the history of an index before `frontier`. Only the
+    /// latest such command per index is kept for replicas that connect later.
+    pub fn allow_compaction(&mut self, id: GlobalId, frontier: Timestamp) {
+        self.history.retain(|c| {
+            !matches!(c, ComputeCommand::AllowCompaction { id: i, frontier: f }
+                if *i == id && *f != Timestamp::MAX)
+        });
+        self.broadcast(ComputeCommand::AllowCompaction { id, frontier });
+    }
+
     /// Drops a collection on every replica.
     pub fn drop_collection(&mut self, id: GlobalId) {
         self.uppers.remove(&id);
@@ -292,6 +302,23 @@ mod tests {
         assert_eq!(
             controller.handle_response(1, batch(15, 20, vec![(row(2), 17, 1)])),
             None
+        );
+    }
+
+    #[test]
+    fn only_the_latest_compaction_of_an_index_is_replayed() {
+        let mut controller = ComputeController::new();
+        let id = GlobalId::Transient(3);
+        for frontier in [10, 20, 30] {
+            controller.allow_compaction(id, frontier);
+        }
+        let (c, r) = channel();
+        controller.add_replica(1, c);
+        let replayed: Vec<_> = r.commands.try_iter().collect();
+        assert_eq!(replayed.len(), 2, "{replayed:?}");
+        assert_eq!(
+            replayed[1],
+            ComputeCommand::AllowCompaction { id, frontier: 30 }
         );
     }
 

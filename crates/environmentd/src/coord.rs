@@ -317,6 +317,9 @@ pub struct Coordinator {
     pending_fetches: Vec<PendingFetch>,
     /// The upper each index export reported (maximum over replicas).
     index_uppers: BTreeMap<GlobalId, repr::Timestamp>,
+    /// How far each index's history was allowed to compact.
+    index_since: BTreeMap<GlobalId, repr::Timestamp>,
+    last_index_compaction: Instant,
     /// Autocommit INSERTs waiting to be written together, and their jobs.
     group_commit: Vec<(GlobalId, Vec<(Row, Diff)>)>,
     commit_waiters: Vec<(Job, ExecuteResponse)>,
@@ -391,6 +394,8 @@ impl Coordinator {
             cursors: BTreeMap::new(),
             pending_fetches: Vec::new(),
             index_uppers: BTreeMap::new(),
+            index_since: BTreeMap::new(),
+            last_index_compaction: Instant::now(),
             group_commit: Vec::new(),
             commit_waiters: Vec::new(),
             defer_writes: false,
@@ -737,6 +742,11 @@ impl Coordinator {
         let FastPath {
             index, mfp, key, ..
         } = self.fast_path(source)?;
+        // An index keeps only recent history (`compact_indexes`); older reads build a
+        // dataflow over persist, which keeps all of it.
+        if timestamp < self.index_since.get(&index).copied().unwrap_or(0) {
+            return None;
+        }
         let uuid = Uuid::new_v4();
         self.compute.peek(Peek {
             uuid,

@@ -39,6 +39,11 @@ use crate::subscribe::{
     buffer_exceeded, ActiveSubscribe, Cursor, CursorState, SubscribeOutput, SubscribeSink,
 };
 
+/// How much history an index keeps behind the read timestamp.
+const INDEX_HISTORY_MS: Timestamp = 60_000;
+/// How often indexes are told how far they may compact.
+const INDEX_COMPACTION_INTERVAL: Duration = Duration::from_secs(1);
+
 fn canceled() -> AdapterError {
     AdapterError::new("57014", "canceling statement due to user request")
 }
@@ -67,6 +72,27 @@ impl Coordinator {
             }
         }
         self.complete_fetches();
+        if self.last_index_compaction.elapsed() >= INDEX_COMPACTION_INTERVAL {
+            self.compact_indexes();
+        }
+    }
+
+    /// Lets every index forget its history older than [`INDEX_HISTORY_MS`] before the
+    /// read timestamp, so an arrangement holds its live rows and recent changes, not
+    /// every update since it was built. Fast-path reads older than that build a
+    /// dataflow over persist instead.
+    fn compact_indexes(&mut self) {
+        self.last_index_compaction = Instant::now();
+        let frontier = self.oracle.read_ts().saturating_sub(INDEX_HISTORY_MS);
+        let ids: Vec<GlobalId> = self.catalog.indexes().map(|i| i.id).collect();
+        self.index_since.retain(|id, _| ids.contains(id));
+        for id in ids {
+            let since = self.index_since.entry(id).or_insert(0);
+            if frontier > *since {
+                *since = frontier;
+                self.compute.allow_compaction(id, frontier);
+            }
+        }
     }
 
     /// The timestamp a read of `source` uses (see the module documentation).
