@@ -464,25 +464,7 @@ impl Coordinator {
                     source, finishing, ..
                 },
                 _,
-            ) => {
-                let arity = source.arity();
-                let source = if finishing.limit.is_some() || finishing.offset > 0 {
-                    MirRelationExpr::TopK {
-                        input: Box::new(source),
-                        group_key: vec![],
-                        order_key: finishing.order_by.clone(),
-                        limit: finishing.limit,
-                        offset: finishing.offset,
-                    }
-                } else {
-                    source
-                };
-                if finishing.project.iter().copied().eq(0..arity) {
-                    Ok(source)
-                } else {
-                    Ok(source.project(finishing.project.clone()))
-                }
-            }
+            ) => Ok(sql::streaming::finishing_into_expr(source, &finishing)),
             _ => Err(AdapterError::internal("a view's definition is not a query")),
         }
     }

@@ -458,7 +458,11 @@ impl<B: Backend> SimpleQueryHandler for Connection<B> {
                     for response in responses.drain(..) {
                         failed |= send_simple_response(client, response).await?;
                     }
-                    send_copy_out(client, &desc, rows, extra_float_digits).await?;
+                    let count = send_copy_out(client, &desc, rows, extra_float_digits).await?;
+                    let tag = Tag::new("COPY").with_rows(count);
+                    client
+                        .feed(PgWireBackendMessage::CommandComplete(tag.into()))
+                        .await?;
                 }
                 // The client sends the data next; ReadyForQuery follows its CopyDone
                 // (statements after a COPY FROM in the same query string have run).
@@ -614,13 +618,14 @@ where
     Ok(Ok(count))
 }
 
-/// `COPY (SELECT ...) TO STDOUT` in the simple protocol.
+/// `COPY (SELECT ...) TO STDOUT`: CopyOutResponse, a CopyData per row in text
+/// format, CopyDone; returns the row count for the `COPY n` tag.
 async fn send_copy_out<C>(
     client: &mut C,
     desc: &RelationDesc,
     rows: Vec<Row>,
     extra_float_digits: i32,
-) -> PgWireResult<()>
+) -> PgWireResult<usize>
 where
     C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
     C::Error: Debug,
@@ -634,20 +639,13 @@ where
     let count = rows.len();
     for row in rows {
         let line = encoding::copy_text_line(&row, extra_float_digits);
-        client
-            .feed(PgWireBackendMessage::CopyData(CopyData::new(Bytes::from(
-                line,
-            ))))
-            .await?;
+        let data = CopyData::new(Bytes::from(line));
+        client.feed(PgWireBackendMessage::CopyData(data)).await?;
     }
     client
         .feed(PgWireBackendMessage::CopyDone(CopyDone::new()))
         .await?;
-    let tag = Tag::new("COPY").with_rows(count);
-    client
-        .feed(PgWireBackendMessage::CommandComplete(tag.into()))
-        .await?;
-    Ok(())
+    Ok(count)
 }
 
 /// The pgwire response for an executed statement, rows in the given column formats
@@ -994,20 +992,7 @@ impl<B: Backend> ExtendedQueryHandler for Connection<B> {
                 Ok(Response::CopyIn(CopyResponse::new(0, fields, data)))
             }
             Ok(ExecuteResponse::CopyOut { desc, rows }) => {
-                let columns = i16::try_from(desc.arity()).unwrap_or(i16::MAX);
-                let response = CopyOutResponse::new(0, columns, vec![0; desc.arity()]);
-                client
-                    .feed(PgWireBackendMessage::CopyOutResponse(response))
-                    .await?;
-                let count = rows.len();
-                for row in rows {
-                    let line = encoding::copy_text_line(&row, extra_float_digits);
-                    let data = CopyData::new(Bytes::from(line));
-                    client.feed(PgWireBackendMessage::CopyData(data)).await?;
-                }
-                client
-                    .feed(PgWireBackendMessage::CopyDone(CopyDone::new()))
-                    .await?;
+                let count = send_copy_out(client, &desc, rows, extra_float_digits).await?;
                 Ok(Response::Execution(Tag::new("COPY").with_rows(count)))
             }
             Ok(result) => {
