@@ -433,6 +433,33 @@ impl PlanError {
     }
 }
 
+/// The positions of `columns` in `table` (every column, in order, when none are
+/// named), as INSERT and COPY FROM take them: 42703 for an unknown one, 42701 for one
+/// named twice.
+pub(crate) fn target_columns(
+    table: &crate::catalog::CatalogItem,
+    columns: &[ast::Ident],
+) -> Result<Vec<usize>, PlanError> {
+    let desc = &table.desc;
+    if columns.is_empty() {
+        return Ok((0..desc.arity()).collect());
+    }
+    let mut targets = Vec::new();
+    for c in columns {
+        let n = normalize_ident(c);
+        let position = desc.position(&n).ok_or_else(|| {
+            PlanError::UnknownColumn(format!("{n}\" of relation \"{}", table.name))
+        })?;
+        if targets.contains(&position) {
+            return Err(PlanError::DuplicateColumn(format!(
+                "column \"{n}\" specified more than once"
+            )));
+        }
+        targets.push(position);
+    }
+    Ok(targets)
+}
+
 pub(crate) fn resolve_table<'a>(
     qcx: &'a QueryContext,
     name: &ast::ObjectName,
@@ -591,24 +618,7 @@ fn plan_insert(qcx: &QueryContext, insert: &ast::Insert) -> Result<Plan, PlanErr
     let table = resolve_table(qcx, name)?;
     let desc = &table.desc;
     // The target columns, in the order the source provides them.
-    let targets: Vec<usize> = if insert.columns.is_empty() {
-        (0..desc.arity()).collect()
-    } else {
-        let mut targets = Vec::new();
-        for c in &insert.columns {
-            let n = normalize_ident(c);
-            let position = desc.position(&n).ok_or_else(|| {
-                PlanError::UnknownColumn(format!("{n}\" of relation \"{}", table.name))
-            })?;
-            if targets.contains(&position) {
-                return Err(PlanError::DuplicateColumn(format!(
-                    "column \"{n}\" specified more than once"
-                )));
-            }
-            targets.push(position);
-        }
-        targets
-    };
+    let targets = target_columns(table, &insert.columns)?;
     let target_types: Vec<ScalarType> = targets
         .iter()
         .map(|c| desc.typ.column_types[*c].scalar_type)

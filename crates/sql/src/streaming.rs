@@ -792,24 +792,7 @@ pub fn plan_copy_from(
         quote,
         escape: escape.unwrap_or(quote),
     };
-    let targets: Vec<usize> = if columns.is_empty() {
-        (0..desc.arity()).collect()
-    } else {
-        let mut targets = Vec::new();
-        for c in columns {
-            let n = query::normalize_ident(c);
-            let position = desc.position(&n).ok_or_else(|| {
-                PlanError::UnknownColumn(format!("{n}\" of relation \"{}", table.name))
-            })?;
-            if targets.contains(&position) {
-                return Err(PlanError::DuplicateColumn(format!(
-                    "column \"{n}\" specified more than once"
-                )));
-            }
-            targets.push(position);
-        }
-        targets
-    };
+    let targets = crate::statement::target_columns(table, columns)?;
     let mut scalars = Vec::new();
     for (c, (column, typ)) in desc.iter().enumerate() {
         let to = typ.scalar_type;
