@@ -1,39 +1,54 @@
 #!/usr/bin/env bash
-# Runs Freshet's benchmarks and prints their tables; JSON results go to
-# misc/bench/results/. Benchmarks are programs, never tests: they measure, print and
-# record, and assert nothing about speed.
+# Runs Freshet's benchmarks and prints their tables (Freshet and every comparator from
+# the same run); JSON results go to misc/bench/results/<benchmark>.json and the
+# printed tables to misc/bench/results/latest.md. Benchmarks are programs, never
+# tests: they measure, print and record, and assert nothing about speed.
 #
-# Usage: misc/bench/run.sh [benchmark ...]     (default: all)
-#   benchmarks: subscribe_latency
+# Usage: misc/bench/run.sh [benchmark ...]     (default: all, in this order)
+#   b7 | ingest           COPY FROM STDIN into an indexed table, against PostgreSQL COPY
+#   memory                bytes per arranged row of an index, against the packed row size
+#   subscribe_latency     commit -> SUBSCRIBE delivery of plain INSERTs (no comparator)
 #
-# Builds release binaries in $CARGO_TARGET_DIR (default $HOME/.cache/freshet-target).
-# Extra flags for one benchmark can be given in FRESHET_BENCH_ARGS.
+# Scale and repetitions are flags of each program (--rows, --runs, ...); give extra
+# flags for the benchmarks named on the command line in FRESHET_BENCH_ARGS.
+# Builds release binaries in $CARGO_TARGET_DIR (default $HOME/.cache/freshet-target);
+# misc/bench/setup.sh installs the comparators (PostgreSQL 15, DuckDB).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/freshet-target}"
-all=(subscribe_latency)
+all=(b7 memory subscribe_latency)
 benches=("$@")
 [ ${#benches[@]} -eq 0 ] && benches=("${all[@]}")
 
-echo "== building release binaries"
-cargo build --release --bin environmentd -p environmentd
-cargo build --release -p freshet-bench
+misc/bench/setup.sh
+echo "== building release binaries" >&2
+cargo build -q --release --bin environmentd -p environmentd
+cargo build -q --release -p freshet-bench
 
-mkdir -p misc/bench/results
+results=misc/bench/results
+mkdir -p "$results"
 bin="$CARGO_TARGET_DIR/release"
+common=(--server-bin "$bin/environmentd")
+start=$(date +%s)
+: >"$results/latest.md.tmp"
 for bench in "${benches[@]}"; do
+  # shellcheck disable=SC2206
+  extra=(${FRESHET_BENCH_ARGS:-})
   case "$bench" in
+    b7 | ingest) cmd=("$bin/ingest" "${common[@]}" --out "$results") ;;
+    memory) cmd=("$bin/memory" "${common[@]}" --out "$results") ;;
     subscribe_latency)
-      # shellcheck disable=SC2086
-      "$bin/subscribe_latency" --server-bin "$bin/environmentd" --ticks 1,10 \
-        --out misc/bench/results/subscribe_latency.json ${FRESHET_BENCH_ARGS:-}
+      cmd=("$bin/subscribe_latency" "${common[@]}" --ticks 1,10 --out "$results/subscribe_latency.json")
       ;;
     *)
       echo "unknown benchmark $bench (known: ${all[*]})" >&2
       exit 2
       ;;
   esac
-  echo
+  "${cmd[@]}" ${extra[@]+"${extra[@]}"} | tee -a "$results/latest.md.tmp"
+  echo | tee -a "$results/latest.md.tmp"
 done
+mv "$results/latest.md.tmp" "$results/latest.md"
+echo "== ${benches[*]}: $(($(date +%s) - start)) s (tables in $results/latest.md)" >&2
