@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::finishing::{compare_rows, ColumnOrder};
 use crate::func::{check_float, check_value_len, numeric_div, numeric_sqrt_at_scale};
 use crate::scalar::{MirScalarExpr, RowArena};
+use crate::window::WindowPlan;
 
 /// An aggregate function.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -49,6 +50,10 @@ pub enum AggregateFunc {
     StringAgg {
         order_by: Vec<ColumnOrder>,
     },
+    /// Window functions over one partition: the argument is a record of the input
+    /// row, the result the partition's rows with their window values, packed (see
+    /// [`crate::window`]).
+    Window(WindowPlan),
 }
 
 /// An aggregate applied to an expression over the input of a `Reduce`.
@@ -75,12 +80,17 @@ impl fmt::Display for AggregateFunc {
             AggregateFunc::BoolAnd => "bool_and",
             AggregateFunc::BoolOr => "bool_or",
             AggregateFunc::StringAgg { .. } => "string_agg",
+            AggregateFunc::Window(plan) => return write!(f, "{plan}"),
         })
     }
 }
 
 impl fmt::Display for AggregateExpr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let AggregateFunc::Window(plan) = &self.func {
+            // The argument is always the whole input row.
+            return write!(f, "{plan}");
+        }
         let distinct = if self.distinct { "distinct " } else { "" };
         write!(
             f,
@@ -143,6 +153,7 @@ impl AggregateFunc {
             },
             AggregateFunc::BoolAnd | AggregateFunc::BoolOr => ScalarType::Bool,
             AggregateFunc::StringAgg { .. } => ScalarType::String,
+            AggregateFunc::Window(_) => return ScalarType::Bytes.nullable(false),
         };
         scalar.nullable(true)
     }
@@ -159,7 +170,9 @@ impl AggregateFunc {
             | AggregateFunc::StddevSamp
             | AggregateFunc::StddevPop => input.is_numeric(),
             AggregateFunc::BoolAnd | AggregateFunc::BoolOr => input == ScalarType::Bool,
-            AggregateFunc::StringAgg { .. } => input == ScalarType::Bytes,
+            AggregateFunc::StringAgg { .. } | AggregateFunc::Window(_) => {
+                input == ScalarType::Bytes
+            }
         }
     }
 
@@ -229,6 +242,7 @@ impl AggregateFunc {
                 Ok(result)
             }
             AggregateFunc::StringAgg { order_by } => string_agg(values, order_by, arena),
+            AggregateFunc::Window(plan) => plan.eval(values, arena),
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::finishing::ColumnOrder;
 use crate::mfp::MapFilterProject;
 use crate::relation::LocalId;
 use crate::scalar::MirScalarExpr;
+use crate::table_func::TableFunc;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Plan {
@@ -36,6 +37,18 @@ pub enum Plan {
     /// Map, filter and project each row of `input`.
     Mfp {
         input: Box<Plan>,
+        mfp: MapFilterProject,
+    },
+    /// For each row of `input`: evaluate `exprs` on it, call `func` on their values,
+    /// and for each row the function returns, emit the input row followed by that row,
+    /// with `mfp` applied (over the input's columns then the function's). A row's
+    /// multiplicity carries over to every row it produces, so a retraction retracts
+    /// them all. An error evaluating `exprs`, `func` or `mfp` becomes one error per
+    /// input row (with its multiplicity), and the row produces nothing.
+    FlatMap {
+        input: Box<Plan>,
+        func: TableFunc,
+        exprs: Vec<MirScalarExpr>,
         mfp: MapFilterProject,
     },
     /// An inner equi-join of `inputs`; see [`LinearJoinPlan`].
@@ -103,6 +116,21 @@ pub fn format_topk(
     offset: usize,
 ) -> String {
     let keys: Vec<String> = group_key.iter().map(|c| format!("#{c}")).collect();
+    let limit = limit.map(|l| format!(" limit={l}")).unwrap_or_default();
+    let offset = if offset > 0 {
+        format!(" offset={offset}")
+    } else {
+        String::new()
+    };
+    format!(
+        "group_by=[{}] order_by=[{}]{limit}{offset}",
+        keys.join(", "),
+        format_order(order_key)
+    )
+}
+
+/// EXPLAIN text for a list of sort keys: `#1 asc nulls_last, ...`.
+pub fn format_order(order_key: &[ColumnOrder]) -> String {
     let order: Vec<String> = order_key
         .iter()
         .map(|o| {
@@ -118,17 +146,7 @@ pub fn format_topk(
             )
         })
         .collect();
-    let limit = limit.map(|l| format!(" limit={l}")).unwrap_or_default();
-    let offset = if offset > 0 {
-        format!(" offset={offset}")
-    } else {
-        String::new()
-    };
-    format!(
-        "group_by=[{}] order_by=[{}]{limit}{offset}",
-        keys.join(", "),
-        order.join(", ")
-    )
+    order.join(", ")
 }
 
 /// How a `Reduce` computes its aggregates.
@@ -146,6 +164,7 @@ impl Plan {
             Plan::Constant { .. } | Plan::Get { .. } | Plan::GetLocal { .. } => vec![],
             Plan::Let { value, body, .. } => vec![value, body],
             Plan::Mfp { input, .. }
+            | Plan::FlatMap { input, .. }
             | Plan::Reduce { input, .. }
             | Plan::Negate { input }
             | Plan::TopK { input, .. }
@@ -171,6 +190,16 @@ impl Plan {
                 }
             }
             Plan::Mfp { mfp, .. } => writeln!(f, "{pad}Mfp {mfp}")?,
+            Plan::FlatMap {
+                func, exprs, mfp, ..
+            } => {
+                let args: Vec<String> = exprs.iter().map(|e| e.to_string()).collect();
+                if mfp.is_identity() {
+                    writeln!(f, "{pad}FlatMap {func}({})", args.join(", "))?;
+                } else {
+                    writeln!(f, "{pad}FlatMap {func}({}) {mfp}", args.join(", "))?;
+                }
+            }
             Plan::GetLocal { id, mfp } => {
                 if mfp.is_identity() {
                     writeln!(f, "{pad}Get::Local {id}")?;

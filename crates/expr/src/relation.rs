@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::agg::AggregateExpr;
 use crate::finishing::ColumnOrder;
 use crate::scalar::MirScalarExpr;
+use crate::table_func::TableFunc;
 
 /// A name for a collection bound by `Let` within one expression.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -85,6 +86,14 @@ pub enum MirRelationExpr {
     Filter {
         input: Box<MirRelationExpr>,
         predicates: Vec<MirScalarExpr>,
+    },
+    /// For each input row, `func` applied to `exprs` (evaluated on the row) gives zero
+    /// or more rows; each is appended to the input row. The output columns are the
+    /// input's followed by the function's.
+    FlatMap {
+        input: Box<MirRelationExpr>,
+        func: TableFunc,
+        exprs: Vec<MirScalarExpr>,
     },
     Join {
         inputs: Vec<MirRelationExpr>,
@@ -239,6 +248,11 @@ impl MirRelationExpr {
                 RelationType::new(cols)
             }
             MirRelationExpr::Filter { input, .. } => input.typ(),
+            MirRelationExpr::FlatMap { input, func, .. } => {
+                let mut cols = input.typ().column_types;
+                cols.extend(func.output_types());
+                RelationType::new(cols)
+            }
             MirRelationExpr::Join { inputs, .. } => {
                 RelationType::new(inputs.iter().flat_map(|i| i.typ().column_types).collect())
             }
@@ -281,6 +295,7 @@ impl MirRelationExpr {
             MirRelationExpr::Project { input, .. }
             | MirRelationExpr::Map { input, .. }
             | MirRelationExpr::Filter { input, .. }
+            | MirRelationExpr::FlatMap { input, .. }
             | MirRelationExpr::Reduce { input, .. }
             | MirRelationExpr::Negate { input }
             | MirRelationExpr::TopK { input, .. }
@@ -302,6 +317,7 @@ impl MirRelationExpr {
             MirRelationExpr::Project { input, .. }
             | MirRelationExpr::Map { input, .. }
             | MirRelationExpr::Filter { input, .. }
+            | MirRelationExpr::FlatMap { input, .. }
             | MirRelationExpr::Reduce { input, .. }
             | MirRelationExpr::Negate { input }
             | MirRelationExpr::TopK { input, .. }
@@ -373,6 +389,9 @@ impl MirRelationExpr {
             MirRelationExpr::Filter { predicates, .. } => {
                 let preds: Vec<String> = predicates.iter().map(|p| p.to_string()).collect();
                 writeln!(f, "{pad}Filter {}", preds.join(" AND "))?;
+            }
+            MirRelationExpr::FlatMap { func, exprs, .. } => {
+                writeln!(f, "{pad}FlatMap {func}({})", list(exprs))?
             }
             MirRelationExpr::Join { equivalences, .. } => {
                 let eqs: Vec<String> = equivalences

@@ -3,7 +3,8 @@
 //! Module map (one module per LIR operator family; the semantics of each are documented
 //! once, on `expr::Plan`):
 //! - [`persist_source`]: reads a persist shard into a collection (snapshot, then listen).
-//! - [`constant`], [`mfp`], [`join`], [`reduce`], [`threshold`]: the operators.
+//! - [`constant`], [`mfp`], [`flat_map`], [`join`], [`reduce`], [`threshold`], [`topk`]:
+//!   the operators.
 //! - [`persist_sink`], [`subscribe`]: the sinks (a shard; a stream of batches to a client).
 //! - [`Context`]: the collections built so far in one dataflow, by id.
 //!
@@ -12,6 +13,7 @@
 //! by zero, overflow) becomes an error update and never panics a worker.
 
 pub mod constant;
+pub mod flat_map;
 pub mod join;
 pub mod mfp;
 pub mod persist_sink;
@@ -94,6 +96,17 @@ impl<'s> Context<'s> {
                 mfp::render_mfp(bundle, mfp.clone())
             }
             Plan::Mfp { input, mfp } => mfp::render_mfp(self.render_plan(input), mfp.clone()),
+            Plan::FlatMap {
+                input,
+                func,
+                exprs,
+                mfp,
+            } => flat_map::render_flat_map(
+                self.render_plan(input),
+                func.clone(),
+                exprs.clone(),
+                mfp.clone(),
+            ),
             Plan::Join { inputs, plan } => {
                 let inputs: Vec<_> = inputs.iter().map(|i| self.render_plan(i)).collect();
                 join::render_join(inputs, plan)

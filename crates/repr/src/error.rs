@@ -83,6 +83,12 @@ pub enum EvalError {
     FeatureNotSupported(String),
     #[error("{0}")]
     InvalidParameter(String),
+    /// `ntile(n)` with `n <= 0` (22014).
+    #[error("argument of ntile must be greater than zero")]
+    InvalidNtileArgument,
+    /// `nth_value(x, n)` with `n <= 0` (22016).
+    #[error("argument of nth_value must be greater than zero")]
+    InvalidNthValueArgument,
     #[error(
         "null value in column \"{column}\" of relation \"{relation}\" violates not-null constraint"
     )]
@@ -121,6 +127,8 @@ impl EvalError {
             EvalError::StackDepthLimitExceeded => "54001",
             EvalError::FeatureNotSupported(_) => "0A000",
             EvalError::InvalidParameter(_) => "22023",
+            EvalError::InvalidNtileArgument => "22014",
+            EvalError::InvalidNthValueArgument => "22016",
             EvalError::NotNullViolation { .. } => "23502",
             EvalError::MultipleRowsFromSubquery => "21000",
             EvalError::Internal(_) => "XX000",

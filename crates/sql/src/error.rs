@@ -64,6 +64,8 @@ pub enum PlanError {
     DuplicateColumn(String),
     #[error("function {0} does not exist")]
     UnknownFunction(String),
+    #[error("function {0} is not unique")]
+    AmbiguousFunction(String),
     #[error("operator does not exist: {0}")]
     UnknownOperator(String),
     #[error("type \"{0}\" does not exist")]
@@ -81,6 +83,19 @@ pub enum PlanError {
     },
     #[error("{0} is not supported")]
     Unsupported(String),
+    /// A feature PostgreSQL does not support either, in PostgreSQL's words (0A000):
+    /// `set-returning functions are not allowed in WHERE`.
+    #[error("{0}")]
+    FeatureNotSupported(String),
+    /// Window functions where they are not allowed, or a bad window clause (42P20).
+    #[error("{0}")]
+    Windowing(String),
+    /// A window frame offset that is negative (22013).
+    #[error("{0}")]
+    InvalidFrameOffset(String),
+    /// A window frame offset that is NULL (22004).
+    #[error("{0}")]
+    NullFrameOffset(String),
     #[error("{0}")]
     InvalidColumnReference(String),
     /// A value out of its allowed range, such as a type modifier (`numeric(0)`).
@@ -117,14 +132,21 @@ impl PlanError {
             PlanError::UngroupedColumn(_) | PlanError::Grouping(_) => "42803",
             PlanError::DatatypeMismatch(_) => "42804",
             PlanError::UnknownFunction(_) | PlanError::UnknownOperator(_) => "42883",
+            PlanError::AmbiguousFunction(_) => "42725",
             PlanError::UnknownType(_) => "42704",
-            PlanError::Unsupported(_) => "0A000",
+            PlanError::Unsupported(_) | PlanError::FeatureNotSupported(_) => "0A000",
+            PlanError::Windowing(_) => "42P20",
+            PlanError::InvalidFrameOffset(_) => "22013",
+            PlanError::NullFrameOffset(_) => "22004",
             PlanError::InvalidColumnReference(_) => "42P10",
             PlanError::InvalidParameterValue(_) => "22023",
             PlanError::NoParameter(_) => "42P02",
             PlanError::Eval(e) => e.sqlstate(),
             PlanError::DuplicateCte(_) => "42712",
-            PlanError::DoesNotExist { kind: "index", .. } => "42704",
+            PlanError::DoesNotExist {
+                kind: "index" | "window",
+                ..
+            } => "42704",
             PlanError::DoesNotExist { .. } => "42P01",
             PlanError::WrongObjectType(_) => "42809",
             PlanError::DependentObjects { .. } => "2BP01",

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use expr::{AggregateFunc, BinaryFunc, UnaryFunc, VariadicFunc};
+use expr::{AggregateFunc, BinaryFunc, TableFunc, UnaryFunc, VariadicFunc, WindowCall};
 use repr::{ColumnType, Datum, GlobalId, RelationType, Row, ScalarType};
 
 /// A column of the current scope (`level` 0) or an enclosing one.
@@ -67,6 +67,17 @@ pub struct HirAggregateExpr {
     pub distinct: bool,
 }
 
+/// One window function call over the columns of a `Window`'s input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HirWindowExpr {
+    /// The PARTITION BY columns.
+    pub partition_by: Vec<usize>,
+    /// The ORDER BY of the window.
+    pub order_by: Vec<expr::ColumnOrder>,
+    /// The function, its argument columns and its frame.
+    pub call: WindowCall,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum HirRelationExpr {
     Constant {
@@ -95,6 +106,19 @@ pub enum HirRelationExpr {
         right: Box<HirRelationExpr>,
         on: HirScalarExpr,
         kind: JoinKind,
+    },
+    /// For each input row, the rows `func` returns for `exprs` (over the input's
+    /// columns), each appended to the row: a set-returning function in FROM (over the
+    /// FROM items before it) or in the select list.
+    FlatMap {
+        input: Box<HirRelationExpr>,
+        func: TableFunc,
+        exprs: Vec<HirScalarExpr>,
+    },
+    /// The input's columns followed by one column per window function call.
+    Window {
+        input: Box<HirRelationExpr>,
+        windows: Vec<HirWindowExpr>,
     },
     /// Groups by the `group_key` columns; output is those columns then the aggregates.
     Reduce {
@@ -213,6 +237,18 @@ impl HirRelationExpr {
                 }
                 RelationType::new(cols)
             }
+            HirRelationExpr::FlatMap { input, func, .. } => {
+                let mut cols = input.typ().column_types;
+                cols.extend(func.output_types());
+                RelationType::new(cols)
+            }
+            HirRelationExpr::Window { input, windows } => {
+                let mut cols = input.typ().column_types;
+                let calls: Vec<ColumnType> =
+                    windows.iter().map(|w| w.call.output_type(&cols)).collect();
+                cols.extend(calls);
+                RelationType::new(cols)
+            }
             HirRelationExpr::Filter { input, .. }
             | HirRelationExpr::TopK { input, .. }
             | HirRelationExpr::Distinct { input }
@@ -269,6 +305,8 @@ impl HirRelationExpr {
             HirRelationExpr::Project { input, .. }
             | HirRelationExpr::Map { input, .. }
             | HirRelationExpr::Filter { input, .. }
+            | HirRelationExpr::FlatMap { input, .. }
+            | HirRelationExpr::Window { input, .. }
             | HirRelationExpr::Reduce { input, .. }
             | HirRelationExpr::Distinct { input }
             | HirRelationExpr::TopK { input, .. }
@@ -314,6 +352,25 @@ impl HirRelationExpr {
                     .join(" AND ")
             )?,
             HirRelationExpr::Join { on, kind, .. } => writeln!(f, "{pad}{kind:?}Join on={on}")?,
+            HirRelationExpr::FlatMap { func, exprs, .. } => {
+                writeln!(f, "{pad}FlatMap {func}({})", list(exprs))?
+            }
+            HirRelationExpr::Window { windows, .. } => {
+                let calls: Vec<String> = windows
+                    .iter()
+                    .map(|w| {
+                        let parts: Vec<String> =
+                            w.partition_by.iter().map(|c| format!("#{c}")).collect();
+                        format!(
+                            "{} over (partition_by=[{}] order_by=[{}])",
+                            w.call,
+                            parts.join(", "),
+                            expr::plan::format_order(&w.order_by)
+                        )
+                    })
+                    .collect();
+                writeln!(f, "{pad}Window {}", calls.join(", "))?
+            }
             HirRelationExpr::Reduce {
                 group_key,
                 aggregates,

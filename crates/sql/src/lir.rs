@@ -1,7 +1,8 @@
 //! MIR → LIR: choosing how each operator is rendered.
 //!
 //! Maps, filters and projects fuse into one [`MapFilterProject`] pushed as far down as
-//! possible (into the persist source of a `Get`, or the final step of a join). Joins
+//! possible (into the persist source of a `Get`, the final step of a join, or the
+//! rows a `FlatMap` emits). Joins
 //! become linear joins over their inputs in order; reductions without aggregates
 //! become `Distinct`.
 
@@ -39,6 +40,12 @@ pub fn plan_to_lir(expr: &MirRelationExpr) -> Result<Plan, PlanError> {
             let mfp = MapFilterProject::new(input.arity()).filter(predicates.iter().cloned());
             with_mfp(plan_to_lir(input)?, mfp)
         }
+        MirRelationExpr::FlatMap { input, func, exprs } => Plan::FlatMap {
+            input: Box::new(plan_to_lir(input)?),
+            func: func.clone(),
+            exprs: exprs.clone(),
+            mfp: MapFilterProject::new(input.arity() + func.output_types().len()),
+        },
         MirRelationExpr::Join {
             inputs,
             equivalences,
@@ -100,6 +107,17 @@ fn with_mfp(plan: Plan, mfp: MapFilterProject) -> Plan {
         },
         Plan::Mfp { input, mfp: inner } => Plan::Mfp {
             input,
+            mfp: inner.then(&mfp),
+        },
+        Plan::FlatMap {
+            input,
+            func,
+            exprs,
+            mfp: inner,
+        } => Plan::FlatMap {
+            input,
+            func,
+            exprs,
             mfp: inner.then(&mfp),
         },
         Plan::Join {

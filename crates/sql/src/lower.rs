@@ -212,6 +212,30 @@ impl HirRelationExpr {
                 }
                 result
             }
+            HirRelationExpr::FlatMap { input, func, exprs } => {
+                let mut rel = input.applied_to(outer, map)?;
+                let width = rel.arity();
+                // Subqueries in the arguments append their columns; drop them after.
+                let mut lowered = Vec::new();
+                for e in exprs {
+                    lowered.push(e.applied_to(&mut rel, map)?);
+                }
+                let extra = rel.arity();
+                let produced = func.output_types().len();
+                let flat = MirRelationExpr::FlatMap {
+                    input: Box::new(rel),
+                    func: func.clone(),
+                    exprs: lowered,
+                };
+                if extra == width {
+                    flat
+                } else {
+                    flat.project((0..width).chain(extra..extra + produced).collect())
+                }
+            }
+            HirRelationExpr::Window { input, windows } => {
+                lower_windows(input.applied_to(outer, map)?, outer_arity, windows)
+            }
             HirRelationExpr::Reduce {
                 input,
                 group_key,
@@ -314,6 +338,11 @@ impl HirRelationExpr {
                 input.visit_scalars(depth, f);
                 scalars.iter().for_each(|s| visit_scalar(s, f));
             }
+            HirRelationExpr::FlatMap { input, exprs, .. } => {
+                input.visit_scalars(depth, f);
+                exprs.iter().for_each(|s| visit_scalar(s, f));
+            }
+            HirRelationExpr::Window { input, .. } => input.visit_scalars(depth, f),
             HirRelationExpr::Filter { input, predicates } => {
                 input.visit_scalars(depth, f);
                 predicates.iter().for_each(|s| visit_scalar(s, f));
@@ -483,6 +512,88 @@ impl HirScalarExpr {
                 column
             }
         })
+    }
+}
+
+/// Computes `windows` over `rel` (the outer columns, then the `Window`'s input):
+/// returns `rel`'s columns followed by one per window, in order.
+///
+/// The calls that share a PARTITION BY and an ORDER BY are computed together, by a
+/// `Reduce` keyed by the outer columns and the partition, whose one aggregate
+/// ([`AggregateFunc::Window`]) takes each row as a record and returns the partition's
+/// rows with their values, packed; a `FlatMap` unpacks them. Each such stage appends
+/// its calls' columns, and a final projection puts them in the calls' order.
+fn lower_windows(
+    mut rel: MirRelationExpr,
+    outer_arity: usize,
+    windows: &[crate::hir::HirWindowExpr],
+) -> MirRelationExpr {
+    let base = rel.arity();
+    let shift_order = |o: &expr::ColumnOrder| expr::ColumnOrder {
+        column: o.column + outer_arity,
+        ..*o
+    };
+    // The stages, in order of first appearance: (partition, order, call indexes).
+    let mut stages: Vec<(&[usize], &[expr::ColumnOrder], Vec<usize>)> = Vec::new();
+    for (i, w) in windows.iter().enumerate() {
+        match stages
+            .iter_mut()
+            .find(|(p, o, _)| *p == w.partition_by.as_slice() && *o == w.order_by.as_slice())
+        {
+            Some(stage) => stage.2.push(i),
+            None => stages.push((&w.partition_by, &w.order_by, vec![i])),
+        }
+    }
+    // Where each call's column ends up.
+    let mut position = vec![0; windows.len()];
+    for (partition, order, calls) in stages {
+        let width = rel.arity();
+        let plan = expr::WindowPlan {
+            order_by: order.iter().map(shift_order).collect(),
+            calls: calls
+                .iter()
+                .map(|i| {
+                    let mut call = windows[*i].call.clone();
+                    call.args.iter_mut().for_each(|a| *a += outer_arity);
+                    call
+                })
+                .collect(),
+        };
+        let types = plan.output_types(&rel.typ().column_types);
+        let group_key: Vec<MirScalarExpr> = (0..outer_arity)
+            .chain(partition.iter().map(|c| c + outer_arity))
+            .map(MirScalarExpr::Column)
+            .collect();
+        let k = group_key.len();
+        let record = MirScalarExpr::CallVariadic {
+            func: expr::VariadicFunc::Record,
+            exprs: (0..width).map(MirScalarExpr::Column).collect(),
+        };
+        let reduce = MirRelationExpr::Reduce {
+            input: Box::new(rel),
+            group_key,
+            aggregates: vec![AggregateExpr {
+                func: AggregateFunc::Window(plan),
+                expr: record,
+                distinct: false,
+            }],
+        };
+        let produced = types.len();
+        rel = MirRelationExpr::FlatMap {
+            input: Box::new(reduce),
+            func: expr::TableFunc::UnpackRows { types },
+            exprs: vec![MirScalarExpr::Column(k)],
+        }
+        .project((k + 1..k + 1 + produced).collect());
+        for (j, i) in calls.iter().enumerate() {
+            position[*i] = width + j;
+        }
+    }
+    let outputs: Vec<usize> = (0..base).chain(position).collect();
+    if outputs.iter().copied().eq(0..rel.arity()) {
+        rel
+    } else {
+        rel.project(outputs)
     }
 }
 

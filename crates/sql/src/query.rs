@@ -19,6 +19,9 @@ use crate::catalog::{CatalogItem, ItemKind, NameContext, QualifiedName, SqlCatal
 use crate::error::PlanError;
 use crate::hir::{ColumnRef, HirAggregateExpr, HirRelationExpr, HirScalarExpr, JoinKind};
 
+mod table_func;
+mod window;
+
 /// The `$n` parameters of a statement: their types (known or inferred) and values.
 ///
 /// `values` tells describing from executing. Describing (extended protocol Parse +
@@ -1019,11 +1022,63 @@ fn plan_from(
 ) -> Result<(HirRelationExpr, Scope), PlanError> {
     let mut result: Option<(HirRelationExpr, Scope)> = None;
     for twj in from {
-        let (mut expr, mut scope) = plan_table_factor(qcx, &twj.relation)?;
+        // A function call sees the FROM items before it (PostgreSQL's implicit
+        // LATERAL): it extends their relation, when the joins after it allow that
+        // (inner and left joins distribute over the comma's cross join).
+        let leading_function = table_func::function_item(&twj.relation)?;
+        let extends = leading_function.is_some()
+            && result.is_some()
+            && twj.joins.iter().all(|j| {
+                matches!(
+                    j.join_operator,
+                    ast::JoinOperator::Join(_)
+                        | ast::JoinOperator::Inner(_)
+                        | ast::JoinOperator::CrossJoin(_)
+                        | ast::JoinOperator::Left(_)
+                        | ast::JoinOperator::LeftOuter(_)
+                )
+            });
+        let (mut expr, mut scope) = match &leading_function {
+            Some(item) if extends => table_func::plan_function_item(qcx, item, result.take())?,
+            Some(item) => table_func::plan_function_item(qcx, item, None)?,
+            None => plan_table_factor(qcx, &twj.relation)?,
+        };
         for join in &twj.joins {
-            let (right, right_scope) = plan_table_factor(qcx, &join.relation)?;
+            // `JOIN f(...) ON c` (or CROSS JOIN) over the left side, then filtered.
+            let on = match &join.join_operator {
+                ast::JoinOperator::Join(c) | ast::JoinOperator::Inner(c) => match c {
+                    ast::JoinConstraint::On(e) => Some(Some(e)),
+                    _ => None,
+                },
+                ast::JoinOperator::CrossJoin(_) => Some(None),
+                _ => None,
+            };
+            if let (Some(item), Some(on)) = (table_func::function_item(&join.relation)?, on) {
+                let (flat, flat_scope) =
+                    table_func::plan_function_item(qcx, &item, Some((expr, scope)))?;
+                expr = flat;
+                scope = flat_scope;
+                if let Some(on) = on {
+                    let types = expr.typ().column_types;
+                    let ecx = ExprContext::new(qcx, &scope, &types).in_clause("JOIN conditions");
+                    let predicate = plan_predicate(&ecx, on, "JOIN/ON")?;
+                    expr = HirRelationExpr::Filter {
+                        input: Box::new(expr),
+                        predicates: vec![predicate],
+                    };
+                }
+                continue;
+            }
+            let (right, right_scope) = match table_func::function_item(&join.relation)? {
+                Some(item) => table_func::plan_function_item(qcx, &item, None)?,
+                None => plan_table_factor(qcx, &join.relation)?,
+            };
             scope.check_disjoint(&right_scope)?;
             (expr, scope) = plan_join(qcx, expr, scope, right, right_scope, &join.join_operator)?;
+        }
+        if extends {
+            result = Some((expr, scope));
+            continue;
         }
         result = Some(match result {
             None => (expr, scope),
@@ -1395,6 +1450,9 @@ struct ExprContext<'a> {
     /// The scope subqueries see as their nearest outer scope, if not `scope` (after
     /// GROUP BY it is the grouped relation's).
     subquery_scope: Option<(&'a Scope, &'a [ColumnType])>,
+    /// Calls already computed as columns (window functions, set-returning functions
+    /// in the select list): an expression equal to one of these reads its column.
+    substitutions: &'a [(ast::Expr, usize)],
 }
 
 impl<'a> ExprContext<'a> {
@@ -1407,6 +1465,7 @@ impl<'a> ExprContext<'a> {
             in_aggregate: false,
             clause: None,
             subquery_scope: None,
+            substitutions: &[],
         }
     }
 
@@ -1764,15 +1823,58 @@ fn plan_select(
     }
 
     if let Some(having) = &select.having {
-        let pred = plan_predicate(&ecx, having, "HAVING")?;
+        let hcx = ExprContext {
+            clause: Some("HAVING"),
+            ..ecx
+        };
+        let pred = plan_predicate(&hcx, having, "HAVING")?;
         expr = HirRelationExpr::Filter {
             input: Box::new(expr),
             predicates: vec![pred],
         };
     }
 
+    // Window functions, then set-returning functions of the select list: each a
+    // relation over the one so far, whose columns later expressions read.
+    let mut window_calls = Vec::new();
+    for (e, _) in &projection {
+        collect_calls(e, &window::is_window_call, true, &mut window_calls);
+    }
+    for o in order_by {
+        collect_calls(&o.expr, &window::is_window_call, true, &mut window_calls);
+    }
+    let mut substitutions = Vec::new();
+    let mut types_now = types_after.clone();
+    if !window_calls.is_empty() {
+        let (windowed, subs) =
+            window::plan_windows(&ecx, &select.named_window, &window_calls, expr)?;
+        expr = windowed;
+        substitutions.extend(subs);
+        types_now = expr.typ().column_types;
+    }
+    let mut srf_calls = Vec::new();
+    for (e, _) in &projection {
+        collect_calls(e, &table_func::is_srf_call, false, &mut srf_calls);
+    }
+    if !srf_calls.is_empty() {
+        let scx = ExprContext {
+            types: &types_now,
+            substitutions: &substitutions,
+            ..ecx
+        };
+        let (flat, subs) = table_func::plan_select_list_srfs(&scx, &srf_calls, expr)?;
+        expr = flat;
+        substitutions.extend(subs);
+        types_now = expr.typ().column_types;
+    }
+    let ecx = ExprContext {
+        types: &types_now,
+        substitutions: &substitutions,
+        ..ecx
+    };
+
     // The select list, then hidden ORDER BY columns.
-    let base_arity = types_after.len();
+    let base_arity = types_now.len();
     let mut scalars = Vec::new();
     let mut names = Vec::new();
     let mut unknown = Vec::new();
@@ -2085,6 +2187,12 @@ pub(crate) fn contains_aggregate(e: &ast::Expr) -> bool {
 fn collect_aggregates(e: &ast::Expr, out: &mut Vec<ast::Expr>) {
     use ast::Expr::*;
     match e {
+        // A window call is no aggregate, but its arguments and window may hold some.
+        Function(f) if f.over.is_some() => {
+            for x in window_call_subexprs(f) {
+                collect_aggregates(x, out);
+            }
+        }
         Function(f) if aggregate_func(f).is_some() && !out.contains(e) => out.push(e.clone()),
         Function(f) if aggregate_func(f).is_some() => {}
         Function(f) => {
@@ -2196,6 +2304,135 @@ fn collect_aggregates(e: &ast::Expr, out: &mut Vec<ast::Expr>) {
     }
 }
 
+/// The expressions of a window call that are evaluated per row: its arguments, its
+/// FILTER, and its inline window's PARTITION BY and ORDER BY.
+fn window_call_subexprs(f: &ast::Function) -> Vec<&ast::Expr> {
+    let mut out = function_arg_exprs(f);
+    out.extend(f.filter.as_deref());
+    if let Some(ast::WindowType::WindowSpec(spec)) = &f.over {
+        out.extend(spec.partition_by.iter());
+        out.extend(spec.order_by.iter().map(|o| &o.expr));
+    }
+    out
+}
+
+/// The plain argument expressions of a call.
+fn function_arg_exprs(f: &ast::Function) -> Vec<&ast::Expr> {
+    let mut out = Vec::new();
+    if let ast::FunctionArguments::List(list) = &f.args {
+        for a in &list.args {
+            if let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) = a {
+                out.push(x);
+            }
+        }
+    }
+    out
+}
+
+/// The direct sub-expressions of `e` that are evaluated in its own scope (not those
+/// of subqueries), for the expression forms the planner knows.
+fn subexprs(e: &ast::Expr) -> Vec<&ast::Expr> {
+    use ast::Expr::*;
+    match e {
+        Function(f) if f.over.is_some() => window_call_subexprs(f),
+        Function(f) => {
+            let mut out = function_arg_exprs(f);
+            out.extend(f.filter.as_deref());
+            out
+        }
+        BinaryOp { left, right, .. } => vec![left, right],
+        UnaryOp { expr, .. }
+        | Nested(expr)
+        | IsNull(expr)
+        | IsNotNull(expr)
+        | IsTrue(expr)
+        | IsFalse(expr)
+        | IsNotTrue(expr)
+        | IsNotFalse(expr)
+        | Cast { expr, .. }
+        | InSubquery { expr, .. }
+        | AnyOp { left: expr, .. }
+        | AllOp { left: expr, .. }
+        | Ceil { expr, .. }
+        | Floor { expr, .. }
+        | Extract { expr, .. } => vec![expr],
+        IsDistinctFrom(a, b) | IsNotDistinctFrom(a, b) => vec![a, b],
+        Between {
+            expr, low, high, ..
+        } => vec![expr, low, high],
+        InList { expr, list, .. } => std::iter::once(&**expr).chain(list.iter()).collect(),
+        Like { expr, pattern, .. } | ILike { expr, pattern, .. } => vec![expr, pattern],
+        Position { expr, r#in } => vec![expr, r#in],
+        Substring {
+            expr,
+            substring_from,
+            substring_for,
+            ..
+        } => std::iter::once(&**expr)
+            .chain(substring_from.as_deref())
+            .chain(substring_for.as_deref())
+            .collect(),
+        Trim {
+            expr,
+            trim_what,
+            trim_characters,
+            ..
+        } => std::iter::once(&**expr)
+            .chain(trim_what.as_deref())
+            .chain(trim_characters.iter().flatten())
+            .collect(),
+        Overlay {
+            expr,
+            overlay_what,
+            overlay_from,
+            overlay_for,
+        } => [&**expr, overlay_what, overlay_from]
+            .into_iter()
+            .chain(overlay_for.as_deref())
+            .collect(),
+        Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => operand
+            .as_deref()
+            .into_iter()
+            .chain(conditions.iter().flat_map(|c| [&c.condition, &c.result]))
+            .chain(else_result.as_deref())
+            .collect(),
+        _ => vec![],
+    }
+}
+
+/// Collects the sub-expressions of `e` for which `found` holds (not looking inside
+/// them, nor inside aggregate calls, CASE or subqueries), without duplicates.
+///
+/// Set-returning functions are looked for outside CASE only (`into_case` false), as
+/// PostgreSQL allows them nowhere inside one.
+fn collect_calls(
+    e: &ast::Expr,
+    found: &dyn Fn(&ast::Expr) -> bool,
+    into_case: bool,
+    out: &mut Vec<ast::Expr>,
+) {
+    if found(e) {
+        if !out.contains(e) {
+            out.push(e.clone());
+        }
+        return;
+    }
+    match e {
+        ast::Expr::Function(f) if f.over.is_none() && aggregate_func(f).is_some() => {}
+        ast::Expr::Case { .. } if !into_case => {}
+        _ => {
+            for x in subexprs(e) {
+                collect_calls(x, found, into_case, out);
+            }
+        }
+    }
+}
+
 /// The arguments of a call: the argument expressions, whether DISTINCT was given,
 /// whether the argument is `*`, and the ORDER BY inside the parentheses. FILTER,
 /// OVER and WITHIN GROUP are the caller's to check.
@@ -2287,6 +2524,17 @@ fn function_args(f: &ast::Function) -> Result<(Vec<&ast::Expr>, bool, bool), Pla
 }
 
 fn plan_aggregate(ecx: &ExprContext, e: &ast::Expr) -> Result<HirAggregateExpr, PlanError> {
+    plan_aggregate_in(ecx, e, false)
+}
+
+/// Plans an aggregate call. For a window aggregate (`window`), the arguments are
+/// planned in `ecx` itself (after GROUP BY, so they may read keys and aggregates);
+/// otherwise over the input of the grouping.
+fn plan_aggregate_in(
+    ecx: &ExprContext,
+    e: &ast::Expr,
+    window: bool,
+) -> Result<HirAggregateExpr, PlanError> {
     let ast::Expr::Function(f) = e else {
         unreachable!("collected aggregates are function calls")
     };
@@ -2315,9 +2563,13 @@ fn plan_aggregate(ecx: &ExprContext, e: &ast::Expr) -> Result<HirAggregateExpr, 
         star,
         order_by,
     } = call_args(f)?;
-    let inner = ExprContext {
-        in_aggregate: true,
-        ..ExprContext::new(ecx.qcx, ecx.scope, ecx.types)
+    let inner = if window {
+        ExprContext { ..*ecx }
+    } else {
+        ExprContext {
+            in_aggregate: true,
+            ..ExprContext::new(ecx.qcx, ecx.scope, ecx.types)
+        }
     };
     if distinct {
         // PostgreSQL: the sort keys of a DISTINCT aggregate must be among its arguments.
@@ -2406,7 +2658,14 @@ fn plan_aggregate(ecx: &ExprContext, e: &ast::Expr) -> Result<HirAggregateExpr, 
     let expr = match &f.filter {
         None => expr,
         Some(filter) => {
-            let fcx = ExprContext::new(ecx.qcx, ecx.scope, ecx.types).in_clause("FILTER");
+            let fcx = if window {
+                ExprContext {
+                    clause: Some("FILTER"),
+                    ..*ecx
+                }
+            } else {
+                ExprContext::new(ecx.qcx, ecx.scope, ecx.types).in_clause("FILTER")
+            };
             let cond = plan_predicate(&fcx, filter, "FILTER")?;
             let typ = expr.typ(ecx.types).scalar_type;
             HirScalarExpr::If {
@@ -2849,6 +3108,9 @@ fn plan_expr(
     hint: Option<ScalarType>,
 ) -> Result<HirScalarExpr, PlanError> {
     use ast::Expr;
+    if let Some((_, column)) = ecx.substitutions.iter().find(|(s, _)| s == e) {
+        return Ok(HirScalarExpr::column(*column));
+    }
     // After GROUP BY, group keys and aggregates are columns of the Reduce output.
     if let Some(grouping) = ecx.grouping {
         if let Some(i) = grouping.keys.iter().position(|(_, k)| k == e) {
@@ -3300,6 +3562,19 @@ fn plan_function(
         .and_then(|p| p.as_ident())
         .map(normalize_ident)
         .unwrap_or_default();
+    if f.over.is_some() {
+        // Window calls where they are allowed were planned already (substitutions).
+        return Err(if ecx.in_aggregate {
+            PlanError::Grouping(
+                "aggregate function calls cannot contain window function calls".into(),
+            )
+        } else {
+            PlanError::Windowing(match ecx.clause {
+                Some(clause) => format!("window functions are not allowed in {clause}"),
+                None => "window function calls cannot be nested".into(),
+            })
+        });
+    }
     if aggregate_func(f).is_some() {
         return Err(PlanError::Grouping(if ecx.in_aggregate {
             "aggregate function calls cannot be nested".into()
@@ -3314,9 +3589,15 @@ fn plan_function(
         return Err(PlanError::unsupported(format!("aggregate function {name}")));
     }
     if set_returning_function(&name) {
-        return Err(PlanError::unsupported(format!(
-            "set-returning function {name}"
-        )));
+        // Set-returning calls where they are allowed were planned already.
+        return Err(PlanError::FeatureNotSupported(if ecx.in_aggregate {
+            "aggregate function calls cannot contain set-returning function calls".into()
+        } else {
+            match ecx.clause {
+                Some(clause) => format!("set-returning functions are not allowed in {clause}"),
+                None => format!("set-returning function {name} is not supported here"),
+            }
+        }));
     }
     let (args, distinct, star) = function_args(f)?;
     if distinct || star {

@@ -5,7 +5,7 @@
 //! raised only if it is evaluated; a constant collection that fails becomes an error
 //! collection.
 
-use expr::{MapFilterProject, MirRelationExpr, MirScalarExpr, RowArena};
+use expr::{MapFilterProject, MirRelationExpr, MirScalarExpr, RowArena, TableFunc};
 use repr::{Datum, Row, RowPacker};
 
 pub fn fold(expr: &mut MirRelationExpr) {
@@ -43,6 +43,10 @@ pub fn fold(expr: &mut MirRelationExpr) {
                 *expr = inner;
                 return;
             }
+        }
+        MirRelationExpr::FlatMap { exprs, .. } => {
+            let cols = input_types.unwrap_or_default();
+            exprs.iter_mut().for_each(|e| e.reduce(&cols));
         }
         MirRelationExpr::Reduce {
             group_key,
@@ -84,6 +88,9 @@ pub fn fold(expr: &mut MirRelationExpr) {
             }
             all
         }
+        MirRelationExpr::FlatMap { input, func, exprs } => {
+            constant_rows(input).and_then(|rows| flat_map_rows(rows, func, exprs))
+        }
         MirRelationExpr::Negate { input } => constant_rows(input)
             .map(|rows| rows.map(|r| r.into_iter().map(|(row, d)| (row, -d)).collect())),
         _ => None,
@@ -113,6 +120,42 @@ fn apply(rows: Rows, mfp: &MapFilterProject) -> Rows {
         }
     }
     Ok(out)
+}
+
+/// The most rows folding a `FlatMap` may produce; a larger result is left to the
+/// dataflow, so a long `generate_series` costs no planning time or memory.
+const MAX_FOLDED_ROWS: usize = 10_000;
+
+/// `FlatMap` over constant rows, if the result is small.
+fn flat_map_rows(rows: Rows, func: &TableFunc, exprs: &[MirScalarExpr]) -> Option<Rows> {
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(e) => return Some(Err(e)),
+    };
+    let arena = RowArena::new();
+    let mut packer = RowPacker::new();
+    let mut out = Vec::new();
+    for (row, diff) in rows {
+        let datums: Vec<Datum> = row.iter().collect();
+        let mut args = Vec::with_capacity(exprs.len());
+        for e in exprs {
+            match e.eval(&datums, &arena) {
+                Ok(d) => args.push(d),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        let produced = match func.eval_limited(&args, MAX_FOLDED_ROWS - out.len()) {
+            Ok(Some(produced)) => produced,
+            Ok(None) => return None,
+            Err(e) => return Some(Err(e)),
+        };
+        for extra in produced {
+            packer.extend_from_row(&row);
+            packer.extend_from_row(&extra);
+            out.push((packer.finish_and_reuse(), diff));
+        }
+    }
+    Some(Ok(out))
 }
 
 /// Whether an expression is the literal `true` (for callers outside this module).

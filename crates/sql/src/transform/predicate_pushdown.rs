@@ -1,5 +1,6 @@
 //! Predicate pushdown: a Filter above a Join moves its equalities between inputs into
-//! the join's equivalences, and its predicates on one input down onto that input.
+//! the join's equivalences, and its predicates on one input down onto that input; a
+//! Filter above a FlatMap moves its predicates on the FlatMap's input below it.
 
 use expr::{BinaryFunc, MirRelationExpr, MirScalarExpr};
 
@@ -103,6 +104,24 @@ pub fn pushdown(expr: &mut MirRelationExpr) {
                     );
                     *input = inner.filter(preds);
                 }
+            }
+            *predicates = kept;
+        }
+    }
+    // A predicate over only the input columns of a FlatMap filters its input instead,
+    // before the rows multiply.
+    if let MirRelationExpr::Filter { input, predicates } = expr {
+        if let MirRelationExpr::FlatMap { input: inner, .. } = &mut **input {
+            let arity = inner.arity();
+            let (down, kept): (Vec<_>, Vec<_>) = std::mem::take(predicates)
+                .into_iter()
+                .partition(|p| p.is_deterministic() && p.support().iter().all(|c| *c < arity));
+            if !down.is_empty() {
+                let below = std::mem::replace(
+                    &mut **inner,
+                    MirRelationExpr::constant(vec![], Default::default()),
+                );
+                **inner = below.filter(down);
             }
             *predicates = kept;
         }

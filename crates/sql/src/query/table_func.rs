@@ -1,0 +1,319 @@
+//! Set-returning functions (`generate_series`) in FROM and in the select list.
+//!
+//! In FROM, a function call sees the FROM items before it, as PostgreSQL's function
+//! calls in FROM are implicitly LATERAL: it becomes a [`HirRelationExpr::FlatMap`]
+//! over the relation of those items (or over the one-row relation when it comes
+//! first). In the select list, PostgreSQL evaluates set-returning functions after
+//! grouping and windows and before DISTINCT and ORDER BY, one output row per value:
+//! a FlatMap over the relation the select list reads, whose column the select list
+//! then reads through the [`ExprContext`]'s substitutions.
+
+use expr::TableFunc;
+
+use super::*;
+
+/// Whether `e` is a call of a set-returning function (without OVER).
+pub(super) fn is_srf_call(e: &ast::Expr) -> bool {
+    match e {
+        ast::Expr::Function(f) if f.over.is_none() => f
+            .name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .map(|i| set_returning_function(&normalize_ident(i)))
+            .unwrap_or(false),
+        _ => false,
+    }
+}
+
+/// Plans the call of a set-returning function `name(args)` in `ecx`: the table
+/// function and its argument expressions.
+pub(super) fn plan_table_function(
+    ecx: &ExprContext,
+    name: &str,
+    args: &[&ast::Expr],
+) -> Result<(TableFunc, Vec<HirScalarExpr>), PlanError> {
+    match name {
+        "generate_series" => plan_generate_series(ecx, args),
+        other => Err(PlanError::unsupported(format!(
+            "set-returning function {other}"
+        ))),
+    }
+}
+
+/// `generate_series(start, stop [, step])` over integer, bigint and numeric, and
+/// `generate_series(start, stop, step interval)` over timestamp and timestamptz,
+/// resolved as PostgreSQL resolves the overloads: the narrowest type all arguments
+/// convert to, untyped literals taking it; a date is a timestamptz.
+fn plan_generate_series(
+    ecx: &ExprContext,
+    args: &[&ast::Expr],
+) -> Result<(TableFunc, Vec<HirScalarExpr>), PlanError> {
+    let mut planned = Vec::new();
+    for a in args {
+        planned.push(plan_expr(ecx, a, None)?);
+    }
+    let unknown: Vec<bool> = args.iter().map(|a| is_unknown(ecx, a)).collect();
+    let types: Vec<ScalarType> = planned
+        .iter()
+        .map(|p| p.typ(ecx.types).scalar_type)
+        .collect();
+    let signature = || {
+        let names: Vec<String> = types
+            .iter()
+            .zip(&unknown)
+            .map(|(t, u)| if *u { "unknown".into() } else { t.to_string() })
+            .collect();
+        format!("generate_series({})", names.join(", "))
+    };
+    let no_such = || PlanError::UnknownFunction(signature());
+    if !(2..=3).contains(&args.len()) {
+        return Err(no_such());
+    }
+    let typed = |i: usize| (!unknown[i]).then_some(types[i]);
+    let datetime = (0..args.len()).any(|i| {
+        matches!(
+            typed(i),
+            Some(ScalarType::Timestamp | ScalarType::TimestampTz | ScalarType::Date)
+        )
+    }) || (args.len() == 3 && typed(2) == Some(ScalarType::Interval));
+    // Converts argument i to `target`, planning an untyped literal at that type.
+    let convert = |i: usize, target: ScalarType| -> Result<HirScalarExpr, PlanError> {
+        if unknown[i] {
+            plan_expr(ecx, args[i], Some(target))
+        } else {
+            Ok(cast_to(planned[i].clone(), types[i], target))
+        }
+    };
+    if datetime {
+        if args.len() != 3 {
+            return Err(no_such());
+        }
+        let bounds: Vec<ScalarType> = (0..2).filter_map(typed).collect();
+        if bounds.iter().any(|t| {
+            !matches!(
+                t,
+                ScalarType::Timestamp | ScalarType::TimestampTz | ScalarType::Date
+            )
+        }) || typed(2).is_some_and(|t| t != ScalarType::Interval)
+        {
+            return Err(no_such());
+        }
+        let target = if !bounds.is_empty() && bounds.iter().all(|t| *t == ScalarType::Timestamp) {
+            ScalarType::Timestamp
+        } else {
+            ScalarType::TimestampTz
+        };
+        let exprs = vec![
+            convert(0, target)?,
+            convert(1, target)?,
+            convert(2, ScalarType::Interval)?,
+        ];
+        let func = if target == ScalarType::Timestamp {
+            TableFunc::GenerateSeriesTimestamp
+        } else {
+            TableFunc::GenerateSeriesTimestampTz
+        };
+        return Ok((func, exprs));
+    }
+    let mut target: Option<ScalarType> = None;
+    for i in 0..args.len() {
+        let Some(t) = typed(i) else { continue };
+        if !matches!(
+            t,
+            ScalarType::Int16 | ScalarType::Int32 | ScalarType::Int64 | ScalarType::Numeric
+        ) {
+            return Err(no_such());
+        }
+        target = Some(match target {
+            None => t,
+            Some(prev) => common_type(prev, t).ok_or_else(no_such)?,
+        });
+    }
+    let target = match target {
+        // Every argument untyped or smallint: PostgreSQL cannot choose between the
+        // integer, bigint and numeric overloads either.
+        None | Some(ScalarType::Int16) => return Err(PlanError::AmbiguousFunction(signature())),
+        Some(t) => t,
+    };
+    let mut exprs = (0..args.len())
+        .map(|i| convert(i, target))
+        .collect::<Result<Vec<_>, _>>()?;
+    if exprs.len() == 2 {
+        let one = match target {
+            ScalarType::Int32 => Datum::Int32(1),
+            ScalarType::Int64 => Datum::Int64(1),
+            _ => Datum::Numeric(1.into()),
+        };
+        exprs.push(HirScalarExpr::literal(one, target));
+    }
+    let func = match target {
+        ScalarType::Int32 => TableFunc::GenerateSeriesInt32,
+        ScalarType::Int64 => TableFunc::GenerateSeriesInt64,
+        _ => TableFunc::GenerateSeriesNumeric,
+    };
+    Ok((func, exprs))
+}
+
+/// A function call as a FROM item: its name, arguments, alias and WITH ORDINALITY.
+pub(super) struct FunctionItem<'a> {
+    name: String,
+    args: Vec<&'a ast::Expr>,
+    alias: Option<&'a ast::TableAlias>,
+    with_ordinality: bool,
+}
+
+/// The FROM item as a function call, if it is one.
+pub(super) fn function_item(
+    factor: &ast::TableFactor,
+) -> Result<Option<FunctionItem<'_>>, PlanError> {
+    let (name, args, alias, with_ordinality) = match factor {
+        ast::TableFactor::Table {
+            name,
+            args: Some(args),
+            alias,
+            with_ordinality,
+            ..
+        } => (name, &args.args, alias, *with_ordinality),
+        ast::TableFactor::Function {
+            name, args, alias, ..
+        } => (name, args, alias, false),
+        _ => return Ok(None),
+    };
+    let name = normalize_object_name(name)?;
+    let name = name.rsplit('.').next().unwrap_or(&name).to_string();
+    let mut exprs = Vec::new();
+    for a in args {
+        match a {
+            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => exprs.push(e),
+            _ => {
+                return Err(PlanError::unsupported(format!(
+                    "this argument form of {name}"
+                )))
+            }
+        }
+    }
+    Ok(Some(FunctionItem {
+        name,
+        args: exprs,
+        alias: alias.as_ref(),
+        with_ordinality,
+    }))
+}
+
+/// Plans a function call in FROM over `left`, the relation of the FROM items before
+/// it (their columns are visible to its arguments), or over the one-row relation.
+/// Returns the relation (left's columns, then the function's) and its scope.
+pub(super) fn plan_function_item(
+    qcx: &QueryContext,
+    item: &FunctionItem,
+    left: Option<(HirRelationExpr, Scope)>,
+) -> Result<(HirRelationExpr, Scope), PlanError> {
+    if !set_returning_function(&item.name) {
+        return Err(PlanError::unsupported(format!(
+            "function {} in FROM",
+            item.name
+        )));
+    }
+    let (input, left_scope) = left.unwrap_or_else(|| {
+        (
+            HirRelationExpr::Constant {
+                rows: vec![Row::default()],
+                typ: RelationType::new(vec![]),
+            },
+            Scope::default(),
+        )
+    });
+    let types = input.typ().column_types;
+    let ecx = ExprContext::new(qcx, &left_scope, &types).in_clause("functions in FROM");
+    for a in &item.args {
+        let mut nested = Vec::new();
+        collect_calls(a, &is_srf_call, false, &mut nested);
+        if !nested.is_empty() {
+            return Err(PlanError::FeatureNotSupported(
+                "set-returning functions must appear at top level of FROM".into(),
+            ));
+        }
+    }
+    let (func, exprs) = plan_table_function(&ecx, &item.name, &item.args)?;
+    let func = if item.with_ordinality {
+        TableFunc::WithOrdinality(Box::new(func))
+    } else {
+        func
+    };
+    // A function returning one column names it after the alias (or the function).
+    let table = item
+        .alias
+        .map(|a| normalize_ident(&a.name))
+        .unwrap_or_else(|| item.name.clone());
+    let mut names = vec![table.clone()];
+    if item.with_ordinality {
+        names.push("ordinality".into());
+    }
+    if let Some(alias) = item.alias {
+        if alias.columns.len() > names.len() {
+            return Err(PlanError::Syntax(format!(
+                "too many column aliases specified for function {}",
+                item.name
+            )));
+        }
+        for (i, c) in alias.columns.iter().enumerate() {
+            names[i] = normalize_ident(&c.name);
+        }
+    }
+    let scope = Scope::from_names(Some(&table), &names);
+    left_scope.check_disjoint(&scope)?;
+    Ok((
+        HirRelationExpr::FlatMap {
+            input: Box::new(input),
+            func,
+            exprs,
+        },
+        left_scope.concat(scope),
+    ))
+}
+
+/// Plans the set-returning function calls of a select list (`calls`, distinct ASTs)
+/// over `input`, whose columns `ecx` describes. Returns the relation with the calls'
+/// columns appended and each call's AST with its column.
+pub(super) fn plan_select_list_srfs(
+    ecx: &ExprContext,
+    calls: &[ast::Expr],
+    input: HirRelationExpr,
+) -> Result<(HirRelationExpr, Vec<(ast::Expr, usize)>), PlanError> {
+    let [call] = calls else {
+        return Err(PlanError::unsupported(
+            "more than one set-returning function in a select list",
+        ));
+    };
+    let ast::Expr::Function(f) = call else {
+        unreachable!("set-returning function calls are function calls")
+    };
+    let name = f
+        .name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(normalize_ident)
+        .unwrap_or_default();
+    let (args, _, _) = function_args(f)?;
+    for a in &args {
+        let mut nested = Vec::new();
+        collect_calls(a, &is_srf_call, false, &mut nested);
+        if !nested.is_empty() {
+            return Err(PlanError::unsupported(
+                "set-returning functions in the arguments of set-returning functions",
+            ));
+        }
+    }
+    let (func, exprs) = plan_table_function(ecx, &name, &args)?;
+    let column = ecx.types.len();
+    Ok((
+        HirRelationExpr::FlatMap {
+            input: Box::new(input),
+            func,
+            exprs,
+        },
+        vec![(call.clone(), column)],
+    ))
+}
