@@ -5,6 +5,10 @@
 # tests: they measure, print and record, and assert nothing about speed.
 #
 # Usage: misc/bench/run.sh [benchmark ...]     (default: all, in this order)
+#   b2 | small_delta      commit -> current count/max GROUP BY view, Δ = 1, 100, 10K, against
+#                         PostgreSQL REFRESH MATERIALIZED VIEW, DuckDB recompute, hand-written DD
+#   b3 | crossover        the same by Δ up to half the base: where incremental stops winning
+#   b6 | idle_views       idle CPU and tick latency with 200 materialized views over 5 tables
 #   b7 | ingest           COPY FROM STDIN into an indexed table, against PostgreSQL COPY
 #   memory                bytes per arranged row of an index, against the packed row size
 #   subscribe_latency     commit -> SUBSCRIBE delivery of plain INSERTs (no comparator)
@@ -18,14 +22,14 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/freshet-target}"
-all=(b7 memory subscribe_latency)
+all=(b2 b3 b6 b7 memory subscribe_latency)
 benches=("$@")
 [ ${#benches[@]} -eq 0 ] && benches=("${all[@]}")
 
 misc/bench/setup.sh
 echo "== building release binaries" >&2
 cargo build -q --release --bin environmentd -p environmentd
-cargo build -q --release -p freshet-bench
+cargo build -q --release -p freshet-bench -p freshet-bench-dd
 
 results=misc/bench/results
 mkdir -p "$results"
@@ -37,6 +41,9 @@ for bench in "${benches[@]}"; do
   # shellcheck disable=SC2206
   extra=(${FRESHET_BENCH_ARGS:-})
   case "$bench" in
+    b2 | small_delta) cmd=("$bin/delta" "${common[@]}" --bench b2 --out "$results") ;;
+    b3 | crossover) cmd=("$bin/delta" "${common[@]}" --bench b3 --base 1000000 --out "$results") ;;
+    b6 | idle_views) cmd=("$bin/idle_views" "${common[@]}" --out "$results") ;;
     b7 | ingest) cmd=("$bin/ingest" "${common[@]}" --out "$results") ;;
     memory) cmd=("$bin/memory" "${common[@]}" --out "$results") ;;
     subscribe_latency)
