@@ -123,8 +123,9 @@ impl ComputeController {
         self.broadcast(ComputeCommand::CancelPeek { uuid });
     }
 
-    /// Lets every replica forget the history of an index before `frontier`. Only the
-    /// latest such command per index is kept for replicas that connect later.
+    /// Lets every replica forget the history of an index, table or materialized view
+    /// before `frontier`. Only the latest such command per collection is kept for
+    /// replicas that connect later.
     pub fn allow_compaction(&mut self, id: GlobalId, frontier: Timestamp) {
         self.history.retain(|c| {
             !matches!(c, ComputeCommand::AllowCompaction { id: i, frontier: f }

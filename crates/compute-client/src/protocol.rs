@@ -8,8 +8,10 @@
 //!   contents at `timestamp` (or the error the dataflow computed), exactly once per
 //!   uuid, unless the peek is cancelled first.
 //! - `AllowCompaction { id, frontier }` lets the replica forget times before
-//!   `frontier`; `frontier = Timestamp::MAX` (the empty frontier) drops the collection
-//!   and, when none of its exports remain, the whole dataflow.
+//!   `frontier`: an index's arrangement compacts, and for a table or materialized
+//!   view the replica's persist reader of its shard lets go of them. `frontier =
+//!   Timestamp::MAX` (the empty frontier) drops the collection and, when none of its
+//!   exports remain, the whole dataflow.
 //! - `Frontiers { id, upper }` reports that the export `id` is complete for every time
 //!   before `upper`. Uppers a replica reports for one id never decrease.
 //! - A subscribe export answers with `SubscribeResponse` batches: the first starts at

@@ -73,6 +73,10 @@ pub struct ComputeState {
     sinks: BTreeMap<GlobalId, usize>,
     /// Persist readers shared by this worker's sources.
     readers: Rc<RefCell<ReaderCache>>,
+    /// The shard of every table and materialized view a dataflow imported.
+    storage_shards: BTreeMap<GlobalId, ShardId>,
+    /// How far each table's and materialized view's history may compact.
+    storage_compaction: BTreeMap<GlobalId, Timestamp>,
 }
 
 impl ComputeState {
@@ -85,6 +89,8 @@ impl ComputeState {
             dataflows: BTreeMap::new(),
             pending_peeks: Vec::new(),
             readers: Rc::new(RefCell::new(ReaderCache::default())),
+            storage_shards: BTreeMap::new(),
+            storage_compaction: BTreeMap::new(),
             sinks: BTreeMap::new(),
         }
     }
@@ -108,6 +114,7 @@ impl ComputeState {
             }
             self.process_peeks();
             self.report_frontiers();
+            self.readers.borrow_mut().maintain();
             // Activations (sources polling persist) and the dispatcher's unpark wake us.
             worker.step_or_park(Some(Duration::from_millis(100)));
             self.process_peeks();
@@ -147,6 +154,12 @@ impl ComputeState {
                     let f = Antichain::from_elem(frontier);
                     index.oks.set_logical_compaction(f.borrow());
                     index.errs.set_logical_compaction(f.borrow());
+                } else {
+                    // A table or materialized view: its cached persist reader may let go.
+                    self.storage_compaction.insert(id, frontier);
+                    if let Some(shard) = self.storage_shards.get(&id) {
+                        self.readers.borrow_mut().allow_compaction(*shard, frontier);
+                    }
                 }
             }
         }
@@ -157,6 +170,14 @@ impl ComputeState {
         let persist = self.persist.clone();
         let readers = Rc::clone(&self.readers);
         let responses = self.responses.clone();
+        for (id, import) in &desc.source_imports {
+            if let Ok(shard) = import.shard_id.parse::<ShardId>() {
+                self.storage_shards.insert(*id, shard);
+                if let Some(frontier) = self.storage_compaction.get(id) {
+                    self.readers.borrow_mut().allow_compaction(shard, *frontier);
+                }
+            }
+        }
         let exports = worker.dataflow_named::<Timestamp, _, _>(&desc.debug_name, |scope| {
             let mut ctx = Context::new(scope, desc.as_of);
             for (id, import) in &desc.source_imports {

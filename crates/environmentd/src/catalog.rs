@@ -25,9 +25,10 @@ use sql::catalog::{
 
 const CATALOG_KEY: &str = "catalog";
 /// The version byte of the catalog's encoding. Version 1 held only tables, version 2
-/// tables without type modifiers, version 3 no databases or schemas; all are read
-/// and upgraded on the next write.
-const CATALOG_FORMAT: u8 = 4;
+/// tables without type modifiers, version 3 no databases or schemas, version 4 no
+/// RETAIN HISTORY settings; all are read and upgraded on the next write.
+const CATALOG_FORMAT: u8 = 5;
+const CATALOG_FORMAT_V4: u8 = 4;
 const CATALOG_FORMAT_V3: u8 = 3;
 const CATALOG_FORMAT_V2: u8 = 2;
 const CATALOG_FORMAT_V1: u8 = 1;
@@ -176,6 +177,34 @@ struct CatalogState {
     schemas: BTreeMap<u64, SchemaEntry>,
     /// The schema of each entry: every entry has one.
     entry_schemas: BTreeMap<GlobalId, u64>,
+    /// `RETAIN HISTORY` of the tables, materialized views and indexes that set it, in
+    /// milliseconds.
+    retain_history: BTreeMap<GlobalId, u64>,
+}
+
+/// Format 4: as format 5, without RETAIN HISTORY settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct CatalogStateV4 {
+    next_id: u64,
+    entries: BTreeMap<GlobalId, CatalogEntry>,
+    next_namespace_id: u64,
+    databases: BTreeMap<u64, DatabaseEntry>,
+    schemas: BTreeMap<u64, SchemaEntry>,
+    entry_schemas: BTreeMap<GlobalId, u64>,
+}
+
+impl From<CatalogStateV4> for CatalogState {
+    fn from(v4: CatalogStateV4) -> Self {
+        CatalogState {
+            next_id: v4.next_id,
+            entries: v4.entries,
+            next_namespace_id: v4.next_namespace_id,
+            databases: v4.databases,
+            schemas: v4.schemas,
+            entry_schemas: v4.entry_schemas,
+            retain_history: BTreeMap::new(),
+        }
+    }
 }
 
 impl CatalogState {
@@ -202,6 +231,7 @@ impl CatalogState {
                 },
             )]),
             entry_schemas,
+            retain_history: BTreeMap::new(),
         }
     }
 
@@ -326,6 +356,12 @@ impl Catalog {
                     CatalogState::with_default_schema(v3.next_id, v3.entries),
                 )
             }
+            Some(data) if data.data.first() == Some(&CATALOG_FORMAT_V4) => {
+                let v4: CatalogStateV4 =
+                    persist::codec::decode_versioned("catalog", CATALOG_FORMAT_V4, &data.data)
+                        .map_err(|e| e.to_string())?;
+                (Some(data.seqno), v4.into())
+            }
             Some(data) => {
                 let state = persist::codec::decode_versioned::<CatalogState>(
                     "catalog",
@@ -444,6 +480,7 @@ impl Catalog {
     fn create(
         &mut self,
         name: &QualifiedName,
+        retain_history_ms: Option<u64>,
         build: impl FnOnce(GlobalId) -> CatalogEntry,
     ) -> Result<CatalogEntry, String> {
         let mut created = None;
@@ -460,6 +497,9 @@ impl Catalog {
                 return Err(format!("relation \"{}\" already exists", entry.name()));
             }
             state.entry_schemas.insert(entry.id(), schema);
+            if let Some(ms) = retain_history_ms {
+                state.retain_history.insert(entry.id(), ms);
+            }
             state.entries.insert(entry.id(), entry.clone());
             created = Some(entry);
             Ok(())
@@ -608,8 +648,9 @@ impl Catalog {
         defaults: Vec<Option<String>>,
         typmods: Vec<Option<Typmod>>,
         shard_id: String,
+        retain_history_ms: Option<u64>,
     ) -> Result<TableEntry, String> {
-        match self.create(&name, |id| {
+        match self.create(&name, retain_history_ms, |id| {
             CatalogEntry::Table(TableEntry {
                 id,
                 name: name.item.clone(),
@@ -631,8 +672,9 @@ impl Catalog {
         sql: String,
         depends_on: Vec<GlobalId>,
         shard_id: String,
+        retain_history_ms: Option<u64>,
     ) -> Result<MaterializedViewEntry, String> {
-        match self.create(&name, |id| {
+        match self.create(&name, retain_history_ms, |id| {
             CatalogEntry::MaterializedView(MaterializedViewEntry {
                 id,
                 name: name.item.clone(),
@@ -689,7 +731,7 @@ impl Catalog {
         sql: String,
         depends_on: Vec<GlobalId>,
     ) -> Result<ViewEntry, String> {
-        match self.create(&name, |id| {
+        match self.create(&name, None, |id| {
             CatalogEntry::View(ViewEntry {
                 id,
                 name: name.item.clone(),
@@ -708,6 +750,7 @@ impl Catalog {
         name: QualifiedName,
         on: GlobalId,
         keys: Vec<MirScalarExpr>,
+        retain_history_ms: Option<u64>,
     ) -> Result<IndexEntry, String> {
         let entry = |id| {
             CatalogEntry::Index(IndexEntry {
@@ -717,7 +760,7 @@ impl Catalog {
                 keys,
             })
         };
-        match self.create(&name, entry)? {
+        match self.create(&name, retain_history_ms, entry)? {
             CatalogEntry::Index(i) => Ok(i),
             _ => unreachable!("created an index"),
         }
@@ -729,7 +772,27 @@ impl Catalog {
             for id in ids {
                 state.entries.remove(id);
                 state.entry_schemas.remove(id);
+                state.retain_history.remove(id);
             }
+            Ok(())
+        })
+    }
+
+    /// How long `id` keeps its history (`RETAIN HISTORY`), if it says.
+    pub fn retain_history(&self, id: GlobalId) -> Option<u64> {
+        self.state.retain_history.get(&id).copied()
+    }
+
+    /// Sets (or with `None` resets) the `RETAIN HISTORY` of `id`.
+    pub fn set_retain_history(&mut self, id: GlobalId, ms: Option<u64>) -> Result<(), String> {
+        self.transact(|state| {
+            if !state.entries.contains_key(&id) {
+                return Err(format!("{id} does not exist"));
+            }
+            match ms {
+                Some(ms) => state.retain_history.insert(id, ms),
+                None => state.retain_history.remove(&id),
+            };
             Ok(())
         })
     }
@@ -890,6 +953,7 @@ mod tests {
                 vec![None],
                 vec![None],
                 "s00000000-0000-0000-0000-000000000000".into(),
+                None,
             )
             .unwrap();
         let mut b = Catalog::open(Arc::clone(&consensus)).unwrap();
@@ -921,6 +985,7 @@ mod tests {
             vec![None, None],
             typmods.clone(),
             "s00000000-0000-0000-0000-000000000000".into(),
+            None,
         )
         .unwrap();
         let b = Catalog::open(consensus).unwrap();
@@ -961,7 +1026,17 @@ mod tests {
             next_id: 1,
             entries: BTreeMap::from([(GlobalId::User(1), CatalogEntry::Table(table(1).into()))]),
         };
+        let v3_state = CatalogState::with_default_schema(v3.next_id, v3.entries.clone());
+        let v4 = CatalogStateV4 {
+            next_id: v3_state.next_id,
+            entries: v3_state.entries,
+            next_namespace_id: v3_state.next_namespace_id,
+            databases: v3_state.databases,
+            schemas: v3_state.schemas,
+            entry_schemas: v3_state.entry_schemas,
+        };
         let encoded = [
+            persist::codec::encode_versioned("catalog", CATALOG_FORMAT_V4, &v4).unwrap(),
             persist::codec::encode_versioned("catalog", CATALOG_FORMAT_V1, &v1).unwrap(),
             persist::codec::encode_versioned("catalog", CATALOG_FORMAT_V2, &v2).unwrap(),
             persist::codec::encode_versioned("catalog", CATALOG_FORMAT_V3, &v3).unwrap(),
@@ -996,6 +1071,7 @@ mod tests {
                     vec![None],
                     vec![Some(Typmod::Varchar { length: 3 })],
                     "s00000000-0000-0000-0000-000000000009".into(),
+                    None,
                 )
                 .unwrap();
             let head = consensus.head(CATALOG_KEY).unwrap().unwrap();
@@ -1007,6 +1083,41 @@ mod tests {
                 vec![Some(Typmod::Varchar { length: 3 })]
             );
         }
+    }
+
+    #[test]
+    fn keeps_retain_history_settings() {
+        let consensus: Arc<dyn Consensus> = Arc::new(persist::mem::MemConsensus::new());
+        let mut a = Catalog::open(Arc::clone(&consensus)).unwrap();
+        let desc = RelationDesc::empty().with_column("a", ScalarType::Int32.nullable(true));
+        let t = a
+            .create_table(
+                QualifiedName::in_default_schema("t"),
+                desc.clone(),
+                vec![None],
+                vec![None],
+                "s00000000-0000-0000-0000-000000000000".into(),
+                Some(3_600_000),
+            )
+            .unwrap();
+        let i = a
+            .create_index(
+                QualifiedName::in_default_schema("t_idx"),
+                t.id,
+                vec![],
+                None,
+            )
+            .unwrap();
+        assert_eq!(a.retain_history(t.id), Some(3_600_000));
+        assert_eq!(a.retain_history(i.id), None);
+        a.set_retain_history(i.id, Some(1_000)).unwrap();
+        a.set_retain_history(t.id, None).unwrap();
+        let b = Catalog::open(Arc::clone(&consensus)).unwrap();
+        assert_eq!(b.retain_history(t.id), None);
+        assert_eq!(b.retain_history(i.id), Some(1_000));
+        let mut b = b;
+        b.drop_items(&[i.id]).unwrap();
+        assert_eq!(b.retain_history(i.id), None);
     }
 
     #[test]
@@ -1031,6 +1142,7 @@ mod tests {
                 vec![None],
                 vec![None],
                 shard.clone(),
+                None,
             )
             .unwrap();
         }
@@ -1044,7 +1156,8 @@ mod tests {
                 desc.clone(),
                 vec![None],
                 vec![None],
-                shard.clone()
+                shard.clone(),
+                None,
             )
             .is_err());
         let b = Catalog::open(Arc::clone(&consensus)).unwrap();

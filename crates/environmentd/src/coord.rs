@@ -27,6 +27,7 @@
 //! lock (appends commute) and take it at COMMIT. SELECTs never take it: they read at
 //! the timestamp the session's isolation level picks, plus their own writes.
 
+mod compaction;
 mod namespaces;
 mod streaming;
 
@@ -317,9 +318,8 @@ pub struct Coordinator {
     pending_fetches: Vec<PendingFetch>,
     /// The upper each index export reported (maximum over replicas).
     index_uppers: BTreeMap<GlobalId, repr::Timestamp>,
-    /// How far each index's history was allowed to compact.
-    index_since: BTreeMap<GlobalId, repr::Timestamp>,
-    last_index_compaction: Instant,
+    /// Read holds, and how far each collection's history was allowed to compact.
+    holds: compaction::ReadHolds,
     /// Autocommit INSERTs waiting to be written together, and their jobs.
     group_commit: Vec<(GlobalId, Vec<(Row, Diff)>)>,
     commit_waiters: Vec<(Job, ExecuteResponse)>,
@@ -394,8 +394,7 @@ impl Coordinator {
             cursors: BTreeMap::new(),
             pending_fetches: Vec::new(),
             index_uppers: BTreeMap::new(),
-            index_since: BTreeMap::new(),
-            last_index_compaction: Instant::now(),
+            holds: compaction::ReadHolds::new(),
             group_commit: Vec::new(),
             commit_waiters: Vec::new(),
             defer_writes: false,
@@ -412,9 +411,22 @@ impl Coordinator {
 
     /// Makes every table readable at a fresh timestamp: the first thing after startup.
     pub fn bootstrap(&mut self) -> Result<(), String> {
-        for table in self.catalog.tables() {
-            self.storage
-                .create_collection(table.id, table.shard_id.clone(), table.desc.clone())?;
+        let tables: Vec<(GlobalId, String, RelationDesc)> = self
+            .catalog
+            .tables()
+            .map(|t| (t.id, t.shard_id.clone(), t.desc.clone()))
+            .collect();
+        for (id, shard, desc) in tables {
+            self.storage.create_collection(id, shard.clone(), desc)?;
+            self.open_since_handle(id, &shard)?;
+        }
+        let views: Vec<(GlobalId, String)> = self
+            .catalog
+            .materialized_views()
+            .map(|m| (m.id, m.shard_id.clone()))
+            .collect();
+        for (id, shard) in views {
+            self.open_since_handle(id, &shard)?;
         }
         let ts = self.oracle.write_ts()?;
         self.storage.append(ts, vec![])?;
@@ -448,6 +460,7 @@ impl Coordinator {
                 tracing::error!(index = %index.name, error = %e.message, "index cannot be maintained");
             }
         }
+        self.compact_collections();
         Ok(())
     }
 
@@ -536,6 +549,9 @@ impl Coordinator {
                 arity: on_desc.arity(),
             },
         );
+        self.holds
+            .hold_build(index.id, as_of, self.storage_inputs(&source));
+        self.holds.index_built(index.id, as_of);
         self.compute.create_dataflow(DataflowDescription {
             debug_name: format!("index-{}", index.name),
             source_imports,
@@ -622,9 +638,18 @@ impl Coordinator {
             let shard_id = persist::ShardId::new().to_string();
             let mv = self
                 .catalog
-                .create_materialized_view(view.name, view.desc, view.sql, view.depends_on, shard_id)
+                .create_materialized_view(
+                    view.name,
+                    view.desc,
+                    view.sql,
+                    view.depends_on,
+                    shard_id,
+                    view.retain_history_ms,
+                )
                 .map_err(AdapterError::internal)?;
             let as_of = self.oracle.read_ts();
+            self.open_new_since_handle(mv.id, &mv.shard_id, as_of)
+                .map_err(AdapterError::internal)?;
             self.create_materialized_view_dataflow(&mv, as_of)?;
             return command;
         }
@@ -645,6 +670,13 @@ impl Coordinator {
     ) -> Result<(), AdapterError> {
         let source = self.view_source(&mv.sql)?;
         let source_imports = self.source_imports(&source)?;
+        let inputs = self.storage_inputs(&source);
+        if let Err(e) = self.check_readable(as_of, &inputs) {
+            // Its inputs compacted past the view's upper (a catalog from before read
+            // holds): the view cannot resume without recomputing.
+            tracing::error!(view = %mv.name, error = %e.message, "materialized view inputs compacted");
+        }
+        self.holds.hold_view_inputs(mv.id, inputs, as_of);
         let mut sink_exports = BTreeMap::new();
         sink_exports.insert(
             mv.id,
@@ -726,10 +758,11 @@ impl Coordinator {
         } = self.fast_path(source)?;
         // An index keeps only recent history (`compact_indexes`); older reads build a
         // dataflow over persist, which keeps all of it.
-        if timestamp < self.index_since.get(&index).copied().unwrap_or(0) {
+        if timestamp < self.holds.since(index) {
             return None;
         }
         let uuid = Uuid::new_v4();
+        self.holds.hold_peek(uuid, timestamp, vec![index]);
         self.compute.peek(Peek {
             uuid,
             id: index,
@@ -938,6 +971,7 @@ impl Coordinator {
             }
         }
         for id in &doomed {
+            self.holds.forget(*id);
             match self.catalog.entry(*id) {
                 Some(CatalogEntry::Index(_)) | Some(CatalogEntry::MaterializedView(_)) => {
                     self.compute.drop_collection(*id)
@@ -1540,6 +1574,7 @@ impl Coordinator {
                 defaults,
                 typmods,
                 if_not_exists,
+                retain_history_ms,
             } => {
                 if sql::catalog::SqlCatalog::item(&self.catalog, &name).is_some() {
                     if if_not_exists {
@@ -1550,14 +1585,16 @@ impl Coordinator {
                 let shard_id = persist::ShardId::new().to_string();
                 let result = self
                     .catalog
-                    .create_table(name, desc, defaults, typmods, shard_id)
-                    .and_then(|t| self.storage.create_collection(t.id, t.shard_id, t.desc))
-                    .and_then(|_| {
-                        // Make the new table readable at the next read timestamp.
+                    .create_table(name, desc, defaults, typmods, shard_id, retain_history_ms)
+                    .and_then(|t| {
+                        self.storage
+                            .create_collection(t.id, t.shard_id.clone(), t.desc)?;
+                        // Make the new table readable at the next read timestamp, and
+                        // not before.
                         let ts = self.oracle.write_ts()?;
                         self.storage.append(ts, vec![])?;
                         self.oracle.apply_write(ts);
-                        Ok(())
+                        self.open_new_since_handle(t.id, &t.shard_id, ts)
                     });
                 match result {
                     Ok(()) => command("CREATE TABLE"),
@@ -1565,6 +1602,20 @@ impl Coordinator {
                 }
             }
             Plan::Drop(drop) => done(self.drop_objects(conn_id, drop)),
+            Plan::AlterRetainHistory {
+                id,
+                retain_history_ms,
+            } => {
+                let tag = match self.catalog.entry(id).map(|e| e.kind()) {
+                    Some(ItemKind::Table) => "ALTER TABLE",
+                    Some(ItemKind::Index) => "ALTER INDEX",
+                    _ => "ALTER MATERIALIZED VIEW",
+                };
+                match self.catalog.set_retain_history(id, retain_history_ms) {
+                    Ok(()) => command(tag),
+                    Err(e) => done(Err(AdapterError::internal(e))),
+                }
+            }
             Plan::Namespace(plan) => done(self.execute_namespace(session, plan)),
             Plan::CreateView(view) => done(self.create_view(view)),
             Plan::CreateIndex(index) => {
@@ -1576,7 +1627,7 @@ impl Coordinator {
                 }
                 let created = self
                     .catalog
-                    .create_index(index.name, index.on, index.keys)
+                    .create_index(index.name, index.on, index.keys, index.retain_history_ms)
                     .map_err(AdapterError::internal)
                     .and_then(|entry| {
                         // An index that cannot be maintained does not stay in the catalog.
@@ -1790,6 +1841,8 @@ impl Coordinator {
         };
         self.compute.create_dataflow(dataflow);
         let uuid = Uuid::new_v4();
+        self.holds
+            .hold_peek(uuid, timestamp, self.storage_inputs(&source));
         self.compute.peek(Peek {
             uuid,
             id: index_id,
@@ -1808,9 +1861,11 @@ impl Coordinator {
             }
             ControllerResponse::FrontierUpper { id, upper } => {
                 self.index_uppers.insert(id, upper);
+                self.holds.frontier_passed(id, upper);
                 return;
             }
         };
+        self.holds.release_peek(uuid);
         let Some(PendingPeek {
             mut job,
             purpose,

@@ -311,7 +311,7 @@ async fn accumulated_subscription_equals_select_as_of() {
     exec(&client, "CREATE TABLE r (k int, w int)").await;
     exec(
         &client,
-        "CREATE MATERIALIZED VIEW j AS SELECT l.k, count(*) AS n, sum(l.v * r.w) AS s FROM l JOIN r ON l.k = r.k GROUP BY l.k",
+        "CREATE MATERIALIZED VIEW j WITH (RETAIN HISTORY FOR '1h') AS SELECT l.k, count(*) AS n, sum(l.v * r.w) AS s FROM l JOIN r ON l.k = r.k GROUP BY l.k",
     )
     .await;
     exec(&client, "CREATE DEFAULT INDEX ON j").await;
@@ -494,7 +494,7 @@ async fn resumed_subscription_equals_uninterrupted() {
     exec(&client, "CREATE TABLE e (k int, v int)").await;
     exec(
         &client,
-        "CREATE MATERIALIZED VIEW m AS SELECT k, sum(v) AS s FROM e GROUP BY k",
+        "CREATE MATERIALIZED VIEW m WITH (RETAIN HISTORY FOR '1h') AS SELECT k, sum(v) AS s FROM e GROUP BY k",
     )
     .await;
     exec(&client, "INSERT INTO e VALUES (1, 1)").await;

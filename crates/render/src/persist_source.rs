@@ -31,46 +31,49 @@ enum Phase {
 
 /// One registered reader per shard, shared by every source of a worker, so a one-shot
 /// SELECT reads persist without registering (and expiring) a lease each time.
+///
+/// A cached reader holds its shard's since back only as far as the coordinator says:
+/// `AllowCompaction` for a table or materialized view reaches
+/// [`ReaderCache::allow_compaction`], and the reader's since moves there on its next
+/// renewal. (The coordinator keeps every time it will still ask a replica to read; see
+/// `environmentd`'s `coord::compaction`.)
 #[derive(Default)]
 pub struct ReaderCache {
     readers: BTreeMap<ShardId, (ReadHandle, Instant)>,
+    /// How far each shard's history may compact, as last allowed.
+    allowed: BTreeMap<ShardId, Timestamp>,
 }
 
-/// How often a cached reader renews its lease (well inside persist's lease duration).
-const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(60);
+/// How often a cached reader renews its lease and moves its since to what is allowed
+/// (well inside persist's lease duration).
+const RENEW_INTERVAL: Duration = Duration::from_secs(1);
 
 impl ReaderCache {
     /// The cached reader of `shard`, opened (or renewed) as needed.
     fn reader(&mut self, client: &PersistClient, shard: ShardId) -> Result<&ReadHandle, String> {
-        let stale = match self.readers.get_mut(&shard) {
-            Some((reader, renewed)) if renewed.elapsed() < HEARTBEAT_INTERVAL => false,
-            Some((reader, renewed)) => match reader.heartbeat() {
-                Ok(()) => {
-                    *renewed = Instant::now();
-                    false
-                }
-                Err(_) => true,
-            },
-            None => true,
-        };
-        if stale {
+        self.renew(shard);
+        if let std::collections::btree_map::Entry::Vacant(entry) = self.readers.entry(shard) {
             let reader = client
                 .open_reader(shard, "compute")
                 .map_err(|e| e.to_string())?;
-            self.readers.insert(shard, (reader, Instant::now()));
+            entry.insert((reader, Instant::now()));
         }
         Ok(&self.readers.get(&shard).expect("inserted above").0)
     }
 
-    /// Renews the cached reader of `shard`, if there is one and it is due. Listening
-    /// sources call this on every poll: otherwise a reader that no one-shot read used
-    /// for persist's lease duration expires, the shard's since jumps to the listens'
-    /// frontiers, and a later read at an older timestamp (`AS OF`, or the oracle's read
-    /// timestamp after a quiet spell) fails with "before the since".
+    /// Lets the cached reader of `shard` give up times before `frontier`.
+    pub fn allow_compaction(&mut self, shard: ShardId, frontier: Timestamp) {
+        let allowed = self.allowed.entry(shard).or_insert(frontier);
+        *allowed = (*allowed).max(frontier);
+    }
+
+    /// Renews the cached reader of `shard` and moves its since to what is allowed, if
+    /// it is due. Listening sources call this on every poll.
     fn renew(&mut self, shard: ShardId) {
         if let Some((reader, renewed)) = self.readers.get_mut(&shard) {
-            if renewed.elapsed() >= HEARTBEAT_INTERVAL {
-                match reader.heartbeat() {
+            if renewed.elapsed() >= RENEW_INTERVAL {
+                let since = self.allowed.get(&shard).copied().unwrap_or(reader.since());
+                match reader.downgrade_since(since) {
                     Ok(()) => *renewed = Instant::now(),
                     // Expired already: the next read opens a new reader.
                     Err(_) => {
@@ -81,9 +84,20 @@ impl ReaderCache {
         }
     }
 
+    /// Renews every cached reader that is due, so an idle one does not hold its
+    /// shard's since back until its lease runs out. The worker calls this on every
+    /// turn of its loop.
+    pub fn maintain(&mut self) {
+        let shards: Vec<ShardId> = self.readers.keys().copied().collect();
+        for shard in shards {
+            self.renew(shard);
+        }
+    }
+
     /// Forgets the reader of a shard (the table was dropped).
     pub fn forget(&mut self, shard: ShardId) {
         self.readers.remove(&shard);
+        self.allowed.remove(&shard);
     }
 }
 

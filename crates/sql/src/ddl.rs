@@ -33,6 +33,8 @@ pub struct CreateViewPlan {
     pub or_replace: bool,
     pub if_not_exists: bool,
     pub temporary: bool,
+    /// `WITH (RETAIN HISTORY FOR ...)` of a materialized view, in milliseconds.
+    pub retain_history_ms: Option<u64>,
 }
 
 /// `CREATE [DEFAULT] INDEX`.
@@ -45,6 +47,8 @@ pub struct CreateIndexPlan {
     /// Key expressions over the indexed collection's columns.
     pub keys: Vec<MirScalarExpr>,
     pub if_not_exists: bool,
+    /// `WITH (RETAIN HISTORY FOR ...)`, in milliseconds.
+    pub retain_history_ms: Option<u64>,
 }
 
 /// `DROP TABLE | VIEW | MATERIALIZED VIEW | INDEX`.
@@ -94,6 +98,7 @@ pub fn plan_create_view(
         or_replace: cv.or_replace,
         if_not_exists: cv.if_not_exists,
         temporary: cv.temporary,
+        retain_history_ms: None,
     })
 }
 
@@ -169,6 +174,7 @@ pub fn plan_create_index(
         on_name,
         keys: key_exprs,
         if_not_exists,
+        retain_history_ms: None,
     })
 }
 

@@ -20,6 +20,7 @@ pub mod func;
 pub mod hir;
 pub mod lir;
 pub mod lower;
+pub mod options;
 pub mod parse;
 pub mod query;
 pub mod statement;

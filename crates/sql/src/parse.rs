@@ -95,6 +95,19 @@ pub enum Statement {
         query: Box<ast::Query>,
         as_of: u64,
     },
+    /// `CREATE TABLE | MATERIALIZED VIEW | INDEX ... WITH (RETAIN HISTORY FOR '...')`:
+    /// the statement without the clause, and the clause's interval text.
+    WithRetainHistory {
+        inner: Box<Statement>,
+        interval: String,
+    },
+    /// `ALTER TABLE | MATERIALIZED VIEW | INDEX name SET (RETAIN HISTORY FOR '...')`,
+    /// or `RESET (RETAIN HISTORY)` (`interval` is `None`).
+    AlterRetainHistory {
+        kind: crate::catalog::ItemKind,
+        name: ast::ObjectName,
+        interval: Option<String>,
+    },
     /// `EXPLAIN TIMESTAMP FOR SELECT ...`.
     ExplainTimestamp {
         statement: Box<ast::Statement>,
@@ -152,6 +165,42 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>, PlanError> {
         );
         let end = byte_offset(&line_starts, last.span.end.line, last.span.end.column, sql);
         let text = &sql[start..end.max(start)];
+        if let Some(clause) = crate::options::find_retain_history(&meaningful)? {
+            // Parse the statement without the clause, and attach the clause to it.
+            let span_of = |i: usize| meaningful[i].span;
+            let (first, last) = (span_of(clause.tokens.start), span_of(clause.tokens.end - 1));
+            let cut_start = byte_offset(&line_starts, first.start.line, first.start.column, sql);
+            let cut_end = byte_offset(&line_starts, last.end.line, last.end.column, sql);
+            let rewritten = format!("{} {}", &sql[start..cut_start], &sql[cut_end..end]);
+            let mut inner = parse(&rewritten)?;
+            if inner.len() != 1 {
+                return Err(PlanError::Parse {
+                    message: "syntax error at or near \"WITH\"".into(),
+                    position: None,
+                });
+            }
+            out.push(ParsedStatement {
+                statement: Statement::WithRetainHistory {
+                    inner: Box::new(inner.remove(0).statement),
+                    interval: clause.interval,
+                },
+                sql: text.to_string(),
+            });
+            continue;
+        }
+        if let Some((kind, name, interval)) =
+            crate::options::parse_alter_retain_history(&meaningful)?
+        {
+            out.push(ParsedStatement {
+                statement: Statement::AlterRetainHistory {
+                    kind,
+                    name,
+                    interval,
+                },
+                sql: text.to_string(),
+            });
+            continue;
+        }
         let words: Vec<&Token> = meaningful.iter().map(|t| &t.token).collect();
         let statement = match crate::streaming::parse(text)? {
             Some(s) => s,

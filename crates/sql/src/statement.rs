@@ -29,6 +29,13 @@ pub enum Plan {
         /// Each column's type modifier (`varchar(5)`), applied to the values written.
         typmods: Vec<Option<Typmod>>,
         if_not_exists: bool,
+        /// `WITH (RETAIN HISTORY FOR ...)`, in milliseconds.
+        retain_history_ms: Option<u64>,
+    },
+    /// `ALTER ... SET | RESET (RETAIN HISTORY ...)`; `None` restores the default.
+    AlterRetainHistory {
+        id: GlobalId,
+        retain_history_ms: Option<u64>,
     },
     /// `DROP TABLE | VIEW | MATERIALIZED VIEW | INDEX`.
     Drop(crate::ddl::DropPlan),
@@ -164,6 +171,45 @@ fn plan_statement(qcx: &QueryContext, stmt: &Statement) -> Result<Plan, PlanErro
         Statement::CreateDefaultIndex { on } => Ok(Plan::CreateIndex(
             crate::ddl::plan_create_index(qcx, None, on, None, false)?,
         )),
+        Statement::WithRetainHistory { inner, interval } => {
+            let ms = crate::options::retain_history_ms(interval)?;
+            let mut plan = plan_statement(qcx, inner)?;
+            match &mut plan {
+                Plan::CreateTable {
+                    retain_history_ms, ..
+                } => *retain_history_ms = Some(ms),
+                Plan::CreateView(view) if view.materialized => view.retain_history_ms = Some(ms),
+                Plan::CreateIndex(index) => index.retain_history_ms = Some(ms),
+                _ => {
+                    return Err(PlanError::unsupported(
+                        "RETAIN HISTORY here (only tables, materialized views and indexes keep history)",
+                    ))
+                }
+            }
+            Ok(plan)
+        }
+        Statement::AlterRetainHistory {
+            kind,
+            name,
+            interval,
+        } => {
+            let retain_history_ms = match interval {
+                Some(interval) => Some(crate::options::retain_history_ms(interval)?),
+                None => None,
+            };
+            let (item, full) = query::resolve_item(qcx, name)?;
+            if item.kind != *kind {
+                return Err(PlanError::WrongObjectType(format!(
+                    "\"{}\" is not a {}",
+                    full.item,
+                    kind.name()
+                )));
+            }
+            Ok(Plan::AlterRetainHistory {
+                id: item.id,
+                retain_history_ms,
+            })
+        }
         Statement::Explain { stage, statement } => plan_explain(qcx, *stage, statement),
         Statement::Subscribe(subscribe) => Ok(Plan::Subscribe(crate::streaming::plan_subscribe(
             qcx, subscribe,
@@ -421,6 +467,7 @@ fn plan_create_table(qcx: &QueryContext, ct: &ast::CreateTable) -> Result<Plan, 
         defaults,
         typmods,
         if_not_exists: ct.if_not_exists,
+        retain_history_ms: None,
     })
 }
 

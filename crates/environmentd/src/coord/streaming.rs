@@ -39,11 +39,6 @@ use crate::subscribe::{
     buffer_exceeded, ActiveSubscribe, Cursor, CursorState, SubscribeOutput, SubscribeSink,
 };
 
-/// How much history an index keeps behind the read timestamp.
-const INDEX_HISTORY_MS: Timestamp = 60_000;
-/// How often indexes are told how far they may compact.
-const INDEX_COMPACTION_INTERVAL: Duration = Duration::from_secs(1);
-
 fn canceled() -> AdapterError {
     AdapterError::new("57014", "canceling statement due to user request")
 }
@@ -72,26 +67,8 @@ impl Coordinator {
             }
         }
         self.complete_fetches();
-        if self.last_index_compaction.elapsed() >= INDEX_COMPACTION_INTERVAL {
-            self.compact_indexes();
-        }
-    }
-
-    /// Lets every index forget its history older than [`INDEX_HISTORY_MS`] before the
-    /// read timestamp, so an arrangement holds its live rows and recent changes, not
-    /// every update since it was built. Fast-path reads older than that build a
-    /// dataflow over persist instead.
-    fn compact_indexes(&mut self) {
-        self.last_index_compaction = Instant::now();
-        let frontier = self.oracle.read_ts().saturating_sub(INDEX_HISTORY_MS);
-        let ids: Vec<GlobalId> = self.catalog.indexes().map(|i| i.id).collect();
-        self.index_since.retain(|id, _| ids.contains(id));
-        for id in ids {
-            let since = self.index_since.entry(id).or_insert(0);
-            if frontier > *since {
-                *since = frontier;
-                self.compute.allow_compaction(id, frontier);
-            }
+        if self.holds.due() {
+            self.compact_collections();
         }
     }
 
@@ -103,6 +80,7 @@ impl Coordinator {
         source: &MirRelationExpr,
     ) -> Result<Timestamp, AdapterError> {
         if let Some(ts) = as_of {
+            self.check_readable(ts, &self.storage_inputs(source))?;
             return Ok(ts);
         }
         let conn_id = session.conn_id;
@@ -117,6 +95,7 @@ impl Coordinator {
         } else {
             self.freshest_timestamp(source)
                 .unwrap_or_else(|| self.oracle.read_ts())
+                .max(self.read_since(source))
         };
         if in_block {
             if let Some(txn) = self.transactions.get_mut(&conn_id) {
@@ -231,6 +210,14 @@ impl Coordinator {
         plan: &SubscribePlan,
         sink: SubscribeSink,
     ) -> Result<Option<GlobalId>, AdapterError> {
+        if let (Some(as_of), Some(up_to)) = (plan.as_of, plan.up_to) {
+            if as_of > up_to {
+                return Err(AdapterError::new(
+                    "22023",
+                    format!("AS OF ({as_of}) must be less than or equal to UP TO ({up_to})"),
+                ));
+            }
+        }
         let as_of = self.read_timestamp(session, plan.as_of, &plan.source)?;
         if let Some(up_to) = plan.up_to {
             if as_of > up_to {
@@ -276,6 +263,8 @@ impl Coordinator {
                 buffer_limit: session.max_subscribe_buffer_rows(),
             },
         );
+        self.holds
+            .hold_build(subscribe_id, as_of, self.storage_inputs(&plan.source));
         self.compute.create_dataflow(DataflowDescription {
             debug_name: format!("subscribe-{subscribe_id}"),
             source_imports,
@@ -317,6 +306,7 @@ impl Coordinator {
 
     /// Delivers one batch of a subscription.
     pub(super) fn handle_subscribe_batch(&mut self, id: GlobalId, batch: SubscribeBatch) {
+        self.holds.frontier_passed(id, batch.upper);
         let Some(subscribe) = self.subscribes.get(&id) else {
             return;
         };

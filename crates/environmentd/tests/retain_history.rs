@@ -1,0 +1,265 @@
+//! History retention end to end: tables and materialized views keep their last
+//! `RETAIN HISTORY` interval (1 s by default) before the read timestamp (which moves
+//! with writes) readable `AS OF`, compact the rest away
+//! and refuse reads of it; `ALTER ... SET (RETAIN HISTORY ...)` changes the window; an
+//! index falls back to its table for older reads; and a materialized view whose
+//! inputs compact while it runs resumes after a kill -9 from its own shard.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use environmentd::testing::start_server;
+use tokio::time::{sleep, timeout};
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn connect(addr: SocketAddr) -> Client {
+    let deadline = Instant::now() + WAIT;
+    let config = format!("host={} port={} user=freshet", addr.ip(), addr.port());
+    loop {
+        match tokio_postgres::connect(&config, NoTls).await {
+            Ok((client, connection)) => {
+                tokio::spawn(connection);
+                return client;
+            }
+            Err(_) if Instant::now() < deadline => sleep(Duration::from_millis(100)).await,
+            Err(e) => panic!("could not connect: {e}"),
+        }
+    }
+}
+
+async fn try_rows(client: &Client, sql: &str) -> Result<Vec<Vec<String>>, tokio_postgres::Error> {
+    let messages = timeout(WAIT, client.simple_query(sql))
+        .await
+        .unwrap_or_else(|_| panic!("{sql}: no answer in time"))?;
+    Ok(messages
+        .iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .map(|i| row.get(i).unwrap_or("NULL").to_string())
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect())
+}
+
+async fn rows(client: &Client, sql: &str) -> Vec<Vec<String>> {
+    try_rows(client, sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {:?}", e.as_db_error()))
+}
+
+async fn value(client: &Client, sql: &str) -> String {
+    let rows = rows(client, sql).await;
+    assert_eq!(rows.len(), 1, "{sql}: {rows:?}");
+    rows[0][0].clone()
+}
+
+async fn exec(client: &Client, sql: &str) {
+    timeout(WAIT, client.batch_execute(sql))
+        .await
+        .unwrap_or_else(|_| panic!("{sql}: no answer in time"))
+        .unwrap_or_else(|e| panic!("{sql}: {:?}", e.as_db_error()));
+}
+
+/// A field of `EXPLAIN TIMESTAMP FOR <query>`: the first number after `label`.
+async fn explain_field(client: &Client, query: &str, label: &str) -> u64 {
+    let text = value(client, &format!("EXPLAIN TIMESTAMP FOR {query}")).await;
+    let at = text
+        .find(label)
+        .unwrap_or_else(|| panic!("no {label} in {text}"));
+    text[at + label.len()..]
+        .trim_start_matches([' ', ':', '['])
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect::<String>()
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {label} in {text}"))
+}
+
+/// The timestamp a SELECT of `table` reads at now.
+async fn now_ts(client: &Client, table: &str) -> u64 {
+    explain_field(client, &format!("SELECT * FROM {table}"), "query timestamp").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_is_kept_for_the_retain_history_window_only() {
+    let (addr, _server) = start_server().await;
+    let client = connect(addr).await;
+    exec(&client, "CREATE TABLE short (v int)").await;
+    exec(
+        &client,
+        "CREATE TABLE long (v int) WITH (RETAIN HISTORY FOR '1h')",
+    )
+    .await;
+    exec(&client, "CREATE INDEX long_v ON long (v)").await;
+    exec(
+        &client,
+        "INSERT INTO short VALUES (0); INSERT INTO long VALUES (0)",
+    )
+    .await;
+    let t0 = now_ts(&client, "long").await;
+    for _ in 0..100 {
+        exec(&client, "UPDATE short SET v = v + 1").await;
+        exec(&client, "UPDATE long SET v = v + 1").await;
+    }
+    let t1 = now_ts(&client, "long").await;
+    // Timestamps are milliseconds, and the read timestamp moves with writes: one more
+    // write a while later puts t0 and t1 outside the default 1 s window. Sinces move
+    // once a second.
+    sleep(Duration::from_millis(1_200)).await;
+    exec(
+        &client,
+        "INSERT INTO short VALUES (-1); DELETE FROM short WHERE v = -1",
+    )
+    .await;
+    sleep(Duration::from_millis(2_500)).await;
+
+    // The long table answers for t0 exactly: its old state, not a compacted one. Its
+    // index (default window) no longer has t0, so the read goes to the table.
+    assert_eq!(
+        value(&client, &format!("SELECT v FROM long AS OF {t0}")).await,
+        "0"
+    );
+    assert_eq!(
+        value(&client, &format!("SELECT v FROM long AS OF {t1}")).await,
+        "100"
+    );
+    // The short table compacted past t0 and t1, and says so.
+    for ts in [t0, t1] {
+        let error = try_rows(&client, &format!("SELECT v FROM short AS OF {ts}"))
+            .await
+            .unwrap_err();
+        let db = error.as_db_error().expect("a server error");
+        assert_eq!(db.code().code(), "22023", "{db:?}");
+        assert!(
+            db.message()
+                .starts_with(&format!("Timestamp ({ts}) is not valid")),
+            "{db:?}"
+        );
+    }
+    let since = explain_field(&client, "SELECT * FROM short", "read frontier").await;
+    assert!(since > t1, "short's since {since} did not pass {t1}");
+    let since_long = explain_field(&client, "SELECT * FROM long", "read frontier").await;
+    assert!(since_long <= t0, "long's since {since_long} passed {t0}");
+    // SUBSCRIBE AS OF obeys the same rule.
+    let error = try_rows(&client, &format!("SUBSCRIBE short AS OF {t0}"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.as_db_error().unwrap().code().code(), "22023");
+
+    // A longer window from now on keeps what happens from now on.
+    exec(&client, "ALTER TABLE short SET (RETAIN HISTORY FOR '1h')").await;
+    sleep(Duration::from_millis(1_500)).await;
+    let t2 = now_ts(&client, "short").await;
+    for _ in 0..20 {
+        exec(&client, "UPDATE short SET v = v + 1").await;
+    }
+    sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(
+        value(&client, &format!("SELECT v FROM short AS OF {t2}")).await,
+        "100"
+    );
+    assert_eq!(value(&client, "SELECT v FROM short").await, "120");
+    // And resetting it lets the since catch up with the writes again.
+    exec(&client, "ALTER TABLE short RESET (RETAIN HISTORY)").await;
+    sleep(Duration::from_millis(1_200)).await;
+    exec(
+        &client,
+        "INSERT INTO short VALUES (-1); DELETE FROM short WHERE v = -1",
+    )
+    .await;
+    sleep(Duration::from_millis(2_500)).await;
+    let since = explain_field(&client, "SELECT * FROM short", "read frontier").await;
+    assert!(since > t2, "short's since {since} stayed at or before {t2}");
+
+    // A transaction block's timestamp stays readable while the block lasts.
+    exec(&client, "BEGIN").await;
+    assert_eq!(value(&client, "SELECT v FROM short").await, "120");
+    let other = connect(addr).await;
+    exec(&other, "UPDATE short SET v = 0").await;
+    sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(value(&client, "SELECT v FROM short").await, "120");
+    exec(&client, "COMMIT").await;
+    assert_eq!(value(&client, "SELECT v FROM short").await, "0");
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(data_dir: &Path, port: u16) -> Process {
+    let child = Command::new(env!("CARGO_BIN_EXE_environmentd"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--listen-addr")
+        .arg(format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("environmentd starts");
+    Process(child)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn materialized_view_resumes_after_its_inputs_compacted() {
+    let data_dir = environmentd::testing::temp_data_dir();
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut expected = 0i64;
+    {
+        let _process = spawn(&data_dir, port);
+        let client = connect(addr).await;
+        exec(&client, "CREATE TABLE t (v int)").await;
+        exec(
+            &client,
+            "CREATE MATERIALIZED VIEW m AS SELECT count(*) AS n, sum(v) AS s FROM t",
+        )
+        .await;
+        let first = now_ts(&client, "t").await;
+        // Writes spread over several compaction rounds: t's since moves on meanwhile.
+        for i in 0..40 {
+            exec(&client, &format!("INSERT INTO t VALUES ({i})")).await;
+            expected += i;
+            sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            rows(&client, "SELECT n, s FROM m").await,
+            vec![vec!["40".to_string(), expected.to_string()]]
+        );
+        let since = explain_field(&client, "SELECT * FROM t", "read frontier").await;
+        assert!(since > first, "t's since {since} did not move past {first}");
+        // kill -9 when `_process` drops.
+    }
+    let _process = spawn(&data_dir, port);
+    let client = connect(addr).await;
+    assert_eq!(
+        rows(&client, "SELECT n, s FROM m").await,
+        vec![vec!["40".to_string(), expected.to_string()]]
+    );
+    // The view's dataflow runs again: new writes reach it.
+    exec(&client, "INSERT INTO t VALUES (1000)").await;
+    assert_eq!(
+        rows(&client, "SELECT n, s FROM m").await,
+        vec![vec!["41".to_string(), (expected + 1000).to_string()]]
+    );
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
