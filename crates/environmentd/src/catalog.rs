@@ -26,7 +26,8 @@ use sql::catalog::{
 const CATALOG_KEY: &str = "catalog";
 /// The version byte of the catalog's encoding. Version 1 held only tables, version 2
 /// tables without type modifiers, version 3 no databases or schemas, version 4 no
-/// RETAIN HISTORY settings; all are read and upgraded on the next write.
+/// RETAIN HISTORY settings or system variables; all are read and upgraded on the next
+/// write.
 const CATALOG_FORMAT: u8 = 5;
 const CATALOG_FORMAT_V4: u8 = 4;
 const CATALOG_FORMAT_V3: u8 = 3;
@@ -180,9 +181,11 @@ struct CatalogState {
     /// `RETAIN HISTORY` of the tables, materialized views and indexes that set it, in
     /// milliseconds.
     retain_history: BTreeMap<GlobalId, u64>,
+    /// `ALTER SYSTEM SET` values, by variable name.
+    system_vars: BTreeMap<String, String>,
 }
 
-/// Format 4: as format 5, without RETAIN HISTORY settings.
+/// Format 4: as format 5, without RETAIN HISTORY settings and system variables.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct CatalogStateV4 {
     next_id: u64,
@@ -203,6 +206,7 @@ impl From<CatalogStateV4> for CatalogState {
             schemas: v4.schemas,
             entry_schemas: v4.entry_schemas,
             retain_history: BTreeMap::new(),
+            system_vars: BTreeMap::new(),
         }
     }
 }
@@ -232,6 +236,7 @@ impl CatalogState {
             )]),
             entry_schemas,
             retain_history: BTreeMap::new(),
+            system_vars: BTreeMap::new(),
         }
     }
 
@@ -797,6 +802,22 @@ impl Catalog {
         })
     }
 
+    /// The value `ALTER SYSTEM SET` gave a variable, if any.
+    pub fn system_var(&self, name: &str) -> Option<&str> {
+        self.state.system_vars.get(name).map(String::as_str)
+    }
+
+    /// Sets (or with `None` resets) a system variable, durably.
+    pub fn set_system_var(&mut self, name: &str, value: Option<String>) -> Result<(), String> {
+        self.transact(|state| {
+            match value {
+                Some(value) => state.system_vars.insert(name.to_string(), value),
+                None => state.system_vars.remove(name),
+            };
+            Ok(())
+        })
+    }
+
     /// Removes one table (tests and callers that drop a single object).
     pub fn drop_table(&mut self, id: GlobalId) -> Result<(), String> {
         self.drop_items(&[id])
@@ -1112,7 +1133,10 @@ mod tests {
         assert_eq!(a.retain_history(i.id), None);
         a.set_retain_history(i.id, Some(1_000)).unwrap();
         a.set_retain_history(t.id, None).unwrap();
+        a.set_system_var("tick_interval", Some("1ms".into()))
+            .unwrap();
         let b = Catalog::open(Arc::clone(&consensus)).unwrap();
+        assert_eq!(b.system_var("tick_interval"), Some("1ms"));
         assert_eq!(b.retain_history(t.id), None);
         assert_eq!(b.retain_history(i.id), Some(1_000));
         let mut b = b;

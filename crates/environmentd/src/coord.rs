@@ -326,9 +326,17 @@ pub struct Coordinator {
     /// Set while a group-commit statement runs: `write` buffers instead of writing.
     defer_writes: bool,
     deferred: bool,
-    /// How often table uppers advance without writes.
+    /// How often table uppers advance without writes: the shortest of the system's
+    /// tick and every session's `tick_interval`.
     tick_interval: Duration,
+    /// The system's tick: `ALTER SYSTEM SET tick_interval`, else the server flag.
+    system_tick: Duration,
+    /// The server flag's tick (`--tick-interval-ms`), what `ALTER SYSTEM RESET` restores.
+    flag_tick: Duration,
+    /// The ticks sessions asked for with `SET tick_interval`, by connection.
+    session_ticks: BTreeMap<u32, Duration>,
     next_tick: Instant,
+    next_housekeeping: Instant,
 }
 
 impl From<PlanError> for AdapterError {
@@ -400,13 +408,99 @@ impl Coordinator {
             defer_writes: false,
             deferred: false,
             tick_interval: Duration::from_millis(10),
+            system_tick: Duration::from_millis(10),
+            flag_tick: Duration::from_millis(10),
+            session_ticks: BTreeMap::new(),
             next_tick: Instant::now(),
+            next_housekeeping: Instant::now(),
         }
     }
 
-    /// Sets how often table uppers advance without writes (default 10 ms).
+    /// Sets how often table uppers advance without writes (default 10 ms), unless
+    /// `ALTER SYSTEM SET tick_interval` chose a value that is in the catalog.
     pub fn set_tick_interval(&mut self, interval: Duration) {
-        self.tick_interval = interval.max(Duration::from_millis(1));
+        self.flag_tick = interval.max(Duration::from_millis(1));
+        self.system_tick = self
+            .catalog
+            .system_var("tick_interval")
+            .and_then(crate::session::parse_tick_interval)
+            .map(Duration::from_millis)
+            .unwrap_or(interval)
+            .max(Duration::from_millis(1));
+        self.refresh_tick();
+    }
+
+    /// Recomputes the tick from the system's and the sessions' choices.
+    fn refresh_tick(&mut self) {
+        let tick = self
+            .session_ticks
+            .values()
+            .copied()
+            .fold(self.system_tick, Duration::min);
+        self.tick_interval = tick;
+        self.next_tick = self.next_tick.min(Instant::now() + tick);
+    }
+
+    /// Records the tick a session asks for once its statements ran.
+    fn note_session_tick(&mut self, session: &Session) {
+        let before = self.session_ticks.get(&session.conn_id).copied();
+        let now = session.tick_interval();
+        if before != now {
+            match now {
+                Some(tick) => self.session_ticks.insert(session.conn_id, tick),
+                None => self.session_ticks.remove(&session.conn_id),
+            };
+            self.refresh_tick();
+        }
+    }
+
+    /// `ALTER SYSTEM SET | RESET name`: only `tick_interval` is a system variable.
+    fn alter_system(
+        &mut self,
+        session: &Session,
+        name: &str,
+        value: Option<String>,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        if session.transaction == TransactionStatus::InBlock {
+            return Err(AdapterError::new(
+                "25001",
+                "ALTER SYSTEM cannot run inside a transaction block",
+            ));
+        }
+        if !name.eq_ignore_ascii_case("tick_interval") {
+            return Err(AdapterError::new(
+                "0A000",
+                format!("ALTER SYSTEM of \"{name}\" is not supported (only tick_interval is a system variable)"),
+            ));
+        }
+        let ms = match &value {
+            Some(v) => Some(crate::session::parse_tick_interval(v).ok_or_else(|| {
+                let mut e = AdapterError::new(
+                    "22023",
+                    format!("invalid value for parameter \"tick_interval\": \"{v}\""),
+                );
+                e.hint =
+                    Some("The tick is a duration from 1ms to 1min, as in '10ms' or '1s'.".into());
+                e
+            })?),
+            None => None,
+        };
+        self.catalog
+            .set_system_var(
+                "tick_interval",
+                ms.map(crate::session::format_tick_interval),
+            )
+            .map_err(AdapterError::internal)?;
+        self.system_tick = ms.map(Duration::from_millis).unwrap_or(self.flag_tick);
+        self.refresh_tick();
+        Ok(ExecuteResponse::Command {
+            tag: "ALTER SYSTEM".into(),
+        })
+    }
+
+    /// What `SHOW` prints for `tick_interval` when the session did not set it.
+    fn system_tick_text(&self) -> String {
+        crate::session::format_tick_interval(self.system_tick.as_millis() as u64)
     }
 
     /// Makes every table readable at a fresh timestamp: the first thing after startup.
@@ -1010,11 +1104,12 @@ impl Coordinator {
                 sel.recv(r);
             }
             let now = Instant::now();
-            if now >= self.next_tick {
+            let wakeup = self.next_wakeup();
+            if now >= wakeup {
                 self.tick();
                 continue;
             }
-            let Ok(op) = sel.select_timeout(self.next_tick - now) else {
+            let Ok(op) = sel.select_timeout(wakeup - now) else {
                 self.tick();
                 continue;
             };
@@ -1103,6 +1198,9 @@ impl Coordinator {
             }
             Command::Terminate { conn_id } => {
                 self.transactions.remove(&conn_id);
+                if self.session_ticks.remove(&conn_id).is_some() {
+                    self.refresh_tick();
+                }
                 self.close_cursors(conn_id, None);
                 self.end_connection_subscribes(conn_id);
                 self.pending_fetches
@@ -1231,6 +1329,7 @@ impl Coordinator {
                 }
             }
         }
+        self.note_session_tick(&job.session);
         let _ = job.reply.send((job.session, job.responses, None));
     }
 
@@ -1248,6 +1347,7 @@ impl Coordinator {
         if self.write_lock == Some(job.session.conn_id) {
             self.release_write_lock();
         }
+        self.note_session_tick(&job.session);
         let _ = job.reply.send((job.session, job.responses, Some(error)));
     }
 
@@ -1478,11 +1578,24 @@ impl Coordinator {
                 }))
             }
             Plan::ShowVariable { name } => {
+                let system_tick = self.system_tick_text();
+                let shown = |name: &str, value: &'_ str| -> String {
+                    if name.eq_ignore_ascii_case("tick_interval") && value.is_empty() {
+                        system_tick.clone()
+                    } else {
+                        value.to_string()
+                    }
+                };
                 if name == "all" {
                     let rows = session
                         .all()
                         .map(|(n, v, d)| {
-                            Row::pack_slice(&[Datum::String(n), Datum::String(v), Datum::String(d)])
+                            let v = shown(n, v);
+                            Row::pack_slice(&[
+                                Datum::String(n),
+                                Datum::String(&v),
+                                Datum::String(d),
+                            ])
                         })
                         .collect();
                     return done(Ok(ExecuteResponse::Rows {
@@ -1493,7 +1606,8 @@ impl Coordinator {
                 }
                 match session.get(&name) {
                     Some(value) => {
-                        let rows = vec![Row::pack_slice(&[Datum::String(value)])];
+                        let value = shown(&name, value);
+                        let rows = vec![Row::pack_slice(&[Datum::String(&value)])];
                         done(Ok(ExecuteResponse::Rows {
                             desc: show_desc(&name),
                             rows,
@@ -1602,6 +1716,7 @@ impl Coordinator {
                 }
             }
             Plan::Drop(drop) => done(self.drop_objects(conn_id, drop)),
+            Plan::AlterSystem { name, value } => done(self.alter_system(session, &name, value)),
             Plan::AlterRetainHistory {
                 id,
                 retain_history_ms,

@@ -236,6 +236,14 @@ const VARS: &[VarDef] = &[
         validate: statement_timeout,
     },
     VarDef {
+        name: "tick_interval",
+        default: "",
+        description: "Sets how often this session wants table uppers to advance without writes (Freshet); empty follows the system's tick, and the tick is the shortest any session asks for.",
+        read_only: false,
+        report: false,
+        validate: tick_interval,
+    },
+    VarDef {
         name: "TimeZone",
         default: "UTC",
         description: "Sets the time zone for displaying and interpreting time stamps.",
@@ -534,6 +542,11 @@ impl Session {
         (ms > 0).then(|| Duration::from_millis(ms))
     }
 
+    /// The tick this session asks for with `SET tick_interval`, if it did.
+    pub fn tick_interval(&self) -> Option<Duration> {
+        parse_tick_interval(self.get("tick_interval")?).map(Duration::from_millis)
+    }
+
     /// Applies the startup packet's `options` (`-c name=value`, `--name=value`, as libpq's
     /// PGOPTIONS sends them). Returns the settings that failed, with why.
     pub fn apply_startup_options(&mut self, options: &str) -> Vec<AdapterError> {
@@ -818,6 +831,36 @@ fn statement_timeout(name: &str, value: &str) -> Result<String, AdapterError> {
         ));
     }
     Ok(format_duration_ms(ms))
+}
+
+/// The longest tick a session or the system may ask for.
+pub const MAX_TICK_INTERVAL_MS: u64 = 60_000;
+
+/// `tick_interval`: a duration from 1 ms to a minute, or empty (the system's tick).
+fn tick_interval(name: &str, value: &str) -> Result<String, AdapterError> {
+    if value.trim().is_empty() {
+        return Ok(String::new());
+    }
+    parse_tick_interval(value)
+        .map(format_duration_ms)
+        .ok_or_else(|| {
+            invalid_value(
+                name,
+                value,
+                Some("The tick is a duration from 1ms to 1min, as in '10ms' or '1s'."),
+            )
+        })
+}
+
+/// Parses a tick interval (`10ms`, `1s`, a bare number of milliseconds) within
+/// 1 ms ..= [`MAX_TICK_INTERVAL_MS`].
+pub fn parse_tick_interval(value: &str) -> Option<u64> {
+    parse_duration_ms(value).filter(|ms| (1..=MAX_TICK_INTERVAL_MS).contains(ms))
+}
+
+/// Formats a tick interval as `SHOW` prints it.
+pub fn format_tick_interval(ms: u64) -> String {
+    format_duration_ms(ms)
 }
 
 /// Parses `100`, `100ms`, `5s`, `1 min`, `2h`, `1d` into milliseconds (a bare number is

@@ -108,6 +108,11 @@ pub enum Statement {
         name: ast::ObjectName,
         interval: Option<String>,
     },
+    /// `ALTER SYSTEM SET name = value` or `ALTER SYSTEM RESET name` (`value` is `None`).
+    AlterSystem {
+        name: String,
+        value: Option<String>,
+    },
     /// `EXPLAIN TIMESTAMP FOR SELECT ...`.
     ExplainTimestamp {
         statement: Box<ast::Statement>,
@@ -605,6 +610,31 @@ fn parse_custom(tokens: &[&Token], text: &str) -> Result<Option<Statement>, Plan
                 .collect(),
         );
         return Ok(Some(Statement::CreateDefaultIndex { on }));
+    }
+    if w(0) == "alter" && w(1) == "system" {
+        // ALTER SYSTEM SET name { = | TO } value | ALTER SYSTEM RESET name
+        let name = w(3);
+        if name.is_empty() {
+            return Err(syntax(
+                "expected a variable name after ALTER SYSTEM SET | RESET",
+            ));
+        }
+        return match w(2).as_str() {
+            "reset" if tokens.len() == 4 => Ok(Some(Statement::AlterSystem { name, value: None })),
+            "set" if matches!(tokens.get(4), Some(Token::Eq)) || w(4) == "to" => {
+                let value: Vec<String> = tokens[5..].iter().map(|t| token_text(t)).collect();
+                if value.is_empty() {
+                    return Err(syntax("expected a value in ALTER SYSTEM SET"));
+                }
+                Ok(Some(Statement::AlterSystem {
+                    name,
+                    value: Some(value.join("")),
+                }))
+            }
+            _ => Err(syntax(
+                "expected ALTER SYSTEM SET name = value or ALTER SYSTEM RESET name",
+            )),
+        };
     }
     match w(0).as_str() {
         "set" => {

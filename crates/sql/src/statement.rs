@@ -32,6 +32,11 @@ pub enum Plan {
         /// `WITH (RETAIN HISTORY FOR ...)`, in milliseconds.
         retain_history_ms: Option<u64>,
     },
+    /// `ALTER SYSTEM SET | RESET`: a server-wide variable (`value` `None` resets it).
+    AlterSystem {
+        name: String,
+        value: Option<String>,
+    },
     /// `ALTER ... SET | RESET (RETAIN HISTORY ...)`; `None` restores the default.
     AlterRetainHistory {
         id: GlobalId,
@@ -188,6 +193,10 @@ fn plan_statement(qcx: &QueryContext, stmt: &Statement) -> Result<Plan, PlanErro
             }
             Ok(plan)
         }
+        Statement::AlterSystem { name, value } => Ok(Plan::AlterSystem {
+            name: name.clone(),
+            value: value.clone(),
+        }),
         Statement::AlterRetainHistory {
             kind,
             name,

@@ -39,6 +39,9 @@ use crate::subscribe::{
     buffer_exceeded, ActiveSubscribe, Cursor, CursorState, SubscribeOutput, SubscribeSink,
 };
 
+/// How often FETCH timeouts and sinces are looked at, however long the tick.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(10);
+
 fn canceled() -> AdapterError {
     AdapterError::new("57014", "canceling statement due to user request")
 }
@@ -52,8 +55,27 @@ pub(super) fn explain_timestamp_desc() -> RelationDesc {
 }
 
 impl Coordinator {
-    /// Advances every table's upper to a fresh timestamp and expires FETCH timeouts.
+    /// Housekeeping, at least every [`HOUSEKEEPING_INTERVAL`]: expires FETCH timeouts,
+    /// moves sinces, and when the tick is due advances every table's upper to a fresh
+    /// timestamp.
     pub(super) fn tick(&mut self) {
+        let now = Instant::now();
+        self.next_housekeeping = now + HOUSEKEEPING_INTERVAL;
+        if now >= self.next_tick {
+            self.advance_uppers();
+        }
+        self.complete_fetches();
+        if self.holds.due() {
+            self.compact_collections();
+        }
+    }
+
+    /// When the coordinator's loop must wake up next without any message.
+    pub(super) fn next_wakeup(&self) -> Instant {
+        self.next_tick.min(self.next_housekeeping)
+    }
+
+    fn advance_uppers(&mut self) {
         self.next_tick = Instant::now() + self.tick_interval;
         self.flush_group_commit();
         if self.catalog.tables().next().is_some() {
@@ -65,10 +87,6 @@ impl Coordinator {
                 }
                 Err(e) => tracing::warn!(error = %e, "the tick could not get a timestamp"),
             }
-        }
-        self.complete_fetches();
-        if self.holds.due() {
-            self.compact_collections();
         }
     }
 

@@ -1,4 +1,9 @@
-//! History retention end to end: tables and materialized views keep their last
+//! How fresh and how old reads can be, end to end.
+//!
+//! The tick: table uppers advance every `tick_interval` without writes, the shortest
+//! of the system's value (`ALTER SYSTEM SET`) and what connected sessions ask for.
+//!
+//! History retention: tables and materialized views keep their last
 //! `RETAIN HISTORY` interval (1 s by default) before the read timestamp (which moves
 //! with writes) readable `AS OF`, compact the rest away
 //! and refuse reads of it; `ALTER ... SET (RETAIN HISTORY ...)` changes the window; an
@@ -262,4 +267,55 @@ async fn materialized_view_resumes_after_its_inputs_compacted() {
         vec![vec!["41".to_string(), (expected + 1000).to_string()]]
     );
     let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+/// The upper of `table`'s shard, from EXPLAIN TIMESTAMP.
+async fn upper(client: &Client, table: &str) -> u64 {
+    explain_field(client, &format!("SELECT * FROM {table}"), "write frontier").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tick_is_the_shortest_any_session_asks_for() {
+    let (addr, _server) = start_server().await;
+    let admin = connect(addr).await;
+    exec(&admin, "CREATE TABLE idle (a int)").await;
+    // A one-minute system tick: an idle table's upper stands still.
+    exec(&admin, "ALTER SYSTEM SET tick_interval = '1min'").await;
+    sleep(Duration::from_millis(100)).await;
+    let before = upper(&admin, "idle").await;
+    sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        upper(&admin, "idle").await,
+        before,
+        "the upper moved without a tick"
+    );
+
+    // A session that asks for 5 ms gets it for everyone while it is connected.
+    let eager = connect(addr).await;
+    exec(&eager, "SET tick_interval = '5ms'").await;
+    sleep(Duration::from_millis(500)).await;
+    let moved = upper(&admin, "idle").await;
+    assert!(
+        moved >= before + 300,
+        "the upper moved only {} ms",
+        moved - before
+    );
+
+    // Once it leaves, the system's tick applies again.
+    drop(eager);
+    sleep(Duration::from_millis(200)).await;
+    let after = upper(&admin, "idle").await;
+    sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        upper(&admin, "idle").await,
+        after,
+        "the session's tick outlived it"
+    );
+
+    // ALTER SYSTEM RESET restores the server's default (10 ms here).
+    exec(&admin, "ALTER SYSTEM RESET tick_interval").await;
+    sleep(Duration::from_millis(100)).await;
+    let reset = upper(&admin, "idle").await;
+    sleep(Duration::from_millis(500)).await;
+    assert!(upper(&admin, "idle").await >= reset + 300);
 }
