@@ -5,6 +5,8 @@
 # tests: they measure, print and record, and assert nothing about speed.
 #
 # Usage: misc/bench/run.sh [benchmark ...]     (default: all, in this order)
+#   b1 | nexmark          Nexmark q0-q8 (no q6) as materialized views, 1 and 2 workers, against
+#                         the same plans hand-written in differential dataflow
 #   b2 | small_delta      commit -> current count/max GROUP BY view, Δ = 1, 100, 10K, against
 #                         PostgreSQL REFRESH MATERIALIZED VIEW, DuckDB recompute, hand-written DD
 #   b3 | crossover        the same by Δ up to half the base: where incremental stops winning
@@ -22,7 +24,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/freshet-target}"
-all=(b2 b3 b6 b7 memory subscribe_latency)
+all=(b1 b2 b3 b6 b7 memory subscribe_latency)
 benches=("$@")
 [ ${#benches[@]} -eq 0 ] && benches=("${all[@]}")
 
@@ -41,6 +43,7 @@ for bench in "${benches[@]}"; do
   # shellcheck disable=SC2206
   extra=(${FRESHET_BENCH_ARGS:-})
   case "$bench" in
+    b1 | nexmark) cmd=("$bin/nexmark" "${common[@]}" --out "$results") ;;
     b2 | small_delta) cmd=("$bin/delta" "${common[@]}" --bench b2 --out "$results") ;;
     b3 | crossover) cmd=("$bin/delta" "${common[@]}" --bench b3 --base 1000000 --out "$results") ;;
     b6 | idle_views) cmd=("$bin/idle_views" "${common[@]}" --out "$results") ;;

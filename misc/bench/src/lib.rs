@@ -10,6 +10,7 @@
 //! - [`data`]: deterministic rows, their text (COPY) encoding, and the change plan of
 //!   the delta benchmarks.
 //! - [`freshet`]: an `environmentd` process with its own data directory.
+//! - [`nexmark`]: Nexmark events (the `nexmark` crate, fixed base time) and B1's queries.
 //! - [`pg`]: a throwaway PostgreSQL 15 cluster.
 //! - [`duck`]: DuckDB (the pinned Python module) in a child process.
 //! - [`report`]: load checks, medians and percentiles, markdown tables, JSON output.
@@ -17,6 +18,7 @@
 pub mod data;
 pub mod duck;
 pub mod freshet;
+pub mod nexmark;
 pub mod pg;
 pub mod report;
 

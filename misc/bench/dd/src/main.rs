@@ -12,11 +12,18 @@
 //!     measured); prints the latency of every measured round (from handing the
 //!     round's changes to the input until the output's frontier passes them) and a
 //!     checksum of the final view
+//! freshet-bench-dd nexmark --events N --queries q0,q1,... --runs R --warmup W [--workers P]
+//!     per query, R + W runs of a fresh dataflow over the first N Nexmark events
+//!     (`freshet_bench::nexmark`); prints each measured run's seconds (from handing the
+//!     events to the inputs until the output frontier passes them), the output's row
+//!     count and the process's peak RSS
 //! ```
 //!
 //! Each timely worker feeds the rows and changes whose id it owns (`id % peers`);
 //! worker 0 measures. The reduce recomputes a key's count and max from the key's
 //! whole input, as Freshet's `ReducePlan::Basic` does.
+
+mod nexmark;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -49,7 +56,8 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("arrange") => arrange(&args[1..]),
         Some("delta") => delta(&args[1..]),
-        _ => bail!("usage: freshet-bench-dd (arrange|delta) --flag value ..."),
+        Some("nexmark") => nexmark::run(&args[1..]),
+        _ => bail!("usage: freshet-bench-dd (arrange|delta|nexmark) --flag value ..."),
     }
 }
 
