@@ -4,11 +4,14 @@
 //! - [`spawn_storaged`]: the command loop (a thread in the embedded default).
 //! - [`tables::TableWriter`]: appends table writes to their shards with
 //!   `compare_and_append` and advances every table's upper together.
+//! - [`txn_log`]: records a write to several tables before applying it, so a crash
+//!   cannot leave it half applied.
 //!
 //! Sources (Kafka, load generators) will run here too; compute only ever reads what
 //! storaged wrote to persist.
 
 pub mod tables;
+pub mod txn_log;
 
 use std::thread::{self, JoinHandle};
 
