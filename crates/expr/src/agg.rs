@@ -247,6 +247,88 @@ impl AggregateFunc {
     }
 }
 
+/// An aggregate computed one value at a time, whose value can be read after each: the
+/// running totals of a window frame that grows (`UNBOUNDED PRECEDING`), in linear time
+/// where [`AggregateFunc::eval`] per row would be quadratic. Its values equal `eval`'s
+/// over the values added so far.
+pub struct RunningAggregate<'a> {
+    func: AggregateFunc,
+    state: Running<'a>,
+}
+
+enum Running<'a> {
+    Count(i64),
+    Sum(Option<SumState>),
+    Extreme(Option<Datum<'a>>),
+    Bool(Datum<'a>),
+}
+
+impl AggregateFunc {
+    /// A running version of the aggregate, for those that have one (count, sum, avg,
+    /// min, max, bool_and, bool_or).
+    pub fn running<'a>(&self) -> Option<RunningAggregate<'a>> {
+        let state = match self {
+            AggregateFunc::Count => Running::Count(0),
+            AggregateFunc::Sum | AggregateFunc::Avg => Running::Sum(None),
+            AggregateFunc::Min | AggregateFunc::Max => Running::Extreme(None),
+            AggregateFunc::BoolAnd | AggregateFunc::BoolOr => Running::Bool(Datum::Null),
+            _ => return None,
+        };
+        Some(RunningAggregate {
+            func: self.clone(),
+            state,
+        })
+    }
+}
+
+impl<'a> RunningAggregate<'a> {
+    /// Adds one value (NULLs are skipped, as by every aggregate).
+    pub fn add(&mut self, d: Datum<'a>) -> Result<(), EvalError> {
+        if d.is_null() {
+            return Ok(());
+        }
+        match &mut self.state {
+            Running::Count(n) => *n = count_add(*n, 1)?,
+            Running::Sum(state) => {
+                if state.is_none() {
+                    *state = Some(SumState::for_datum(d, self.func == AggregateFunc::Avg)?);
+                }
+                state.as_mut().expect("set above").add(d, 1)?;
+            }
+            Running::Extreme(current) => {
+                // Like `Iterator::min` and `max`: the first of equal minimums, the
+                // last of equal maximums (equal values may print differently: 1.0, 1.00).
+                let keep = match current {
+                    None => false,
+                    Some(c) if self.func == AggregateFunc::Min => *c <= d,
+                    Some(c) => *c > d,
+                };
+                if !keep {
+                    *current = Some(d);
+                }
+            }
+            Running::Bool(result) => {
+                let decisive = Datum::from_bool(self.func == AggregateFunc::BoolOr);
+                if *result != decisive {
+                    *result = d;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The aggregate of the values added so far.
+    pub fn value(&self) -> Result<Datum<'a>, EvalError> {
+        Ok(match &self.state {
+            Running::Count(n) => Datum::Int64(*n),
+            Running::Sum(None) | Running::Extreme(None) => Datum::Null,
+            Running::Sum(Some(state)) => state.clone().finish(self.func == AggregateFunc::Avg)?,
+            Running::Extreme(Some(d)) => *d,
+            Running::Bool(d) => *d,
+        })
+    }
+}
+
 /// `string_agg` over records `(value, delimiter, key...)`: the values in `order_by`
 /// order, each but the first preceded by its own row's delimiter (PostgreSQL's
 /// `string_agg_transfn`: NULL values are skipped, a NULL delimiter is empty). NULL when
@@ -472,6 +554,7 @@ fn numeric_variance<'a>(
 }
 
 /// The running state of `sum` or `avg` over one input type.
+#[derive(Clone)]
 enum SumState {
     /// `smallint`, `integer` or `bigint`; `sum` is `bigint` for the first two (`wide`
     /// false) and `numeric` for `bigint`.
@@ -962,6 +1045,34 @@ mod tests {
             AggregateFunc::VarSamp.output_type(float).scalar_type,
             ScalarType::Float64
         );
+    }
+
+    #[test]
+    fn running_aggregates_match_eval_at_every_prefix() {
+        let values = [
+            Datum::Int32(3),
+            Datum::Null,
+            Datum::Int32(-7),
+            Datum::Int32(10),
+            Datum::Int32(3),
+        ];
+        let arena = RowArena::new();
+        for func in [
+            AggregateFunc::Count,
+            AggregateFunc::Sum,
+            AggregateFunc::Avg,
+            AggregateFunc::Min,
+            AggregateFunc::Max,
+        ] {
+            let mut running = func.running().expect("has a running form");
+            for i in 0..values.len() {
+                running.add(values[i]).unwrap();
+                let expected = func
+                    .eval(values[..=i].iter().map(|d| (*d, 1)), &arena)
+                    .unwrap();
+                assert_eq!(running.value().unwrap(), expected, "{func} of {i}");
+            }
+        }
     }
 
     #[test]

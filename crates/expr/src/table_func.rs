@@ -32,6 +32,11 @@ pub enum TableFunc {
     /// The inner function's rows, each followed by its 1-based position (`bigint`):
     /// `WITH ORDINALITY`.
     WithOrdinality(Box<TableFunc>),
+    /// Several functions side by side (PostgreSQL's several set-returning functions
+    /// in one select list): the arguments are each function's in turn, a row holds
+    /// each function's columns, and there are as many rows as the longest function
+    /// returns, the shorter ones padded with NULLs.
+    Zip(Vec<TableFunc>),
 }
 
 impl TableFunc {
@@ -45,6 +50,7 @@ impl TableFunc {
             | TableFunc::GenerateSeriesTimestampTz => 3,
             TableFunc::UnpackRows { .. } => 1,
             TableFunc::WithOrdinality(inner) => inner.arity(),
+            TableFunc::Zip(funcs) => funcs.iter().map(|f| f.arity()).sum(),
         }
     }
 
@@ -63,6 +69,11 @@ impl TableFunc {
                 types.push(ScalarType::Int64.nullable(false));
                 types
             }
+            TableFunc::Zip(funcs) => funcs
+                .iter()
+                .flat_map(|f| f.output_types())
+                .map(|t| t.scalar_type.nullable(true))
+                .collect(),
         }
     }
 
@@ -89,7 +100,10 @@ impl TableFunc {
                 args.len()
             )));
         }
-        // Every function here is strict: a NULL argument gives no rows.
+        if let TableFunc::Zip(funcs) = self {
+            return zip(funcs, args, limit);
+        }
+        // Every other function is strict: a NULL argument gives no rows.
         if args.iter().any(|a| a.is_null()) {
             return Ok(Some(vec![]));
         }
@@ -164,6 +178,7 @@ impl TableFunc {
                 }
                 Ok((rows.len() <= limit).then_some(rows))
             }
+            TableFunc::Zip(_) => unreachable!("handled above"),
             TableFunc::WithOrdinality(inner) => {
                 let Some(rows) = inner.eval_limited(args, limit)? else {
                     return Ok(None);
@@ -182,6 +197,36 @@ impl TableFunc {
             }
         }
     }
+}
+
+fn zip(funcs: &[TableFunc], args: &[Datum], limit: usize) -> Result<Option<Vec<Row>>, EvalError> {
+    let mut outputs = Vec::with_capacity(funcs.len());
+    let mut offset = 0;
+    for f in funcs {
+        let n = f.arity();
+        match f.eval_limited(&args[offset..offset + n], limit)? {
+            Some(rows) => outputs.push((rows, f.output_types().len())),
+            None => return Ok(None),
+        }
+        offset += n;
+    }
+    let longest = outputs
+        .iter()
+        .map(|(rows, _)| rows.len())
+        .max()
+        .unwrap_or(0);
+    let mut packer = RowPacker::new();
+    let mut out = Vec::with_capacity(longest);
+    for i in 0..longest {
+        for (rows, width) in &outputs {
+            match rows.get(i) {
+                Some(row) => packer.extend_from_row(row),
+                None => packer.extend(std::iter::repeat_n(Datum::Null, *width)),
+            }
+        }
+        out.push(packer.finish_and_reuse());
+    }
+    Ok(Some(out))
 }
 
 /// The most rows one call of a table function may return.
@@ -276,6 +321,10 @@ impl fmt::Display for TableFunc {
             TableFunc::GenerateSeriesTimestampTz => f.write_str("generate_series_timestamptz"),
             TableFunc::UnpackRows { types } => write!(f, "unpack_window_rows[{}]", types.len()),
             TableFunc::WithOrdinality(inner) => write!(f, "{inner} with_ordinality"),
+            TableFunc::Zip(funcs) => {
+                let names: Vec<String> = funcs.iter().map(|f| f.to_string()).collect();
+                write!(f, "zip[{}]", names.join(", "))
+            }
         }
     }
 }

@@ -194,6 +194,8 @@ struct Partition<'r, 'd> {
     peers: Vec<(usize, usize)>,
     /// For each row, the number of peer groups before its own.
     group: Vec<usize>,
+    /// The rows whose first ORDER BY key is not NULL (for RANGE offsets).
+    non_null: (usize, usize),
 }
 
 impl<'r, 'd> Partition<'r, 'd> {
@@ -215,7 +217,23 @@ impl<'r, 'd> Partition<'r, 'd> {
             groups += 1;
             start = end;
         }
-        Partition { rows, peers, group }
+        let non_null = match order_by.first() {
+            None => (0, n),
+            Some(key) => {
+                let is_null = |j: &usize| rows[*j][key.column].is_null();
+                if key.nulls_last {
+                    (0, (0..n).find(is_null).unwrap_or(n))
+                } else {
+                    ((0..n).find(|j| !is_null(j)).unwrap_or(n), n)
+                }
+            }
+        };
+        Partition {
+            rows,
+            peers,
+            group,
+            non_null,
+        }
     }
 
     /// The values of one call, one per row.
@@ -302,6 +320,22 @@ impl<'r, 'd> Partition<'r, 'd> {
                         Some(t) if t >= 0 && (t as usize) < n => arg(t as usize, 0),
                         _ => arg(i, 2),
                     });
+                }
+            }
+            WindowFunc::Aggregate(func)
+                if call.frame.start == FrameBound::UnboundedPreceding
+                    && func.running().is_some() =>
+            {
+                // The frame only grows: add each row once, read the value per row.
+                let mut running = func.running().expect("checked above");
+                let mut added = 0;
+                for i in 0..n {
+                    let (_, end) = self.frame(i, &call.frame, order_by)?;
+                    while added < end {
+                        running.add(arg(added, 0))?;
+                        added += 1;
+                    }
+                    out.push(running.value()?);
                 }
             }
             WindowFunc::FirstValue
@@ -461,25 +495,18 @@ impl<'r, 'd> Partition<'r, 'd> {
                 ord != Ordering::Greater
             }
         };
-        let n = self.rows.len();
-        // Non-null keys are contiguous: find their range, then binary search in it.
-        let (lo, hi) = self.non_null_range(key);
-        let slice: Vec<Datum> = (lo..hi).map(|j| self.rows[j][key.column]).collect();
-        let position = lo + slice.partition_point(|d| before_bound(*d));
-        Ok(position.min(n))
-    }
-
-    /// The range of rows whose key is not NULL (NULLs sort all first or all last).
-    fn non_null_range(&self, key: &ColumnOrder) -> (usize, usize) {
-        let n = self.rows.len();
-        let is_null = |j: usize| self.rows[j][key.column].is_null();
-        if key.nulls_last {
-            let hi = (0..n).position(is_null).unwrap_or(n);
-            (0, hi)
-        } else {
-            let lo = (0..n).position(|j| !is_null(j)).unwrap_or(n);
-            (lo, n)
+        // Non-null keys are contiguous (NULLs sort all first or all last): binary
+        // search among them.
+        let (mut lo, mut hi) = self.non_null;
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if before_bound(self.rows[mid][key.column]) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
         }
+        Ok(lo)
     }
 }
 

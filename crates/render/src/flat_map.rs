@@ -40,14 +40,16 @@ pub fn flat_map_row(
         let produced = func.eval(&args)?;
         let mut packer = RowPacker::new();
         let mut out = Vec::with_capacity(produced.len());
-        for extra in produced {
-            packer.extend(datums.iter().copied());
-            packer.extend_from_row(&extra);
-            let joined = packer.finish_and_reuse();
-            if mfp.is_identity() {
-                out.push(joined);
-            } else if let Some(r) = mfp.evaluate(&joined, &arena, &mut packer)? {
-                out.push(r);
+        // The MFP runs on borrowed datums, so input columns it projects away (a
+        // window's packed partition) are never copied into each output row.
+        let mut joined: Vec<Datum> = Vec::with_capacity(datums.len() + 4);
+        for extra in &produced {
+            joined.clear();
+            joined.extend(datums.iter().copied());
+            joined.extend(extra.iter());
+            if mfp.evaluate_inner(&mut joined, &arena)? {
+                packer.extend(mfp.projection.iter().map(|c| joined[*c]));
+                out.push(packer.finish_and_reuse());
             }
         }
         Ok(out)

@@ -115,6 +115,13 @@ pub enum HirRelationExpr {
         func: TableFunc,
         exprs: Vec<HirScalarExpr>,
     },
+    /// `left CROSS JOIN LATERAL right`: `right` is evaluated for each row of `left`,
+    /// whose columns it reads as its nearest outer scope (`OuterColumn` level 1).
+    /// The columns are left's, then right's.
+    LateralJoin {
+        left: Box<HirRelationExpr>,
+        right: Box<HirRelationExpr>,
+    },
     /// The input's columns followed by one column per window function call.
     Window {
         input: Box<HirRelationExpr>,
@@ -242,6 +249,11 @@ impl HirRelationExpr {
                 cols.extend(func.output_types());
                 RelationType::new(cols)
             }
+            HirRelationExpr::LateralJoin { left, right } => {
+                let mut cols = left.typ().column_types;
+                cols.extend(right.typ().column_types);
+                RelationType::new(cols)
+            }
             HirRelationExpr::Window { input, windows } => {
                 let mut cols = input.typ().column_types;
                 let calls: Vec<ColumnType> =
@@ -312,7 +324,8 @@ impl HirRelationExpr {
             | HirRelationExpr::TopK { input, .. }
             | HirRelationExpr::Negate { input }
             | HirRelationExpr::Threshold { input } => vec![input],
-            HirRelationExpr::Join { left, right, .. } => vec![left, right],
+            HirRelationExpr::Join { left, right, .. }
+            | HirRelationExpr::LateralJoin { left, right } => vec![left, right],
             HirRelationExpr::Union { base, inputs } => {
                 std::iter::once(&**base).chain(inputs.iter()).collect()
             }
@@ -352,6 +365,7 @@ impl HirRelationExpr {
                     .join(" AND ")
             )?,
             HirRelationExpr::Join { on, kind, .. } => writeln!(f, "{pad}{kind:?}Join on={on}")?,
+            HirRelationExpr::LateralJoin { .. } => writeln!(f, "{pad}LateralJoin")?,
             HirRelationExpr::FlatMap { func, exprs, .. } => {
                 writeln!(f, "{pad}FlatMap {func}({})", list(exprs))?
             }

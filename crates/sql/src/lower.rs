@@ -236,6 +236,22 @@ impl HirRelationExpr {
             HirRelationExpr::Window { input, windows } => {
                 lower_windows(input.applied_to(outer, map)?, outer_arity, windows)
             }
+            HirRelationExpr::LateralJoin { left, right } => {
+                // As a correlated subquery: `right` applied to the distinct values of
+                // the left columns it reads, joined back to the left rows.
+                let mut rel = left.applied_to(outer, map)?;
+                let width = rel.arity();
+                let finish = share(&mut rel);
+                let (keys, _, result) = lower_subquery(right, &rel, map)?;
+                let k = keys.len();
+                let right_arity = result.arity() - k;
+                let pairs: Vec<(usize, usize)> =
+                    keys.iter().enumerate().map(|(i, c)| (*c, i)).collect();
+                let keep = (0..width)
+                    .chain((0..right_arity).map(|c| width + k + c))
+                    .collect();
+                finish.wrap(join_on(rel, result, &pairs, keep))
+            }
             HirRelationExpr::Reduce {
                 input,
                 group_key,
@@ -343,6 +359,11 @@ impl HirRelationExpr {
                 exprs.iter().for_each(|s| visit_scalar(s, f));
             }
             HirRelationExpr::Window { input, .. } => input.visit_scalars(depth, f),
+            HirRelationExpr::LateralJoin { left, right } => {
+                left.visit_scalars(depth, f);
+                // `right` sees `left` as one scope out, as a subquery would.
+                right.visit_scalars(depth + 1, f);
+            }
             HirRelationExpr::Filter { input, predicates } => {
                 input.visit_scalars(depth, f);
                 predicates.iter().for_each(|s| visit_scalar(s, f));

@@ -1038,9 +1038,15 @@ fn plan_from(
                         | ast::JoinOperator::LeftOuter(_)
                 )
             });
+        let lateral_subquery = is_lateral_subquery(&twj.relation) && result.is_some();
+        let extends = extends || (lateral_subquery && twj.joins.is_empty());
         let (mut expr, mut scope) = match &leading_function {
             Some(item) if extends => table_func::plan_function_item(qcx, item, result.take())?,
             Some(item) => table_func::plan_function_item(qcx, item, None)?,
+            None if lateral_subquery && extends => {
+                let left = result.take().expect("checked above");
+                plan_lateral_subquery(qcx, left, &twj.relation)?
+            }
             None => plan_table_factor(qcx, &twj.relation)?,
         };
         for join in &twj.joins {
@@ -1053,6 +1059,19 @@ fn plan_from(
                 ast::JoinOperator::CrossJoin(_) => Some(None),
                 _ => None,
             };
+            if let (true, Some(on)) = (is_lateral_subquery(&join.relation), on) {
+                (expr, scope) = plan_lateral_subquery(qcx, (expr, scope), &join.relation)?;
+                if let Some(on) = on {
+                    let types = expr.typ().column_types;
+                    let ecx = ExprContext::new(qcx, &scope, &types).in_clause("JOIN conditions");
+                    let predicate = plan_predicate(&ecx, on, "JOIN/ON")?;
+                    expr = HirRelationExpr::Filter {
+                        input: Box::new(expr),
+                        predicates: vec![predicate],
+                    };
+                }
+                continue;
+            }
             if let (Some(item), Some(on)) = (table_func::function_item(&join.relation)?, on) {
                 let (flat, flat_scope) =
                     table_func::plan_function_item(qcx, &item, Some((expr, scope)))?;
@@ -1068,6 +1087,11 @@ fn plan_from(
                     };
                 }
                 continue;
+            }
+            if is_lateral_subquery(&join.relation) {
+                return Err(PlanError::unsupported(
+                    "LATERAL subqueries in outer joins and joins with USING",
+                ));
             }
             let (right, right_scope) = match table_func::function_item(&join.relation)? {
                 Some(item) => table_func::plan_function_item(qcx, &item, None)?,
@@ -1105,6 +1129,49 @@ fn plan_from(
             Scope::default(),
         )
     }))
+}
+
+fn is_lateral_subquery(factor: &ast::TableFactor) -> bool {
+    matches!(factor, ast::TableFactor::Derived { lateral: true, .. })
+}
+
+/// `left, LATERAL (query) alias`: the query is planned with `left`'s columns as its
+/// nearest outer scope, and evaluated per row of `left` (a [`HirRelationExpr::LateralJoin`]).
+fn plan_lateral_subquery(
+    qcx: &QueryContext,
+    (left, left_scope): (HirRelationExpr, Scope),
+    factor: &ast::TableFactor,
+) -> Result<(HirRelationExpr, Scope), PlanError> {
+    let ast::TableFactor::Derived {
+        subquery, alias, ..
+    } = factor
+    else {
+        unreachable!("called on a LATERAL subquery")
+    };
+    let types = left.typ().column_types;
+    qcx.outer.borrow_mut().push((left_scope.clone(), types));
+    let planned = plan_nested_query(qcx, subquery);
+    qcx.outer.borrow_mut().pop();
+    let (right, mut names) = planned?;
+    let Some(alias) = alias else {
+        return Err(PlanError::Syntax(
+            "subquery in FROM must have an alias".into(),
+        ));
+    };
+    for (i, c) in alias.columns.iter().enumerate() {
+        if i < names.len() {
+            names[i] = normalize_ident(&c.name);
+        }
+    }
+    let right_scope = Scope::from_names(Some(&normalize_ident(&alias.name)), &names);
+    left_scope.check_disjoint(&right_scope)?;
+    Ok((
+        HirRelationExpr::LateralJoin {
+            left: Box::new(left),
+            right: Box::new(right),
+        },
+        left_scope.concat(right_scope),
+    ))
 }
 
 /// Plans `left <op> right`: the join kind, its ON / USING / NATURAL condition, and the
@@ -1379,11 +1446,12 @@ fn plan_table_factor(
             }
             Ok((expr, scope))
         }
+        // LATERAL with no FROM item before it to read is a plain subquery.
         ast::TableFactor::Derived {
-            lateral: false,
             subquery,
             alias,
             sample: None,
+            ..
         } => {
             if alias.is_none() {
                 return Err(PlanError::Syntax(

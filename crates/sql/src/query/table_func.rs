@@ -4,9 +4,10 @@
 //! calls in FROM are implicitly LATERAL: it becomes a [`HirRelationExpr::FlatMap`]
 //! over the relation of those items (or over the one-row relation when it comes
 //! first). In the select list, PostgreSQL evaluates set-returning functions after
-//! grouping and windows and before DISTINCT and ORDER BY, one output row per value:
-//! a FlatMap over the relation the select list reads, whose column the select list
-//! then reads through the [`ExprContext`]'s substitutions.
+//! grouping and windows and before DISTINCT and ORDER BY, one output row per value,
+//! several functions in lockstep: a FlatMap (of a `TableFunc::Zip` for several) over
+//! the relation the select list reads, whose columns the select list then reads
+//! through the [`ExprContext`]'s substitutions.
 
 use expr::TableFunc;
 
@@ -281,39 +282,49 @@ pub(super) fn plan_select_list_srfs(
     calls: &[ast::Expr],
     input: HirRelationExpr,
 ) -> Result<(HirRelationExpr, Vec<(ast::Expr, usize)>), PlanError> {
-    let [call] = calls else {
-        return Err(PlanError::unsupported(
-            "more than one set-returning function in a select list",
-        ));
-    };
-    let ast::Expr::Function(f) = call else {
-        unreachable!("set-returning function calls are function calls")
-    };
-    let name = f
-        .name
-        .0
-        .last()
-        .and_then(|p| p.as_ident())
-        .map(normalize_ident)
-        .unwrap_or_default();
-    let (args, _, _) = function_args(f)?;
-    for a in &args {
-        let mut nested = Vec::new();
-        collect_calls(a, &is_srf_call, false, &mut nested);
-        if !nested.is_empty() {
-            return Err(PlanError::unsupported(
-                "set-returning functions in the arguments of set-returning functions",
-            ));
+    let mut funcs = Vec::new();
+    let mut all_exprs = Vec::new();
+    let mut substitutions = Vec::new();
+    let mut column = ecx.types.len();
+    for call in calls {
+        let ast::Expr::Function(f) = call else {
+            unreachable!("set-returning function calls are function calls")
+        };
+        let name = f
+            .name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .map(normalize_ident)
+            .unwrap_or_default();
+        let (args, _, _) = function_args(f)?;
+        for a in &args {
+            let mut nested = Vec::new();
+            collect_calls(a, &is_srf_call, false, &mut nested);
+            if !nested.is_empty() {
+                return Err(PlanError::unsupported(
+                    "set-returning functions in the arguments of set-returning functions",
+                ));
+            }
         }
+        let (func, exprs) = plan_table_function(ecx, &name, &args)?;
+        substitutions.push((call.clone(), column));
+        column += func.output_types().len();
+        funcs.push(func);
+        all_exprs.extend(exprs);
     }
-    let (func, exprs) = plan_table_function(ecx, &name, &args)?;
-    let column = ecx.types.len();
+    // One function alone, or several in lockstep (the shorter padded with NULLs).
+    let func = if funcs.len() == 1 {
+        funcs.pop().expect("one function")
+    } else {
+        TableFunc::Zip(funcs)
+    };
     Ok((
         HirRelationExpr::FlatMap {
             input: Box::new(input),
             func,
-            exprs,
+            exprs: all_exprs,
         },
-        vec![(call.clone(), column)],
+        substitutions,
     ))
 }
