@@ -10,8 +10,11 @@
 //! row at `t` means every change at or before `t` has arrived, so the local copy then
 //! equals `SELECT * FROM <view> AS OF t` and is printed. After a disconnect it
 //! reconnects and subscribes `AS OF t WITH (SNAPSHOT = false)`: exactly the changes
-//! after `t`, no gap and no duplicate. (Times before the view's retained history
-//! cannot be resumed from; Freshet currently keeps all history.)
+//! after `t`, no gap and no duplicate. That needs `t` to be within the retained history
+//! of what the view reads: create it `WITH (RETAIN HISTORY FOR '1h')` (or `ALTER
+//! MATERIALIZED VIEW my_view SET (RETAIN HISTORY FOR '1h')`) for clients that may be
+//! away for up to an hour. If the client was away longer, the resume fails with
+//! SQLSTATE 22023 and this client starts over from a fresh snapshot.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -107,12 +110,19 @@ async fn main() {
                     .as_db_error()
                     .map(|d| format!("{} ({})", d.message(), d.code().code()))
                     .unwrap_or_else(|| error.to_string());
-                eprintln!("subscription interrupted: {reason}; resuming from {progress:?}");
-                if progress.is_none() {
-                    // Nothing consistent was received yet: start over from a snapshot.
+                let compacted = error
+                    .as_db_error()
+                    .is_some_and(|d| d.code().code() == "22023");
+                if compacted || progress.is_none() {
+                    // Nothing consistent was received yet, or the history to resume from
+                    // is gone: start over from a snapshot.
+                    eprintln!("subscription interrupted: {reason}; starting over");
                     state.clear();
+                    resume_from = None;
+                } else {
+                    eprintln!("subscription interrupted: {reason}; resuming from {progress:?}");
+                    resume_from = progress;
                 }
-                resume_from = progress;
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }

@@ -185,6 +185,9 @@ struct TxnWrites {
     vars_at_commit: SessionVars,
     /// The timestamp every SELECT of an explicit block reads at, once one has read.
     read_ts: Option<repr::Timestamp>,
+    /// What the block has read at `read_ts` (tables, materialized views, their
+    /// indexes): the block holds `read_ts` on them.
+    read_inputs: std::collections::BTreeSet<GlobalId>,
 }
 
 impl TxnWrites {
@@ -195,6 +198,7 @@ impl TxnWrites {
             vars_at_commit: vars.clone(),
             vars_at_begin: vars,
             read_ts: None,
+            read_inputs: Default::default(),
         }
     }
 

@@ -314,16 +314,25 @@ async fn accumulated_subscription_equals_select_as_of() {
         "CREATE MATERIALIZED VIEW j WITH (RETAIN HISTORY FOR '1h') AS SELECT l.k, count(*) AS n, sum(l.v * r.w) AS s FROM l JOIN r ON l.k = r.k GROUP BY l.k",
     )
     .await;
-    exec(&client, "CREATE DEFAULT INDEX ON j").await;
+    exec(
+        &client,
+        "CREATE DEFAULT INDEX ON j WITH (RETAIN HISTORY FOR '1h')",
+    )
+    .await;
 
     let reader = connect(addr).await;
+    let started = std::time::Instant::now();
     exec(&reader, "BEGIN").await;
     exec(&reader, "DECLARE c CURSOR FOR SUBSCRIBE j WITH (PROGRESS)").await;
 
     let mut writer = Some(tokio::spawn(async move {
         let client = connect(addr).await;
         let mut rng = Rng(0x5eed_1234_abcd);
-        for _ in 0..txns {
+        let started = std::time::Instant::now();
+        for i in 0..txns {
+            if i > 0 && i % 1_000 == 0 {
+                println!("writer: {i} transactions in {:?}", started.elapsed());
+            }
             let table = if rng.below(2) == 0 { "l" } else { "r" };
             let col = if table == "l" { "v" } else { "w" };
             let k = rng.below(8);
@@ -374,6 +383,13 @@ async fn accumulated_subscription_equals_select_as_of() {
                         );
                         checked += 1;
                         changed = false;
+                        if checked % 1_000 == 0 {
+                            println!(
+                                "reader: {checked} checks in {:?}, {} ms behind",
+                                started.elapsed(),
+                                now_ms().saturating_sub(ts)
+                            );
+                        }
                     }
                 }
             }

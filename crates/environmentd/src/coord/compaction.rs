@@ -13,7 +13,9 @@
 //! - a materialized view holds its inputs at its own upper − 1, durably (the hold is
 //!   the since of the coordinator's persist reader), so after a restart its dataflow
 //!   can resume from its shard's upper;
-//! - a transaction block that has read holds its timestamp on everything until it ends.
+//! - a transaction block that has read holds its timestamp on what it read (and their
+//!   indexes) until it ends; a later read of something else in the block is refused
+//!   if that has moved past the timestamp.
 //!
 //! The since of a table's or materialized view's shard is the minimum over its
 //! readers: the coordinator's reader (moved here once per [`COMPACTION_INTERVAL`]),
@@ -250,8 +252,14 @@ impl Coordinator {
                 hold(*id, ts);
             }
         }
-        // A transaction block reads everything at its first read's timestamp.
-        let block = self.transactions.values().filter_map(|t| t.read_ts).min();
+        // A transaction block reads at its first read's timestamp until it ends.
+        for txn in self.transactions.values() {
+            if let Some(ts) = txn.read_ts {
+                for id in &txn.read_inputs {
+                    hold(*id, ts);
+                }
+            }
+        }
         let ids: Vec<(GlobalId, bool)> = self
             .catalog
             .entries()
@@ -269,9 +277,6 @@ impl Coordinator {
             let mut target = read_ts.saturating_sub(window);
             if let Some(ts) = held.get(&id) {
                 target = target.min(*ts);
-            }
-            if let Some(ts) = block {
-                target = target.min(ts);
             }
             if storage {
                 let Some(handle) = self.holds.handles.get_mut(&id) else {

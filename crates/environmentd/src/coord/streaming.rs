@@ -91,20 +91,41 @@ impl Coordinator {
     }
 
     /// The timestamp a read of `source` uses (see the module documentation).
+    ///
+    /// Inside an explicit block the first read's timestamp is kept for the block's later
+    /// reads, and the block holds it on every collection it read (see `compaction`).
+    /// A subscription uses the block's timestamp if there is one but does not fix it:
+    /// it holds its own `as_of` while it reads its snapshot.
     pub(super) fn read_timestamp(
         &mut self,
         session: &Session,
         as_of: Option<Timestamp>,
         source: &MirRelationExpr,
     ) -> Result<Timestamp, AdapterError> {
+        self.choose_read_timestamp(session, as_of, source, true)
+    }
+
+    fn choose_read_timestamp(
+        &mut self,
+        session: &Session,
+        as_of: Option<Timestamp>,
+        source: &MirRelationExpr,
+        pin: bool,
+    ) -> Result<Timestamp, AdapterError> {
+        let inputs = self.storage_inputs(source);
         if let Some(ts) = as_of {
-            self.check_readable(ts, &self.storage_inputs(source))?;
+            self.check_readable(ts, &inputs)?;
             return Ok(ts);
         }
         let conn_id = session.conn_id;
         let in_block = session.transaction == TransactionStatus::InBlock;
         if in_block {
             if let Some(ts) = self.transactions.get(&conn_id).and_then(|t| t.read_ts) {
+                // A collection the block did not read before may have moved on.
+                self.check_readable(ts, &inputs)?;
+                if pin {
+                    self.note_block_reads(conn_id, &inputs);
+                }
                 return Ok(ts);
             }
         }
@@ -115,12 +136,26 @@ impl Coordinator {
                 .unwrap_or_else(|| self.oracle.read_ts())
                 .max(self.read_since(source))
         };
-        if in_block {
+        if in_block && pin {
             if let Some(txn) = self.transactions.get_mut(&conn_id) {
                 txn.read_ts = Some(ts);
             }
+            self.note_block_reads(conn_id, &inputs);
         }
         Ok(ts)
+    }
+
+    /// Records the collections a transaction block read (and their indexes): the block
+    /// holds its timestamp on them until it ends.
+    fn note_block_reads(&mut self, conn_id: u32, inputs: &[GlobalId]) {
+        let indexes: Vec<GlobalId> = inputs
+            .iter()
+            .flat_map(|id| self.catalog.indexes_on(*id).map(|i| i.id))
+            .collect();
+        if let Some(txn) = self.transactions.get_mut(&conn_id) {
+            txn.read_inputs
+                .extend(inputs.iter().copied().chain(indexes));
+        }
     }
 
     /// The latest time every input of `source` is complete at, if all have data.
@@ -236,7 +271,7 @@ impl Coordinator {
                 ));
             }
         }
-        let as_of = self.read_timestamp(session, plan.as_of, &plan.source)?;
+        let as_of = self.choose_read_timestamp(session, plan.as_of, &plan.source, false)?;
         if let Some(up_to) = plan.up_to {
             if as_of > up_to {
                 return Err(AdapterError::new(
