@@ -330,7 +330,7 @@ async fn accumulated_subscription_equals_select_as_of() {
         let mut rng = Rng(0x5eed_1234_abcd);
         let started = std::time::Instant::now();
         for i in 0..txns {
-            if i > 0 && i % 1_000 == 0 {
+            if i > 0 && i.is_multiple_of(1_000) {
                 println!("writer: {i} transactions in {:?}", started.elapsed());
             }
             let table = if rng.below(2) == 0 { "l" } else { "r" };
@@ -383,7 +383,7 @@ async fn accumulated_subscription_equals_select_as_of() {
                         );
                         checked += 1;
                         changed = false;
-                        if checked % 1_000 == 0 {
+                        if checked.is_multiple_of(1_000) {
                             println!(
                                 "reader: {checked} checks in {:?}, {} ms behind",
                                 started.elapsed(),
