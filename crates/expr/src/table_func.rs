@@ -40,6 +40,20 @@ pub enum TableFunc {
 }
 
 impl TableFunc {
+    /// The function's name, as SQL calls it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TableFunc::GenerateSeriesInt32
+            | TableFunc::GenerateSeriesInt64
+            | TableFunc::GenerateSeriesNumeric
+            | TableFunc::GenerateSeriesTimestamp
+            | TableFunc::GenerateSeriesTimestampTz => "generate_series",
+            TableFunc::UnpackRows { .. } => "unpack_window_rows",
+            TableFunc::WithOrdinality(inner) => inner.name(),
+            TableFunc::Zip(_) => "set-returning functions",
+        }
+    }
+
     /// The number of arguments the function takes.
     pub fn arity(&self) -> usize {
         match self {
@@ -82,7 +96,8 @@ impl TableFunc {
     pub fn eval(&self, args: &[Datum]) -> Result<Vec<Row>, EvalError> {
         self.eval_limited(args, MAX_ROWS_PER_CALL)?.ok_or_else(|| {
             EvalError::ProgramLimitExceeded(format!(
-                "{self} would return more than {MAX_ROWS_PER_CALL} rows for one input row"
+                "{} would return more than {MAX_ROWS_PER_CALL} rows for one input row",
+                self.name()
             ))
         })
     }
