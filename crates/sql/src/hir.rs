@@ -115,12 +115,15 @@ pub enum HirRelationExpr {
         func: TableFunc,
         exprs: Vec<HirScalarExpr>,
     },
-    /// `left CROSS JOIN LATERAL right`: `right` is evaluated for each row of `left`,
-    /// whose columns it reads as its nearest outer scope (`OuterColumn` level 1).
-    /// The columns are left's, then right's.
+    /// `left [LEFT] JOIN LATERAL right ON on`: `right` is evaluated for each row of
+    /// `left`, whose columns it reads as its nearest outer scope (`OuterColumn` level
+    /// 1); `on` is over the columns, left's then right's. `kind` is `Inner` or
+    /// `LeftOuter`.
     LateralJoin {
         left: Box<HirRelationExpr>,
         right: Box<HirRelationExpr>,
+        on: HirScalarExpr,
+        kind: JoinKind,
     },
     /// The input's columns followed by one column per window function call.
     Window {
@@ -249,9 +252,15 @@ impl HirRelationExpr {
                 cols.extend(func.output_types());
                 RelationType::new(cols)
             }
-            HirRelationExpr::LateralJoin { left, right } => {
+            HirRelationExpr::LateralJoin {
+                left, right, kind, ..
+            } => {
                 let mut cols = left.typ().column_types;
-                cols.extend(right.typ().column_types);
+                let mut right = right.typ().column_types;
+                if *kind == JoinKind::LeftOuter {
+                    right.iter_mut().for_each(|c| c.nullable = true);
+                }
+                cols.extend(right);
                 RelationType::new(cols)
             }
             HirRelationExpr::Window { input, windows } => {
@@ -325,7 +334,7 @@ impl HirRelationExpr {
             | HirRelationExpr::Negate { input }
             | HirRelationExpr::Threshold { input } => vec![input],
             HirRelationExpr::Join { left, right, .. }
-            | HirRelationExpr::LateralJoin { left, right } => vec![left, right],
+            | HirRelationExpr::LateralJoin { left, right, .. } => vec![left, right],
             HirRelationExpr::Union { base, inputs } => {
                 std::iter::once(&**base).chain(inputs.iter()).collect()
             }
@@ -365,7 +374,9 @@ impl HirRelationExpr {
                     .join(" AND ")
             )?,
             HirRelationExpr::Join { on, kind, .. } => writeln!(f, "{pad}{kind:?}Join on={on}")?,
-            HirRelationExpr::LateralJoin { .. } => writeln!(f, "{pad}LateralJoin")?,
+            HirRelationExpr::LateralJoin { on, kind, .. } => {
+                writeln!(f, "{pad}Lateral{kind:?}Join on={on}")?
+            }
             HirRelationExpr::FlatMap { func, exprs, .. } => {
                 writeln!(f, "{pad}FlatMap {func}({})", list(exprs))?
             }

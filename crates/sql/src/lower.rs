@@ -236,7 +236,12 @@ impl HirRelationExpr {
             HirRelationExpr::Window { input, windows } => {
                 lower_windows(input.applied_to(outer, map)?, outer_arity, windows)
             }
-            HirRelationExpr::LateralJoin { left, right } => {
+            HirRelationExpr::LateralJoin {
+                left,
+                right,
+                on,
+                kind,
+            } => {
                 // As a correlated subquery: `right` applied to the distinct values of
                 // the left columns it reads, joined back to the left rows.
                 let mut rel = left.applied_to(outer, map)?;
@@ -250,7 +255,23 @@ impl HirRelationExpr {
                 let keep = (0..width)
                     .chain((0..right_arity).map(|c| width + k + c))
                     .collect();
-                finish.wrap(join_on(rel, result, &pairs, keep))
+                let mut joined = join_on(rel.clone(), result, &pairs, keep);
+                let joined_width = joined.arity();
+                let predicate = on.applied_to(&mut joined, map)?;
+                let mut joined = joined.filter(vec![predicate]);
+                if joined.arity() != joined_width {
+                    joined = joined.project((0..joined_width).collect());
+                }
+                let result = match kind {
+                    JoinKind::LeftOuter => {
+                        // Left rows without a match, padded with NULLs.
+                        let (joined, finish_joined) = joined.bind();
+                        let missing = unmatched(&rel, &joined, 0..width);
+                        finish_joined.wrap(joined.union(pad_right(missing, &right.typ())))
+                    }
+                    _ => joined,
+                };
+                finish.wrap(result)
             }
             HirRelationExpr::Reduce {
                 input,
@@ -359,8 +380,11 @@ impl HirRelationExpr {
                 exprs.iter().for_each(|s| visit_scalar(s, f));
             }
             HirRelationExpr::Window { input, .. } => input.visit_scalars(depth, f),
-            HirRelationExpr::LateralJoin { left, right } => {
+            HirRelationExpr::LateralJoin {
+                left, right, on, ..
+            } => {
                 left.visit_scalars(depth, f);
+                visit_scalar(on, f);
                 // `right` sees `left` as one scope out, as a subquery would.
                 right.visit_scalars(depth + 1, f);
             }

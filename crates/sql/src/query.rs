@@ -1045,7 +1045,7 @@ fn plan_from(
             Some(item) => table_func::plan_function_item(qcx, item, None)?,
             None if lateral_subquery && extends => {
                 let left = result.take().expect("checked above");
-                plan_lateral_subquery(qcx, left, &twj.relation)?
+                plan_lateral_join(qcx, left, &twj.relation, JoinKind::Inner, None)?
             }
             None => plan_table_factor(qcx, &twj.relation)?,
         };
@@ -1059,20 +1059,27 @@ fn plan_from(
                 ast::JoinOperator::CrossJoin(_) => Some(None),
                 _ => None,
             };
-            if let (true, Some(on)) = (is_lateral_subquery(&join.relation), on) {
-                (expr, scope) = plan_lateral_subquery(qcx, (expr, scope), &join.relation)?;
-                if let Some(on) = on {
-                    let types = expr.typ().column_types;
-                    let ecx = ExprContext::new(qcx, &scope, &types).in_clause("JOIN conditions");
-                    let predicate = plan_predicate(&ecx, on, "JOIN/ON")?;
-                    expr = HirRelationExpr::Filter {
-                        input: Box::new(expr),
-                        predicates: vec![predicate],
-                    };
+            // LATERAL subqueries, and functions in LEFT JOINs, read the left side.
+            let lateral = match &join.join_operator {
+                ast::JoinOperator::Join(ast::JoinConstraint::On(e))
+                | ast::JoinOperator::Inner(ast::JoinConstraint::On(e)) => {
+                    Some((JoinKind::Inner, Some(e)))
                 }
+                ast::JoinOperator::CrossJoin(_) => Some((JoinKind::Inner, None)),
+                ast::JoinOperator::Left(ast::JoinConstraint::On(e))
+                | ast::JoinOperator::LeftOuter(ast::JoinConstraint::On(e)) => {
+                    Some((JoinKind::LeftOuter, Some(e)))
+                }
+                _ => None,
+            };
+            let function = table_func::function_item(&join.relation)?;
+            let lateral_right = is_lateral_subquery(&join.relation)
+                || (function.is_some() && matches!(lateral, Some((JoinKind::LeftOuter, _))));
+            if let (true, Some((kind, on))) = (lateral_right, lateral) {
+                (expr, scope) = plan_lateral_join(qcx, (expr, scope), &join.relation, kind, on)?;
                 continue;
             }
-            if let (Some(item), Some(on)) = (table_func::function_item(&join.relation)?, on) {
+            if let (Some(item), Some(on)) = (function, on) {
                 let (flat, flat_scope) =
                     table_func::plan_function_item(qcx, &item, Some((expr, scope)))?;
                 expr = flat;
@@ -1090,7 +1097,7 @@ fn plan_from(
             }
             if is_lateral_subquery(&join.relation) {
                 return Err(PlanError::unsupported(
-                    "LATERAL subqueries in outer joins and joins with USING",
+                    "LATERAL in RIGHT and FULL joins and joins with USING",
                 ));
             }
             let (right, right_scope) = match table_func::function_item(&join.relation)? {
@@ -1135,24 +1142,63 @@ fn is_lateral_subquery(factor: &ast::TableFactor) -> bool {
     matches!(factor, ast::TableFactor::Derived { lateral: true, .. })
 }
 
-/// `left, LATERAL (query) alias`: the query is planned with `left`'s columns as its
-/// nearest outer scope, and evaluated per row of `left` (a [`HirRelationExpr::LateralJoin`]).
-fn plan_lateral_subquery(
+/// `left, LATERAL (query) alias` (`kind` inner, no `on`), `left [LEFT] JOIN LATERAL
+/// (query) alias ON on`, or a function in a LEFT JOIN: the right side is planned with
+/// `left`'s columns as its nearest outer scope, and evaluated per row of `left` (a
+/// [`HirRelationExpr::LateralJoin`]).
+fn plan_lateral_join(
     qcx: &QueryContext,
     (left, left_scope): (HirRelationExpr, Scope),
     factor: &ast::TableFactor,
+    kind: JoinKind,
+    on: Option<&ast::Expr>,
 ) -> Result<(HirRelationExpr, Scope), PlanError> {
+    let types = left.typ().column_types;
+    qcx.outer.borrow_mut().push((left_scope.clone(), types));
+    let planned = plan_lateral_right(qcx, factor);
+    qcx.outer.borrow_mut().pop();
+    let (right, right_scope) = planned?;
+    left_scope.check_disjoint(&right_scope)?;
+    let scope = left_scope.concat(right_scope);
+    let on = match on {
+        None => HirScalarExpr::literal(Datum::True, ScalarType::Bool),
+        Some(on) => {
+            let types: Vec<ColumnType> = left
+                .typ()
+                .column_types
+                .into_iter()
+                .chain(right.typ().column_types)
+                .collect();
+            let ecx = ExprContext::new(qcx, &scope, &types).in_clause("JOIN conditions");
+            plan_predicate(&ecx, on, "JOIN/ON")?
+        }
+    };
+    Ok((
+        HirRelationExpr::LateralJoin {
+            left: Box::new(left),
+            right: Box::new(right),
+            on,
+            kind,
+        },
+        scope,
+    ))
+}
+
+/// The right side of a lateral join, planned in the scope the caller pushed.
+fn plan_lateral_right(
+    qcx: &QueryContext,
+    factor: &ast::TableFactor,
+) -> Result<(HirRelationExpr, Scope), PlanError> {
+    if let Some(item) = table_func::function_item(factor)? {
+        return table_func::plan_function_item(qcx, &item, None);
+    }
     let ast::TableFactor::Derived {
         subquery, alias, ..
     } = factor
     else {
-        unreachable!("called on a LATERAL subquery")
+        unreachable!("called on a LATERAL subquery or a function")
     };
-    let types = left.typ().column_types;
-    qcx.outer.borrow_mut().push((left_scope.clone(), types));
-    let planned = plan_nested_query(qcx, subquery);
-    qcx.outer.borrow_mut().pop();
-    let (right, mut names) = planned?;
+    let (right, mut names) = plan_nested_query(qcx, subquery)?;
     let Some(alias) = alias else {
         return Err(PlanError::Syntax(
             "subquery in FROM must have an alias".into(),
@@ -1163,14 +1209,9 @@ fn plan_lateral_subquery(
             names[i] = normalize_ident(&c.name);
         }
     }
-    let right_scope = Scope::from_names(Some(&normalize_ident(&alias.name)), &names);
-    left_scope.check_disjoint(&right_scope)?;
     Ok((
-        HirRelationExpr::LateralJoin {
-            left: Box::new(left),
-            right: Box::new(right),
-        },
-        left_scope.concat(right_scope),
+        right,
+        Scope::from_names(Some(&normalize_ident(&alias.name)), &names),
     ))
 }
 
