@@ -156,6 +156,27 @@ pub enum ReducePlan {
     Distinct,
     /// Every aggregate recomputed from the group's values when the group changes.
     Basic { aggregates: Vec<AggregateExpr> },
+    /// Only `count` and `sum` of `smallint`/`integer` (no `DISTINCT`): each row's
+    /// contribution is carried in the difference (a vector of 128-bit lanes: the
+    /// group's row count, then per aggregate its non-null count and sum), so a change
+    /// costs the same however large its group is. A sum beyond `bigint` is an error
+    /// (22003) in the error collection, like `Basic`'s.
+    Accumulable { aggregates: Vec<AggregateExpr> },
+}
+
+impl ReducePlan {
+    /// Whether an aggregate can be computed in the difference: `count` of anything and
+    /// `sum` of `smallint`/`integer` (`arg` is the argument's type), without DISTINCT.
+    pub fn is_accumulable(aggregate: &AggregateExpr, arg: &repr::ScalarType) -> bool {
+        !aggregate.distinct
+            && match aggregate.func {
+                crate::agg::AggregateFunc::Count => true,
+                crate::agg::AggregateFunc::Sum => {
+                    matches!(arg, repr::ScalarType::Int16 | repr::ScalarType::Int32)
+                }
+                _ => false,
+            }
+    }
 }
 
 impl Plan {
@@ -241,6 +262,15 @@ impl Plan {
                         writeln!(
                             f,
                             "{pad}Reduce::Basic key=[{}] aggregates=[{}]",
+                            k.join(", "),
+                            a.join(", ")
+                        )?
+                    }
+                    ReducePlan::Accumulable { aggregates } => {
+                        let a: Vec<String> = aggregates.iter().map(|a| a.to_string()).collect();
+                        writeln!(
+                            f,
+                            "{pad}Reduce::Accumulable key=[{}] aggregates=[{}]",
                             k.join(", "),
                             a.join(", ")
                         )?

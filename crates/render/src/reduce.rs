@@ -1,5 +1,6 @@
 //! `Plan::Reduce`: `Distinct` keeps one copy of each key; `Basic` recomputes every
-//! aggregate of a group from the group's values whenever the group changes.
+//! aggregate of a group from the group's values whenever the group changes;
+//! `Accumulable` carries counts and sums in the difference.
 
 use expr::plan::ReducePlan;
 use expr::{AggregateExpr, MirScalarExpr, RowArena};
@@ -23,7 +24,77 @@ pub fn render_reduce(
             }
         }
         ReducePlan::Basic { aggregates } => render_basic(input, key, aggregates),
+        ReducePlan::Accumulable { aggregates } => render_accumulable(input, key, aggregates),
     }
+}
+
+/// `count` and `sum` in the difference: every row becomes `(key, lanes)` where the
+/// lanes are `[1, (is_not_null, value) per aggregate]` times the row's multiplicity;
+/// differential adds the lanes of a key up, and `count` hands each key's total on. A
+/// group is present while its row count is not zero.
+fn render_accumulable(
+    input: CollectionBundle<'_>,
+    key: Vec<MirScalarExpr>,
+    aggregates: Vec<AggregateExpr>,
+) -> CollectionBundle<'_> {
+    let args: Vec<MirScalarExpr> = aggregates.iter().map(|a| a.expr.clone()).collect();
+    let keyed = input.oks.flat_map(move |row| {
+        let arena = RowArena::new();
+        let datums: Vec<Datum> = row.iter().collect();
+        let evaluated = (|| -> Result<(Row, Vec<i128>), EvalError> {
+            let mut packer = RowPacker::new();
+            for e in &key {
+                packer.push(e.eval(&datums, &arena)?);
+            }
+            let mut lanes = Vec::with_capacity(1 + 2 * args.len());
+            lanes.push(1i128);
+            for e in &args {
+                let (present, value) = match e.eval(&datums, &arena)? {
+                    Datum::Null => (0, 0),
+                    Datum::Int16(v) => (1, i128::from(v)),
+                    Datum::Int32(v) => (1, i128::from(v)),
+                    Datum::Int64(v) => (1, i128::from(v)),
+                    // count of any other type: only presence matters.
+                    _ => (1, 0),
+                };
+                lanes.push(present);
+                lanes.push(value);
+            }
+            Ok((packer.finish(), lanes))
+        })();
+        Some(evaluated)
+    });
+    let arg_errs = keyed.clone().flat_map(|r| r.err());
+    let lanes = keyed
+        .flat_map(|r| r.ok())
+        .explode(|(k, lanes)| Some((k, Lanes(lanes))));
+    let funcs: Vec<expr::AggregateFunc> = aggregates.iter().map(|a| a.func.clone()).collect();
+    let results = lanes.count_core::<Diff>().map(move |(key, Lanes(lanes))| {
+        let mut packer = RowPacker::new();
+        packer.extend_from_row(&key);
+        let result = (|| {
+            for (i, func) in funcs.iter().enumerate() {
+                let present = lanes.get(1 + 2 * i).copied().unwrap_or(0);
+                let sum = lanes.get(2 + 2 * i).copied().unwrap_or(0);
+                let count = |n: i128| {
+                    i64::try_from(n)
+                        .map(Datum::Int64)
+                        .map_err(|_| EvalError::OutOfRange("bigint".into()))
+                };
+                let datum = match func {
+                    expr::AggregateFunc::Count => count(present)?,
+                    _ if present == 0 => Datum::Null,
+                    _ => count(sum)?,
+                };
+                packer.push(datum);
+            }
+            Ok(packer.finish())
+        })();
+        result
+    });
+    let out = split_results(results);
+    let errs = input.errs.concat(arg_errs).concat(out.errs);
+    CollectionBundle { oks: out.oks, errs }
 }
 
 fn render_basic(
@@ -64,6 +135,63 @@ fn render_basic(
     let out = split_results(results);
     let errs = input.errs.concat(arg_errs).concat(out.errs);
     CollectionBundle { oks: out.oks, errs }
+}
+
+/// The difference of an accumulable reduction: lanes of 128-bit sums, added lane by
+/// lane. Multiplying by a row's multiplicity scales every lane.
+#[derive(
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+struct Lanes(Vec<i128>);
+
+impl differential_dataflow::difference::IsZero for Lanes {
+    fn is_zero(&self) -> bool {
+        self.0.iter().all(|lane| *lane == 0)
+    }
+}
+
+impl differential_dataflow::difference::Semigroup for Lanes {
+    fn plus_equals(&mut self, rhs: &Self) {
+        if self.0.len() < rhs.0.len() {
+            self.0.resize(rhs.0.len(), 0);
+        }
+        for (lane, add) in self.0.iter_mut().zip(&rhs.0) {
+            *lane = lane.wrapping_add(*add);
+        }
+    }
+}
+
+impl differential_dataflow::difference::Monoid for Lanes {
+    fn zero() -> Self {
+        Lanes(Vec::new())
+    }
+}
+
+impl differential_dataflow::difference::Abelian for Lanes {
+    fn negate(&mut self) {
+        for lane in &mut self.0 {
+            *lane = lane.wrapping_neg();
+        }
+    }
+}
+
+impl differential_dataflow::difference::Multiply<Diff> for Lanes {
+    type Output = Lanes;
+    fn multiply(mut self, rhs: &Diff) -> Lanes {
+        for lane in &mut self.0 {
+            *lane = lane.wrapping_mul(i128::from(*rhs));
+        }
+        self
+    }
 }
 
 /// Computes every aggregate of one group from its values (rows of argument values).

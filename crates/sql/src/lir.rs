@@ -60,8 +60,15 @@ pub fn plan_to_lir(expr: &MirRelationExpr) -> Result<Plan, PlanError> {
             plan: if aggregates.is_empty() {
                 ReducePlan::Distinct
             } else {
-                ReducePlan::Basic {
-                    aggregates: aggregates.clone(),
+                let columns = input.typ().column_types;
+                let accumulable = aggregates
+                    .iter()
+                    .all(|a| ReducePlan::is_accumulable(a, &a.expr.typ(&columns).scalar_type));
+                let aggregates = aggregates.clone();
+                if accumulable {
+                    ReducePlan::Accumulable { aggregates }
+                } else {
+                    ReducePlan::Basic { aggregates }
                 }
             },
         },
