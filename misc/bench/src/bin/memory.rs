@@ -116,7 +116,7 @@ async fn main() -> Result<()> {
     report.sample_load();
     let freshet_per_row = after.saturating_sub(before) as f64 / rows as f64;
     table.push(vec![
-        format!("Freshet index (1 worker), RSS growth"),
+        format!("Freshet index ({} worker), RSS growth", config.workers),
         fmt(freshet_per_row),
         format!(
             "{:.0} MB → {:.0} MB",
