@@ -100,7 +100,11 @@ fn plan_generate_series(
         {
             return Err(no_such());
         }
-        let target = if !bounds.is_empty() && bounds.iter().all(|t| *t == ScalarType::Timestamp) {
+        // The overload with more exact matches wins; on a tie (or only dates and
+        // untyped literals), the preferred type timestamptz.
+        let target = if bounds.contains(&ScalarType::Timestamp)
+            && !bounds.contains(&ScalarType::TimestampTz)
+        {
             ScalarType::Timestamp
         } else {
             ScalarType::TimestampTz
