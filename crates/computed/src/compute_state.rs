@@ -137,6 +137,11 @@ impl ComputeState {
             }
             ComputeCommand::AllowCompaction { id, frontier } => {
                 if frontier == Timestamp::MAX {
+                    // A dropped table or materialized view: its cached reader goes.
+                    if let Some(shard) = self.storage_shards.remove(&id) {
+                        self.readers.borrow_mut().forget(shard);
+                    }
+                    self.storage_compaction.remove(&id);
                     let dataflow = self
                         .indexes
                         .remove(&id)

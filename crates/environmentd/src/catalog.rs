@@ -314,6 +314,8 @@ pub struct Catalog {
     state: CatalogState,
     /// The planner's view of the objects, by full name.
     items: BTreeMap<QualifiedName, CatalogItem>,
+    /// The introspection relations, by name (in `mz_internal` of every database).
+    builtins: BTreeMap<String, CatalogItem>,
     /// The full name of each object.
     names: BTreeMap<GlobalId, QualifiedName>,
 }
@@ -382,6 +384,22 @@ impl Catalog {
             seqno,
             state,
             items: BTreeMap::new(),
+            builtins: crate::introspection::builtins()
+                .into_iter()
+                .map(|b| {
+                    let item = CatalogItem {
+                        id: b.id,
+                        name: b.name.to_string(),
+                        kind: ItemKind::Table,
+                        desc: b.desc,
+                        defaults: vec![],
+                        typmods: vec![],
+                        definition: None,
+                        on: None,
+                    };
+                    (b.name.to_string(), item)
+                })
+                .collect(),
             names: BTreeMap::new(),
         };
         catalog.rebuild_items();
@@ -879,6 +897,11 @@ impl SqlCatalog for Catalog {
     }
 
     fn item(&self, name: &QualifiedName) -> Option<&CatalogItem> {
+        if name.schema == crate::introspection::SCHEMA
+            && self.state.database_id(&name.database).is_some()
+        {
+            return self.builtins.get(&name.item);
+        }
         self.items.get(name)
     }
 
@@ -916,6 +939,14 @@ impl SqlCatalog for Catalog {
     }
 
     fn name_of(&self, id: GlobalId) -> Option<QualifiedName> {
+        if let GlobalId::System(_) = id {
+            let builtin = self.builtins.values().find(|b| b.id == id)?;
+            return Some(QualifiedName::new(
+                DEFAULT_DATABASE,
+                crate::introspection::SCHEMA,
+                builtin.name.clone(),
+            ));
+        }
         self.names.get(&id).cloned()
     }
 }

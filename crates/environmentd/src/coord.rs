@@ -232,6 +232,29 @@ impl TxnWrites {
 /// When the updates retract rows, the union is wrapped in a `Threshold`: another
 /// connection may have committed the removal of a row this transaction removed too
 /// (nothing locks rows), and a negative multiplicity must not reach the query.
+impl Coordinator {
+    /// Replaces every read of an introspection relation in `expr` by its current rows.
+    fn introspect(&self, expr: &mut MirRelationExpr) {
+        if let MirRelationExpr::Get { id, typ, .. } = expr {
+            if let GlobalId::System(_) = id {
+                let rows = self
+                    .introspection_rows(*id)
+                    .into_iter()
+                    .map(|row| (row, 1))
+                    .collect();
+                *expr = MirRelationExpr::Constant {
+                    rows: Ok(rows),
+                    typ: typ.clone(),
+                };
+            }
+            return;
+        }
+        for child in expr.children_mut() {
+            self.introspect(child);
+        }
+    }
+}
+
 fn read_own_writes(expr: &mut MirRelationExpr, pending: &BTreeMap<GlobalId, Vec<(Row, Diff)>>) {
     if let MirRelationExpr::Get { id, typ, .. } = expr {
         if let Some(updates) = pending.get(id) {
@@ -588,6 +611,13 @@ impl Coordinator {
     ) -> Result<BTreeMap<GlobalId, SourceImport>, AdapterError> {
         let mut imports = BTreeMap::new();
         for id in source.depends_on() {
+            if let GlobalId::System(_) = id {
+                return Err(AdapterError::new(
+                    "0A000",
+                    "introspection relations (mz_internal) can only be read by SELECT, \
+                     not maintained by a materialized view, index or subscription",
+                ));
+            }
             let (shard_id, desc) = self
                 .catalog
                 .shard_of(id)
@@ -1035,6 +1065,16 @@ impl Coordinator {
         drop: sql::ddl::DropPlan,
     ) -> Result<ExecuteResponse, AdapterError> {
         let tag = format!("DROP {}", drop.kind.name().to_uppercase());
+        if let Some((_, name)) = drop
+            .ids
+            .iter()
+            .find(|(id, _)| matches!(id, GlobalId::System(_)))
+        {
+            return Err(AdapterError::new(
+                "42501",
+                format!("permission denied: \"{name}\" is a system relation"),
+            ));
+        }
         let mut doomed: Vec<GlobalId> = Vec::new();
         for (id, name) in &drop.ids {
             let dependents = self.catalog.dependents(*id);
@@ -1078,6 +1118,8 @@ impl Coordinator {
                     self.storage
                         .drop_collection(*id)
                         .map_err(AdapterError::internal)?;
+                    // The replicas' cached readers of its shard go too.
+                    self.compute.drop_collection(*id);
                     // Only an implicit transaction gets here with writes buffered (an
                     // explicit block refuses DDL): the writes to the table go with it.
                     if let Some(txn) = self.transactions.get_mut(&conn_id) {
@@ -1844,6 +1886,14 @@ impl Coordinator {
             Plan::Close { name } => done(self.close(conn_id, name)),
             Plan::CopyFrom(plan) => done(Ok(ExecuteResponse::CopyIn(Box::new(plan)))),
             Plan::ExplainTimestamp { source } => done(self.explain_timestamp(session, &source)),
+            Plan::Insert { id, name, .. } | Plan::ReadThenWrite { id, name, .. }
+                if matches!(id, GlobalId::System(_)) =>
+            {
+                done(Err(AdapterError::new(
+                    "42501",
+                    format!("permission denied: \"{name}\" is a system relation"),
+                )))
+            }
             Plan::Insert {
                 id,
                 name,
@@ -1905,7 +1955,10 @@ impl Coordinator {
 
     /// `expr` reading the connection's own buffered writes, if it is in a transaction
     /// that has any (see [`read_own_writes`]).
+    ///
+    /// Reads of introspection relations are replaced by their current rows here too.
     fn with_own_writes(&self, conn_id: u32, mut expr: MirRelationExpr) -> MirRelationExpr {
+        self.introspect(&mut expr);
         if let Some(txn) = self.transactions.get(&conn_id) {
             let pending = txn.pending_updates();
             if !pending.is_empty() {

@@ -26,6 +26,7 @@
 pub mod adapter;
 pub mod catalog;
 pub mod coord;
+pub mod introspection;
 pub mod oracle;
 pub mod pgwire;
 pub mod server;

@@ -9,6 +9,9 @@
 //! and refuse reads of it; `ALTER ... SET (RETAIN HISTORY ...)` changes the window; an
 //! index falls back to its table for older reads; and a materialized view whose
 //! inputs compact while it runs resumes after a kill -9 from its own shard.
+//!
+//! Dropping: a dropped table's or materialized view's shard loses every reader (the
+//! coordinator's and the replica's), so nothing holds its history any more.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
@@ -318,4 +321,66 @@ async fn the_tick_is_the_shortest_any_session_asks_for() {
     let reset = upper(&admin, "idle").await;
     sleep(Duration::from_millis(500)).await;
     assert!(upper(&admin, "idle").await >= reset + 300);
+}
+
+/// The names of the readers registered on a shard, read from the server's persist
+/// location directly.
+fn shard_readers(location: &persist::PersistLocation, shard: &str) -> Vec<String> {
+    let client = persist::PersistClient::open(location).expect("persist opens");
+    let state = client
+        .inspect_shard(shard.parse().expect("a shard id"))
+        .expect("the shard state");
+    let mut names: Vec<String> = state.readers.values().map(|r| r.name.clone()).collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_releases_the_shard_readers() {
+    let (addr, server) = start_server().await;
+    let location = persist::PersistLocation::local(&server.data_dir);
+    let client = connect(addr).await;
+    exec(&client, "CREATE TABLE d (a int)").await;
+    exec(
+        &client,
+        "CREATE MATERIALIZED VIEW dm AS SELECT count(*) AS n FROM d",
+    )
+    .await;
+    exec(&client, "INSERT INTO d VALUES (1), (2)").await;
+    // One-shot reads register the replica's cached readers.
+    assert_eq!(value(&client, "SELECT count(*) FROM d").await, "2");
+    assert_eq!(value(&client, "SELECT n FROM dm").await, "2");
+    let shards = rows(
+        &client,
+        "SELECT object_id, shard_id FROM mz_internal.mz_storage_shards ORDER BY object_id",
+    )
+    .await;
+    assert_eq!(shards.len(), 2, "{shards:?}");
+    let (table_shard, view_shard) = (shards[0][1].clone(), shards[1][1].clone());
+    let before = shard_readers(&location, &table_shard);
+    for name in ["compute", "environmentd"] {
+        assert!(
+            before.iter().any(|r| r == name),
+            "no {name} reader: {before:?}"
+        );
+    }
+    assert!(!shard_readers(&location, &view_shard).is_empty());
+
+    exec(&client, "DROP TABLE d CASCADE").await;
+    // The replica handles the drop asynchronously.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (table, view) = (
+            shard_readers(&location, &table_shard),
+            shard_readers(&location, &view_shard),
+        );
+        if table.is_empty() && view.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "readers left after DROP: table {table:?}, view {view:?}"
+        );
+        sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -198,7 +198,10 @@ pub fn plan_drop(
         // PostgreSQL names the missing object without its schema.
         let name = partial.item.clone();
         // IF EXISTS also skips names in schemas or databases that do not exist.
+        let builtin = partial.schema.as_deref() == Some("mz_internal");
         let found = match query::schema_exists(qcx, &partial) {
+            // The introspection schema exists in every database without being listed.
+            _ if builtin => query::lookup_item(qcx, &partial)?.map(|(item, _)| item),
             Err(PlanError::UnknownDatabase(_)) | Ok(false) if if_exists => None,
             Ok(false) => return Err(PlanError::UnknownSchema(partial.schema.unwrap_or_default())),
             other => {

@@ -308,6 +308,48 @@ impl Coordinator {
         }
     }
 
+    /// Every table's and materialized view's shard (`mz_internal.mz_storage_shards`).
+    pub(crate) fn storage_shards(&self) -> Vec<(GlobalId, String)> {
+        self.catalog
+            .entries()
+            .filter_map(|e| {
+                self.catalog
+                    .shard_of(e.id())
+                    .map(|(shard, _)| (e.id(), shard))
+            })
+            .collect()
+    }
+
+    /// The since and upper of every table, materialized view and index
+    /// (`mz_internal.mz_frontiers`); `None` for an upper nobody reported yet.
+    pub(crate) fn frontiers(&self) -> Vec<(GlobalId, Option<Timestamp>, Option<Timestamp>)> {
+        let mut out = Vec::new();
+        for entry in self.catalog.entries() {
+            let id = entry.id();
+            match entry {
+                CatalogEntry::Table(_) | CatalogEntry::MaterializedView(_) => {
+                    let state = self
+                        .catalog
+                        .shard_of(id)
+                        .and_then(|(shard, _)| shard.parse().ok())
+                        .and_then(|shard| self.persist.inspect_shard(shard).ok());
+                    if let Some(state) = state {
+                        out.push((id, Some(state.since), Some(state.upper)));
+                    }
+                }
+                CatalogEntry::Index(_) => {
+                    out.push((
+                        id,
+                        Some(self.holds.since(id)),
+                        self.index_uppers.get(&id).copied(),
+                    ));
+                }
+                CatalogEntry::View(_) => {}
+            }
+        }
+        out
+    }
+
     /// A lease that expired (the coordinator stalled past persist's lease duration)
     /// is registered again, at the shard's since.
     fn reopen_since_handle(&mut self, id: GlobalId) {
