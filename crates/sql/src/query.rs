@@ -1562,6 +1562,9 @@ struct ExprContext<'a> {
     /// Calls already computed as columns (window functions, set-returning functions
     /// in the select list): an expression equal to one of these reads its column.
     substitutions: &'a [(ast::Expr, usize)],
+    /// Inside CASE or COALESCE, whose arguments are evaluated lazily: PostgreSQL names
+    /// the construct when a set-returning function is called there.
+    lazy_construct: Option<&'static str>,
 }
 
 impl<'a> ExprContext<'a> {
@@ -1575,6 +1578,7 @@ impl<'a> ExprContext<'a> {
             clause: None,
             subquery_scope: None,
             substitutions: &[],
+            lazy_construct: None,
         }
     }
 
@@ -2517,8 +2521,8 @@ fn subexprs(e: &ast::Expr) -> Vec<&ast::Expr> {
 /// Collects the sub-expressions of `e` for which `found` holds (not looking inside
 /// them, nor inside aggregate calls, CASE or subqueries), without duplicates.
 ///
-/// Set-returning functions are looked for outside CASE only (`into_case` false), as
-/// PostgreSQL allows them nowhere inside one.
+/// Set-returning functions are looked for outside CASE and COALESCE only
+/// (`into_case` false), as PostgreSQL allows them nowhere inside those.
 fn collect_calls(
     e: &ast::Expr,
     found: &dyn Fn(&ast::Expr) -> bool,
@@ -2534,6 +2538,14 @@ fn collect_calls(
     match e {
         ast::Expr::Function(f) if f.over.is_none() && aggregate_func(f).is_some() => {}
         ast::Expr::Case { .. } if !into_case => {}
+        ast::Expr::Function(f)
+            if !into_case
+                && f.name
+                    .0
+                    .last()
+                    .and_then(|p| p.as_ident())
+                    .map(normalize_ident)
+                    == Some("coalesce".into()) => {}
         _ => {
             for x in subexprs(e) {
                 collect_calls(x, found, into_case, out);
@@ -3503,6 +3515,10 @@ fn plan_expr(
             else_result,
             ..
         } => {
+            let ecx = &ExprContext {
+                lazy_construct: Some("CASE"),
+                ..*ecx
+            };
             let mut results = Vec::new();
             let mut conds = Vec::new();
             for c in conditions {
@@ -3699,14 +3715,18 @@ fn plan_function(
     }
     if set_returning_function(&name) {
         // Set-returning calls where they are allowed were planned already.
-        return Err(PlanError::FeatureNotSupported(if ecx.in_aggregate {
-            "aggregate function calls cannot contain set-returning function calls".into()
-        } else {
-            match ecx.clause {
-                Some(clause) => format!("set-returning functions are not allowed in {clause}"),
-                None => format!("set-returning function {name} is not supported here"),
-            }
-        }));
+        return Err(PlanError::FeatureNotSupported(
+            if let Some(construct) = ecx.lazy_construct {
+                format!("set-returning functions are not allowed in {construct}")
+            } else if ecx.in_aggregate {
+                "aggregate function calls cannot contain set-returning function calls".into()
+            } else {
+                match ecx.clause {
+                    Some(clause) => format!("set-returning functions are not allowed in {clause}"),
+                    None => format!("set-returning function {name} is not supported here"),
+                }
+            },
+        ));
     }
     let (args, distinct, star) = function_args(f)?;
     if distinct || star {
@@ -3756,6 +3776,11 @@ fn plan_function(
             })
         }
         ("coalesce" | "greatest" | "least", n) if n > 0 => {
+            let lazy = ExprContext {
+                lazy_construct: (name == "coalesce").then_some("COALESCE"),
+                ..*ecx
+            };
+            let ecx = &lazy;
             let (planned, _) = plan_homogeneous(ecx, &args, &name.to_uppercase(), hint)?;
             let func = match name.as_str() {
                 "coalesce" => VariadicFunc::Coalesce,
