@@ -70,6 +70,7 @@ mod tests {
     use crate::Context;
 
     type Captured<D> = Arc<Mutex<Vec<(D, Timestamp, Diff)>>>;
+    type Updates<D> = Vec<(D, Timestamp, Diff)>;
 
     /// Renders a FlatMap over constant `rows` in a one-worker dataflow and returns the
     /// consolidated `(data, time, diff)` of the rows and of the errors.
@@ -78,10 +79,7 @@ mod tests {
         func: TableFunc,
         exprs: Vec<MirScalarExpr>,
         mfp: MapFilterProject,
-    ) -> (
-        Vec<(Row, Timestamp, Diff)>,
-        Vec<(EvalError, Timestamp, Diff)>,
-    ) {
+    ) -> (Updates<Row>, Updates<EvalError>) {
         let oks: Captured<Row> = Arc::default();
         let errs: Captured<EvalError> = Arc::default();
         let (o, e) = (Arc::clone(&oks), Arc::clone(&errs));

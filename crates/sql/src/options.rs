@@ -220,7 +220,7 @@ mod tests {
         let refs: Vec<&TokenWithSpan> = t.iter().collect();
         let clause = find_retain_history(&refs).unwrap().unwrap();
         assert_eq!(clause.interval, "1h");
-        assert_eq!(clause.tokens, 8..15);
+        assert_eq!(clause.tokens, 7..14);
         let t = tokens("CREATE MATERIALIZED VIEW v WITH (RETAIN HISTORY = FOR '5m') AS SELECT 1");
         let refs: Vec<&TokenWithSpan> = t.iter().collect();
         assert_eq!(find_retain_history(&refs).unwrap().unwrap().interval, "5m");
