@@ -872,20 +872,21 @@ impl Coordinator {
         best
     }
 
-    /// A SELECT that only maps, filters and projects an indexed collection reads the
-    /// index directly, with no new dataflow.
+    /// A read that only maps, filters and projects an indexed collection (a SELECT,
+    /// or the read half of an UPDATE, DELETE or INSERT ... SELECT) reads the index
+    /// directly, with no new dataflow, and with a key lookup when the filter fixes the
+    /// key. Returns the peek's uuid, or `None` when there is no such index (or it no
+    /// longer holds `timestamp`).
     fn fast_path_peek(
         &mut self,
         source: &MirRelationExpr,
-        desc: &RelationDesc,
-        finishing: &RowSetFinishing,
         timestamp: repr::Timestamp,
-    ) -> Option<Step> {
+    ) -> Option<Uuid> {
         let FastPath {
             index, mfp, key, ..
         } = self.fast_path(source)?;
-        // An index keeps only recent history (`compact_indexes`); older reads build a
-        // dataflow over persist, which keeps all of it.
+        // An index keeps only its retained history; older reads build a dataflow over
+        // persist, which may keep more.
         if timestamp < self.holds.since(index) {
             return None;
         }
@@ -898,11 +899,7 @@ impl Coordinator {
             mfp,
             key,
         });
-        let purpose = PeekPurpose::Select {
-            desc: desc.clone(),
-            finishing: finishing.clone(),
-        };
-        Some(Step::Peeking(uuid, purpose, None))
+        Some(uuid)
     }
 
     /// `SHOW TABLES | VIEWS | MATERIALIZED VIEWS | INDEXES | OBJECTS | COLUMNS | CREATE`,
@@ -1840,9 +1837,6 @@ impl Coordinator {
                     Ok(ts) => ts,
                     Err(e) => return done(Err(e)),
                 };
-                if let Some(step) = self.fast_path_peek(&source, &desc, &finishing, timestamp) {
-                    return step;
-                }
                 self.peek(
                     source,
                     PeekPurpose::Select { desc, finishing },
@@ -1968,19 +1962,23 @@ impl Coordinator {
         expr
     }
 
-    /// Builds a transient dataflow computing `source` and peeks it at `timestamp`
-    /// (default: the oracle's read timestamp).
+    /// Peeks `source` at `timestamp` (default: the oracle's read timestamp): from an
+    /// index when it only maps, filters and projects an indexed collection (see
+    /// [`Self::fast_path_peek`]), else by a transient dataflow computing it.
     fn peek(
         &mut self,
         source: MirRelationExpr,
         purpose: PeekPurpose,
         timestamp: Option<repr::Timestamp>,
     ) -> Step {
+        let timestamp = timestamp.unwrap_or_else(|| self.oracle.read_ts());
+        if let Some(uuid) = self.fast_path_peek(&source, timestamp) {
+            return Step::Peeking(uuid, purpose, None);
+        }
         let plan = match sql::lir::plan_to_lir(&source) {
             Ok(plan) => plan,
             Err(e) => return Step::Done(Err(e.into())),
         };
-        let timestamp = timestamp.unwrap_or_else(|| self.oracle.read_ts());
         let source_imports = match self.source_imports(&source) {
             Ok(imports) => imports,
             Err(e) => return Step::Done(Err(e)),
