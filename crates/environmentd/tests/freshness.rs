@@ -13,12 +13,11 @@
 //! Dropping: a dropped table's or materialized view's shard loses every reader (the
 //! coordinator's and the replica's), so nothing holds its history any more.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use environmentd::testing::start_server;
+use environmentd::testing::{free_port, spawn_process, start_server, ServerProcess};
 use tokio::time::{sleep, timeout};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
@@ -197,34 +196,12 @@ async fn history_is_kept_for_the_retain_history_window_only() {
     assert_eq!(value(&client, "SELECT v FROM short").await, "0");
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(data_dir: &Path, port: u16) -> Process {
-    let child = Command::new(env!("CARGO_BIN_EXE_environmentd"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .arg("--listen-addr")
-        .arg(format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("environmentd starts");
-    Process(child)
+fn spawn(data_dir: &Path, port: u16) -> ServerProcess {
+    spawn_process(
+        Path::new(env!("CARGO_BIN_EXE_environmentd")),
+        data_dir,
+        port,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,41 +1,18 @@
 //! End to end: a real environmentd process, killed with SIGKILL mid-life, loses no
 //! acknowledged write and duplicates none.
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use environmentd::testing::{free_port, spawn_process, ServerProcess};
 use tokio_postgres::{Client, NoTls};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(data_dir: &Path, port: u16) -> Process {
-    let child = Command::new(env!("CARGO_BIN_EXE_environmentd"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .arg("--listen-addr")
-        .arg(format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("environmentd starts");
-    Process(child)
+fn spawn(data_dir: &Path, port: u16) -> ServerProcess {
+    spawn_process(
+        Path::new(env!("CARGO_BIN_EXE_environmentd")),
+        data_dir,
+        port,
+    )
 }
 
 async fn connect(port: u16) -> Client {
@@ -87,8 +64,7 @@ async fn acknowledged_rows_survive_kill_9() {
         .get(0);
     assert_eq!(before, 1000);
 
-    server.0.kill().expect("SIGKILL");
-    server.0.wait().unwrap();
+    server.kill();
     drop(client);
 
     let _server = spawn(&data_dir, port);
