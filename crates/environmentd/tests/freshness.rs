@@ -17,61 +17,17 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{connect, exec, rows, try_rows, WAIT};
 use environmentd::testing::{free_port, spawn_process, start_server, ServerProcess};
-use tokio::time::{sleep, timeout};
-use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
-
-const WAIT: Duration = Duration::from_secs(60);
-
-async fn connect(addr: SocketAddr) -> Client {
-    let deadline = Instant::now() + WAIT;
-    let config = format!("host={} port={} user=freshet", addr.ip(), addr.port());
-    loop {
-        match tokio_postgres::connect(&config, NoTls).await {
-            Ok((client, connection)) => {
-                tokio::spawn(connection);
-                return client;
-            }
-            Err(_) if Instant::now() < deadline => sleep(Duration::from_millis(100)).await,
-            Err(e) => panic!("could not connect: {e}"),
-        }
-    }
-}
-
-async fn try_rows(client: &Client, sql: &str) -> Result<Vec<Vec<String>>, tokio_postgres::Error> {
-    let messages = timeout(WAIT, client.simple_query(sql))
-        .await
-        .unwrap_or_else(|_| panic!("{sql}: no answer in time"))?;
-    Ok(messages
-        .iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).unwrap_or("NULL").to_string())
-                    .collect(),
-            ),
-            _ => None,
-        })
-        .collect())
-}
-
-async fn rows(client: &Client, sql: &str) -> Vec<Vec<String>> {
-    try_rows(client, sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {:?}", e.as_db_error()))
-}
+use tokio::time::sleep;
+use tokio_postgres::Client;
 
 async fn value(client: &Client, sql: &str) -> String {
     let rows = rows(client, sql).await;
     assert_eq!(rows.len(), 1, "{sql}: {rows:?}");
     rows[0][0].clone()
-}
-
-async fn exec(client: &Client, sql: &str) {
-    timeout(WAIT, client.batch_execute(sql))
-        .await
-        .unwrap_or_else(|_| panic!("{sql}: no answer in time"))
-        .unwrap_or_else(|e| panic!("{sql}: {:?}", e.as_db_error()));
 }
 
 /// A field of `EXPLAIN TIMESTAMP FOR <query>`: the first number after `label`.

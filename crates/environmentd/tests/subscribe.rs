@@ -16,55 +16,15 @@
 //! 1,000; the full run is 10,000).
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod common;
+
+use common::{connect, exec, rows, try_rows, WAIT};
 use environmentd::testing::start_server;
 use futures::StreamExt;
 use tokio::time::timeout;
-use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
-
-const WAIT: Duration = Duration::from_secs(60);
-
-async fn connect(addr: SocketAddr) -> Client {
-    let config = format!("host={} port={} user=freshet", addr.ip(), addr.port());
-    let (client, connection) = timeout(WAIT, tokio_postgres::connect(&config, NoTls))
-        .await
-        .expect("connected in time")
-        .expect("connected");
-    tokio::spawn(connection);
-    client
-}
-
-async fn try_rows(client: &Client, sql: &str) -> Result<Vec<Vec<String>>, tokio_postgres::Error> {
-    let messages = timeout(WAIT, client.simple_query(sql))
-        .await
-        .unwrap_or_else(|_| panic!("{sql}: no answer in time"))?;
-    Ok(messages
-        .iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).unwrap_or("NULL").to_string())
-                    .collect(),
-            ),
-            _ => None,
-        })
-        .collect())
-}
-
-async fn rows(client: &Client, sql: &str) -> Vec<Vec<String>> {
-    try_rows(client, sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {:?}", e.as_db_error()))
-}
-
-async fn exec(client: &Client, sql: &str) {
-    timeout(WAIT, client.batch_execute(sql))
-        .await
-        .unwrap_or_else(|_| panic!("{sql}: no answer in time"))
-        .unwrap_or_else(|e| panic!("{sql}: {:?}", e.as_db_error()));
-}
+use tokio_postgres::NoTls;
 
 fn sqlstate(e: &tokio_postgres::Error) -> String {
     e.as_db_error()
