@@ -80,6 +80,23 @@ fn count(n: u64) -> String {
     }
 }
 
+/// Applies one round's change to table `t` in one transaction: its inserts with COPY,
+/// then its deletes. Freshet and PostgreSQL get exactly the same statements.
+async fn apply_delta(
+    client: &tokio_postgres::Client,
+    delta: &Delta,
+    keys: u64,
+) -> anyhow::Result<()> {
+    let inserts = bytes::Bytes::from(delta.insert_tsv(keys));
+    client.batch_execute("BEGIN").await?;
+    copy_in(client, "t", &inserts).await?;
+    if let Some(delete) = delta.delete_sql() {
+        client.batch_execute(&delete).await?;
+    }
+    client.batch_execute("COMMIT").await?;
+    Ok(())
+}
+
 fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
 }
@@ -122,15 +139,8 @@ async fn freshet(config: &Config, base: &bytes::Bytes, report: &mut Report) -> R
     });
     let mut out = Measured::default();
     for (size, measured, delta) in rounds(config) {
-        let inserts = bytes::Bytes::from(delta.insert_tsv(config.keys));
-        let delete = delta.delete_sql();
         let start = Instant::now();
-        client.batch_execute("BEGIN").await?;
-        copy_in(&client, "t", &inserts).await?;
-        if let Some(delete) = &delete {
-            client.batch_execute(delete).await?;
-        }
-        client.batch_execute("COMMIT").await?;
+        apply_delta(&client, &delta, config.keys).await?;
         let commit = ms(start);
         let deadline = start + Duration::from_secs(120);
         let arrived = loop {
@@ -172,15 +182,8 @@ async fn postgres(config: &Config, base: &bytes::Bytes, report: &mut Report) -> 
         .await?;
     let mut out = Measured::default();
     for (size, measured, delta) in rounds(config) {
-        let inserts = bytes::Bytes::from(delta.insert_tsv(config.keys));
-        let delete = delta.delete_sql();
         let start = Instant::now();
-        client.batch_execute("BEGIN").await?;
-        copy_in(&client, "t", &inserts).await?;
-        if let Some(delete) = &delete {
-            client.batch_execute(delete).await?;
-        }
-        client.batch_execute("COMMIT").await?;
+        apply_delta(&client, &delta, config.keys).await?;
         let commit = ms(start);
         client
             .batch_execute("REFRESH MATERIALIZED VIEW agg")
