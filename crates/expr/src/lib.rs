@@ -30,7 +30,7 @@ pub use finishing::{ColumnOrder, RowSetFinishing};
 pub use func::{BinaryFunc, UnaryFunc, VariadicFunc};
 pub use mfp::MapFilterProject;
 pub use plan::Plan;
-pub use relation::{LocalId, MirRelationExpr};
+pub use relation::{LetRecLimit, LocalId, MirRelationExpr};
 pub use scalar::{MirScalarExpr, RowArena};
 pub use table_func::TableFunc;
 pub use window::{WindowCall, WindowFunc, WindowPlan};

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::agg::AggregateExpr;
 use crate::finishing::ColumnOrder;
 use crate::mfp::MapFilterProject;
-use crate::relation::LocalId;
+use crate::relation::{LetRecLimit, LocalId};
 use crate::scalar::MirScalarExpr;
 use crate::table_func::TableFunc;
 
@@ -25,7 +25,21 @@ pub enum Plan {
         value: Box<Plan>,
         body: Box<Plan>,
     },
-    /// The collection a `Let` bound, with `mfp` applied.
+    /// Recursive bindings, evaluated to a fixed point in rounds as
+    /// `MirRelationExpr::LetRec` describes: all start empty; each round computes
+    /// `values` in order (reading, through `GetLocal`, the bindings before them as this
+    /// round left them and the others as the previous round left them) until a round
+    /// changes nothing; `body` reads the fixed point. With a `limit`, the bindings stop
+    /// changing after `max_iters` rounds; `ERROR AT` then puts a "recursion limit"
+    /// error in the result's errors if another round would have changed them. Errors
+    /// raised computing a value are the result's errors too.
+    LetRec {
+        ids: Vec<LocalId>,
+        values: Vec<Plan>,
+        limit: Option<LetRecLimit>,
+        body: Box<Plan>,
+    },
+    /// The collection a `Let` or `LetRec` bound, with `mfp` applied.
     GetLocal { id: LocalId, mfp: MapFilterProject },
     /// Literal rows, all at the dataflow's `as_of`; an error literal becomes one error.
     Constant {
@@ -184,6 +198,9 @@ impl Plan {
         match self {
             Plan::Constant { .. } | Plan::Get { .. } | Plan::GetLocal { .. } => vec![],
             Plan::Let { value, body, .. } => vec![value, body],
+            Plan::LetRec { values, body, .. } => {
+                values.iter().chain(std::iter::once(&**body)).collect()
+            }
             Plan::Mfp { input, .. }
             | Plan::FlatMap { input, .. }
             | Plan::Reduce { input, .. }
@@ -231,6 +248,23 @@ impl Plan {
             Plan::Let { id, value, body } => {
                 writeln!(f, "{pad}Let {id} =")?;
                 value.fmt_indent(f, depth + 1)?;
+                writeln!(f, "{pad}In")?;
+                return body.fmt_indent(f, depth + 1);
+            }
+            Plan::LetRec {
+                ids,
+                values,
+                limit,
+                body,
+            } => {
+                match limit {
+                    Some(limit) => writeln!(f, "{pad}LetRec {limit}")?,
+                    None => writeln!(f, "{pad}LetRec")?,
+                }
+                for (id, value) in ids.iter().zip(values) {
+                    writeln!(f, "{pad}  {id} =")?;
+                    value.fmt_indent(f, depth + 2)?;
+                }
                 writeln!(f, "{pad}In")?;
                 return body.fmt_indent(f, depth + 1);
             }

@@ -33,6 +33,28 @@ impl LocalId {
     }
 }
 
+/// How many rounds a `LetRec` may iterate, and what happens when they run out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LetRecLimit {
+    /// The most rounds the bindings are computed (at least 1).
+    pub max_iters: u64,
+    /// After `max_iters` rounds: use the bindings' values as they are (`RETURN AT
+    /// RECURSION LIMIT`), or, if another round would still change them, fail with an
+    /// error (`ERROR AT RECURSION LIMIT`).
+    pub return_at_limit: bool,
+}
+
+impl fmt::Display for LetRecLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = if self.return_at_limit {
+            "return"
+        } else {
+            "error"
+        };
+        write!(f, "{what}_at_recursion_limit={}", self.max_iters)
+    }
+}
+
 /// A value waiting to be bound around a body: see [`MirRelationExpr::bind`].
 pub struct Binding {
     id: LocalId,
@@ -58,7 +80,20 @@ pub enum MirRelationExpr {
         value: Box<MirRelationExpr>,
         body: Box<MirRelationExpr>,
     },
-    /// The collection bound to `id` by an enclosing `Let`.
+    /// Recursive bindings (`WITH MUTUALLY RECURSIVE`, `WITH RECURSIVE`): every
+    /// `values[i]` may read every `ids[j]` (itself included) through `GetLocal`, and
+    /// `body` reads them all. All bindings start empty; each round recomputes the values
+    /// in order, a value reading the bindings before it as this round computed them and
+    /// itself and the later ones as the previous round left them; rounds repeat until
+    /// one changes nothing, and `body` sees that fixed point. `limit` caps the rounds.
+    /// No value reads an outer relation's columns (the bindings are uncorrelated).
+    LetRec {
+        ids: Vec<LocalId>,
+        values: Vec<MirRelationExpr>,
+        limit: Option<LetRecLimit>,
+        body: Box<MirRelationExpr>,
+    },
+    /// The collection bound to `id` by an enclosing `Let` or `LetRec`.
     GetLocal {
         id: LocalId,
         typ: RelationType,
@@ -234,7 +269,7 @@ impl MirRelationExpr {
             MirRelationExpr::Constant { typ, .. }
             | MirRelationExpr::Get { typ, .. }
             | MirRelationExpr::GetLocal { typ, .. } => typ.clone(),
-            MirRelationExpr::Let { body, .. } => body.typ(),
+            MirRelationExpr::Let { body, .. } | MirRelationExpr::LetRec { body, .. } => body.typ(),
             MirRelationExpr::Project { input, outputs } => {
                 let t = input.typ();
                 RelationType::new(outputs.iter().map(|c| t.column_types[*c]).collect())
@@ -292,6 +327,9 @@ impl MirRelationExpr {
             | MirRelationExpr::Get { .. }
             | MirRelationExpr::GetLocal { .. } => vec![],
             MirRelationExpr::Let { value, body, .. } => vec![value, body],
+            MirRelationExpr::LetRec { values, body, .. } => {
+                values.iter().chain(std::iter::once(&**body)).collect()
+            }
             MirRelationExpr::Project { input, .. }
             | MirRelationExpr::Map { input, .. }
             | MirRelationExpr::Filter { input, .. }
@@ -314,6 +352,10 @@ impl MirRelationExpr {
             | MirRelationExpr::Get { .. }
             | MirRelationExpr::GetLocal { .. } => vec![],
             MirRelationExpr::Let { value, body, .. } => vec![value, body],
+            MirRelationExpr::LetRec { values, body, .. } => values
+                .iter_mut()
+                .chain(std::iter::once(&mut **body))
+                .collect(),
             MirRelationExpr::Project { input, .. }
             | MirRelationExpr::Map { input, .. }
             | MirRelationExpr::Filter { input, .. }
@@ -378,6 +420,23 @@ impl MirRelationExpr {
             MirRelationExpr::Let { id, value, body } => {
                 writeln!(f, "{pad}Let {id} =")?;
                 value.fmt_indent(f, depth + 1)?;
+                writeln!(f, "{pad}In")?;
+                return body.fmt_indent(f, depth + 1);
+            }
+            MirRelationExpr::LetRec {
+                ids,
+                values,
+                limit,
+                body,
+            } => {
+                match limit {
+                    Some(limit) => writeln!(f, "{pad}LetRec {limit}")?,
+                    None => writeln!(f, "{pad}LetRec")?,
+                }
+                for (id, value) in ids.iter().zip(values) {
+                    writeln!(f, "{pad}  {id} =")?;
+                    value.fmt_indent(f, depth + 2)?;
+                }
                 writeln!(f, "{pad}In")?;
                 return body.fmt_indent(f, depth + 1);
             }

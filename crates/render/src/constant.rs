@@ -1,22 +1,24 @@
 //! `Plan::Constant`: literal rows, emitted by worker 0 at the dataflow's `as_of`.
 
 use differential_dataflow::AsCollection;
-use repr::{Diff, EvalError, Row, Timestamp};
+use repr::{Diff, EvalError, Row};
 use timely::dataflow::operators::ToStream;
 
-use crate::{CollectionBundle, Context};
+use crate::{CollectionBundle, Context, RenderTime};
 
-pub fn render_constant<'s>(
-    ctx: &Context<'s>,
+pub fn render_constant<'s, T: RenderTime>(
+    ctx: &Context<'s, T>,
     rows: &Result<Vec<(Row, Diff)>, EvalError>,
-) -> CollectionBundle<'s> {
-    let as_of = ctx.as_of;
+) -> CollectionBundle<'s, T> {
+    let as_of = T::to_inner(ctx.as_of);
     let worker0 = ctx.scope.index() == 0;
-    type Updates<D> = Vec<(D, Timestamp, Diff)>;
-    let (oks, errs): (Updates<Row>, Updates<EvalError>) = match rows {
+    type Updates<D, T> = Vec<(D, T, Diff)>;
+    let (oks, errs): (Updates<Row, T>, Updates<EvalError, T>) = match rows {
         _ if !worker0 => (vec![], vec![]),
         Ok(rows) => (
-            rows.iter().map(|(r, d)| (r.clone(), as_of, *d)).collect(),
+            rows.iter()
+                .map(|(r, d)| (r.clone(), as_of.clone(), *d))
+                .collect(),
             vec![],
         ),
         Err(e) => (vec![], vec![(e.clone(), as_of, 1)]),

@@ -5,14 +5,14 @@
 use expr::{MapFilterProject, MirScalarExpr, RowArena, TableFunc};
 use repr::{Datum, EvalError, Row, RowPacker};
 
-use crate::{split_results, CollectionBundle};
+use crate::{split_results, CollectionBundle, RenderTime};
 
-pub fn render_flat_map<'s>(
-    input: CollectionBundle<'s>,
+pub fn render_flat_map<'s, T: RenderTime>(
+    input: CollectionBundle<'s, T>,
     func: TableFunc,
     exprs: Vec<MirScalarExpr>,
     mfp: MapFilterProject,
-) -> CollectionBundle<'s> {
+) -> CollectionBundle<'s, T> {
     let results = input
         .oks
         .flat_map(move |row| flat_map_row(&row, &func, &exprs, &mfp));

@@ -8,20 +8,17 @@
 use differential_dataflow::VecCollection;
 use expr::plan::LinearJoinPlan;
 use expr::{MirScalarExpr, RowArena};
-use repr::{Datum, Diff, Row, RowPacker, Timestamp};
+use repr::{Datum, Diff, Row, RowPacker};
 
 use crate::mfp::render_mfp;
-use crate::{split_results, CollectionBundle, ErrCollection, OkCollection};
+use crate::{CollectionBundle, ErrCollection, OkCollection, RenderTime};
 
 /// Keys each row by `key`, dropping rows with a NULL in the key.
-pub fn key_by<'s>(
-    rows: OkCollection<'s>,
+pub fn key_by<'s, T: RenderTime>(
+    rows: OkCollection<'s, T>,
     key: Vec<MirScalarExpr>,
     drop_nulls: bool,
-) -> (
-    VecCollection<'s, Timestamp, (Row, Row), Diff>,
-    ErrCollection<'s>,
-) {
+) -> (VecCollection<'s, T, (Row, Row), Diff>, ErrCollection<'s, T>) {
     let results = rows.flat_map(move |row| {
         let arena = RowArena::new();
         let datums: Vec<Datum> = row.iter().collect();
@@ -40,11 +37,11 @@ pub fn key_by<'s>(
     (oks, errs)
 }
 
-pub fn render_join<'s>(
-    inputs: Vec<CollectionBundle<'s>>,
+pub fn render_join<'s, T: RenderTime>(
+    inputs: Vec<CollectionBundle<'s, T>>,
     plan: &LinearJoinPlan,
-) -> CollectionBundle<'s> {
-    let mut errs: Vec<ErrCollection<'s>> = inputs.iter().map(|b| b.errs.clone()).collect();
+) -> CollectionBundle<'s, T> {
+    let mut errs: Vec<ErrCollection<'s, T>> = inputs.iter().map(|b| b.errs.clone()).collect();
     let mut stream = inputs[plan.source].oks.clone();
     for stage in &plan.stages {
         let (stream_keyed, stream_errs) = key_by(stream, stage.stream_key.clone(), false);
@@ -71,6 +68,5 @@ pub fn render_join<'s>(
     let scope = stream.scope();
     let errs = differential_dataflow::collection::concatenate(scope, errs).distinct_core::<Diff>();
     let joined = CollectionBundle { oks: stream, errs };
-    let _ = split_results;
     render_mfp(joined, plan.final_mfp.clone())
 }

@@ -4,7 +4,7 @@
 //! once, on `expr::Plan`):
 //! - [`persist_source`]: reads a persist shard into a collection (snapshot, then listen).
 //! - [`constant`], [`mfp`], [`flat_map`], [`join`], [`reduce`], [`threshold`], [`topk`]:
-//!   the operators.
+//!   the operators; [`letrec`]: recursive bindings in an iterative scope.
 //! - [`persist_sink`], [`subscribe`]: the sinks (a shard; a stream of batches to a client).
 //! - [`Context`]: the collections built so far in one dataflow, by id.
 //!
@@ -15,6 +15,7 @@
 pub mod constant;
 pub mod flat_map;
 pub mod join;
+pub mod letrec;
 pub mod mfp;
 pub mod persist_sink;
 pub mod persist_source;
@@ -25,34 +26,55 @@ pub mod topk;
 
 use std::collections::BTreeMap;
 
+use differential_dataflow::lattice::Lattice;
 use differential_dataflow::VecCollection;
 use expr::Plan;
 use repr::{Diff, EvalError, GlobalId, Row, Timestamp};
 use timely::dataflow::Scope;
+use timely::progress::timestamp::Refines;
 
-/// The rows of a collection.
-pub type OkCollection<'s> = VecCollection<'s, Timestamp, Row, Diff>;
+/// The rows of a collection (in a scope with timestamps `T`: the dataflow's own, or
+/// the iterative scope of a `LetRec`).
+pub type OkCollection<'s, T = Timestamp> = VecCollection<'s, T, Row, Diff>;
 /// The errors raised computing a collection.
-pub type ErrCollection<'s> = VecCollection<'s, Timestamp, EvalError, Diff>;
+pub type ErrCollection<'s, T = Timestamp> = VecCollection<'s, T, EvalError, Diff>;
+
+/// The timestamps plans render at: the dataflow's [`Timestamp`], and the
+/// `(Timestamp, iteration)` pairs inside a `LetRec`'s iterative scope (see [`letrec`]).
+pub trait RenderTime: timely::progress::Timestamp + Lattice + Refines<Timestamp> {
+    /// Renders `Plan::LetRec` in a scope with these timestamps.
+    fn render_letrec<'s>(
+        ctx: &mut Context<'s, Self>,
+        letrec: letrec::LetRecRef<'_>,
+    ) -> CollectionBundle<'s, Self>;
+}
 
 /// A rendered collection: its rows and its errors.
-#[derive(Clone)]
-pub struct CollectionBundle<'s> {
-    pub oks: OkCollection<'s>,
-    pub errs: ErrCollection<'s>,
+pub struct CollectionBundle<'s, T: timely::progress::Timestamp = Timestamp> {
+    pub oks: OkCollection<'s, T>,
+    pub errs: ErrCollection<'s, T>,
 }
 
-/// The collections available to plans of one dataflow.
-pub struct Context<'s> {
-    pub scope: Scope<'s, Timestamp>,
+impl<T: timely::progress::Timestamp> Clone for CollectionBundle<'_, T> {
+    fn clone(&self) -> Self {
+        CollectionBundle {
+            oks: self.oks.clone(),
+            errs: self.errs.clone(),
+        }
+    }
+}
+
+/// The collections available to plans of one dataflow (or of one `LetRec`'s scope).
+pub struct Context<'s, T: RenderTime = Timestamp> {
+    pub scope: Scope<'s, T>,
     pub as_of: Timestamp,
-    pub collections: BTreeMap<GlobalId, CollectionBundle<'s>>,
-    /// Collections bound by the enclosing `Plan::Let`s.
-    pub locals: BTreeMap<expr::LocalId, CollectionBundle<'s>>,
+    pub collections: BTreeMap<GlobalId, CollectionBundle<'s, T>>,
+    /// Collections bound by the enclosing `Plan::Let`s and `Plan::LetRec`s.
+    pub locals: BTreeMap<expr::LocalId, CollectionBundle<'s, T>>,
 }
 
-impl<'s> Context<'s> {
-    pub fn new(scope: Scope<'s, Timestamp>, as_of: Timestamp) -> Self {
+impl<'s, T: RenderTime> Context<'s, T> {
+    pub fn new(scope: Scope<'s, T>, as_of: Timestamp) -> Self {
         Context {
             scope,
             as_of,
@@ -61,12 +83,12 @@ impl<'s> Context<'s> {
         }
     }
 
-    pub fn insert(&mut self, id: GlobalId, bundle: CollectionBundle<'s>) {
+    pub fn insert(&mut self, id: GlobalId, bundle: CollectionBundle<'s, T>) {
         self.collections.insert(id, bundle);
     }
 
     /// Renders `plan`: the entry point for every LIR operator.
-    pub fn render_plan(&mut self, plan: &Plan) -> CollectionBundle<'s> {
+    pub fn render_plan(&mut self, plan: &Plan) -> CollectionBundle<'s, T> {
         match plan {
             Plan::Constant { rows } => constant::render_constant(self, rows),
             Plan::Let { id, value, body } => {
@@ -79,6 +101,20 @@ impl<'s> Context<'s> {
                 };
                 result
             }
+            Plan::LetRec {
+                ids,
+                values,
+                limit,
+                body,
+            } => T::render_letrec(
+                self,
+                letrec::LetRecRef {
+                    ids,
+                    values,
+                    limit: *limit,
+                    body,
+                },
+            ),
             Plan::GetLocal { id, mfp } => {
                 let bundle = self
                     .locals
@@ -140,9 +176,9 @@ impl<'s> Context<'s> {
 }
 
 /// Splits a collection of results into rows and errors.
-pub fn split_results<'s>(
-    results: VecCollection<'s, Timestamp, Result<Row, EvalError>, Diff>,
-) -> CollectionBundle<'s> {
+pub fn split_results<'s, T: RenderTime>(
+    results: VecCollection<'s, T, Result<Row, EvalError>, Diff>,
+) -> CollectionBundle<'s, T> {
     let oks = results.clone().flat_map(|r| r.ok());
     let errs = results.flat_map(|r| r.err());
     CollectionBundle { oks, errs }

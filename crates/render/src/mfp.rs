@@ -4,9 +4,12 @@
 use expr::{MapFilterProject, RowArena};
 use repr::RowPacker;
 
-use crate::{split_results, CollectionBundle};
+use crate::{split_results, CollectionBundle, RenderTime};
 
-pub fn render_mfp(input: CollectionBundle<'_>, mfp: MapFilterProject) -> CollectionBundle<'_> {
+pub fn render_mfp<T: RenderTime>(
+    input: CollectionBundle<'_, T>,
+    mfp: MapFilterProject,
+) -> CollectionBundle<'_, T> {
     if mfp.is_identity() {
         return input;
     }

@@ -7,13 +7,13 @@ use expr::{AggregateExpr, MirScalarExpr, RowArena};
 use repr::{Datum, Diff, EvalError, Row, RowPacker};
 
 use crate::join::key_by;
-use crate::{split_results, CollectionBundle};
+use crate::{split_results, CollectionBundle, RenderTime};
 
-pub fn render_reduce(
-    input: CollectionBundle<'_>,
+pub fn render_reduce<T: RenderTime>(
+    input: CollectionBundle<'_, T>,
     key: Vec<MirScalarExpr>,
     plan: ReducePlan,
-) -> CollectionBundle<'_> {
+) -> CollectionBundle<'_, T> {
     match plan {
         ReducePlan::Distinct => {
             let (keyed, key_errs) = key_by(input.oks, key, false);
@@ -32,11 +32,11 @@ pub fn render_reduce(
 /// lanes are `[1, (is_not_null, value) per aggregate]` times the row's multiplicity;
 /// differential adds the lanes of a key up, and `count` hands each key's total on. A
 /// group is present while its row count is not zero.
-fn render_accumulable(
-    input: CollectionBundle<'_>,
+fn render_accumulable<T: RenderTime>(
+    input: CollectionBundle<'_, T>,
     key: Vec<MirScalarExpr>,
     aggregates: Vec<AggregateExpr>,
-) -> CollectionBundle<'_> {
+) -> CollectionBundle<'_, T> {
     let args: Vec<MirScalarExpr> = aggregates.iter().map(|a| a.expr.clone()).collect();
     let keyed = input.oks.flat_map(move |row| {
         let arena = RowArena::new();
@@ -97,11 +97,11 @@ fn render_accumulable(
     CollectionBundle { oks: out.oks, errs }
 }
 
-fn render_basic(
-    input: CollectionBundle<'_>,
+fn render_basic<T: RenderTime>(
+    input: CollectionBundle<'_, T>,
     key: Vec<MirScalarExpr>,
     aggregates: Vec<AggregateExpr>,
-) -> CollectionBundle<'_> {
+) -> CollectionBundle<'_, T> {
     // Key each row and evaluate the aggregates' arguments into the value.
     let args: Vec<MirScalarExpr> = aggregates.iter().map(|a| a.expr.clone()).collect();
     let keyed = input.oks.flat_map(move |row| {

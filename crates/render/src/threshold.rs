@@ -2,9 +2,9 @@
 
 use repr::Diff;
 
-use crate::CollectionBundle;
+use crate::{CollectionBundle, RenderTime};
 
-pub fn render_threshold(input: CollectionBundle<'_>) -> CollectionBundle<'_> {
+pub fn render_threshold<T: RenderTime>(input: CollectionBundle<'_, T>) -> CollectionBundle<'_, T> {
     let oks = input.oks.threshold_named(
         "Threshold",
         |_row, count: &Diff| if *count > 0 { *count } else { 0 },

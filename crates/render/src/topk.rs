@@ -8,9 +8,12 @@ use expr::finishing::compare_rows;
 use expr::plan::TopKPlan;
 use repr::{Datum, Diff, Row};
 
-use crate::CollectionBundle;
+use crate::{CollectionBundle, RenderTime};
 
-pub fn render_topk(input: CollectionBundle<'_>, plan: TopKPlan) -> CollectionBundle<'_> {
+pub fn render_topk<T: RenderTime>(
+    input: CollectionBundle<'_, T>,
+    plan: TopKPlan,
+) -> CollectionBundle<'_, T> {
     let group_key = plan.group_key.clone();
     let keyed = input.oks.map(move |row| {
         let datums = row.unpack();

@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize};
 pub enum EvalError {
     #[error("division by zero")]
     DivisionByZero,
+    /// A recursive query whose bindings still changed after its `ERROR AT RECURSION
+    /// LIMIT n` rounds (54000).
+    #[error("recursive query exceeded the recursion limit {0}")]
+    RecursionLimit(u64),
     /// A number left its type's range: `integer out of range` (22003).
     #[error("{0} out of range")]
     OutOfRange(String),
@@ -124,6 +128,7 @@ impl EvalError {
             EvalError::StringTooLong(_) => "22001",
             EvalError::LikePatternEndsWithEscape => "22025",
             EvalError::ProgramLimitExceeded(_) => "54000",
+            EvalError::RecursionLimit(_) => "54000",
             EvalError::StackDepthLimitExceeded => "54001",
             EvalError::FeatureNotSupported(_) => "0A000",
             EvalError::InvalidParameter(_) => "22023",

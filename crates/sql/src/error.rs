@@ -103,6 +103,10 @@ pub enum PlanError {
     InvalidParameterValue(String),
     #[error("{0}")]
     Syntax(String),
+    /// A recursive query PostgreSQL cannot evaluate (42P19): `recursive reference to
+    /// query "t" must not appear within its non-recursive term`.
+    #[error("{0}")]
+    InvalidRecursion(String),
     /// `$n` with no value: a simple query, or fewer values than parameters.
     #[error("there is no parameter ${0}")]
     NoParameter(usize),
@@ -115,6 +119,7 @@ impl PlanError {
     pub fn sqlstate(&self) -> &'static str {
         match self {
             PlanError::Parse { .. } | PlanError::Syntax(_) => "42601",
+            PlanError::InvalidRecursion(_) => "42P19",
             PlanError::UnknownRelation(_)
             | PlanError::UnknownTable(_)
             | PlanError::MissingFromEntry(_)

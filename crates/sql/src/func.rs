@@ -416,7 +416,7 @@ fn is_preferred(t: ScalarType) -> bool {
 }
 
 /// Whether PostgreSQL casts `from` to `to` implicitly (`pg_cast.castcontext = 'i'`).
-fn implicit_cast(from: ScalarType, to: ScalarType) -> bool {
+pub(crate) fn implicit_cast(from: ScalarType, to: ScalarType) -> bool {
     use ScalarType::*;
     from == to
         || matches!(

@@ -158,6 +158,29 @@ pub enum HirRelationExpr {
         base: Box<HirRelationExpr>,
         inputs: Vec<HirRelationExpr>,
     },
+    /// Recursive bindings (`WITH MUTUALLY RECURSIVE`, or a `WITH RECURSIVE` query
+    /// that reads itself): see `MirRelationExpr::LetRec` for the rounds. Each binding's
+    /// value and `body` read the bindings with [`HirRelationExpr::GetRec`]; the values
+    /// read no outer columns.
+    LetRec {
+        bindings: Vec<RecBinding>,
+        limit: Option<expr::LetRecLimit>,
+        body: Box<HirRelationExpr>,
+    },
+    /// A binding of the enclosing `LetRec`.
+    GetRec {
+        id: expr::LocalId,
+        typ: RelationType,
+        name: String,
+    },
+}
+
+/// One binding of a [`HirRelationExpr::LetRec`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecBinding {
+    pub id: expr::LocalId,
+    pub name: String,
+    pub value: HirRelationExpr,
 }
 
 impl HirScalarExpr {
@@ -234,7 +257,10 @@ impl HirScalarExpr {
 impl HirRelationExpr {
     pub fn typ(&self) -> RelationType {
         match self {
-            HirRelationExpr::Constant { typ, .. } | HirRelationExpr::Get { typ, .. } => typ.clone(),
+            HirRelationExpr::Constant { typ, .. }
+            | HirRelationExpr::Get { typ, .. }
+            | HirRelationExpr::GetRec { typ, .. } => typ.clone(),
+            HirRelationExpr::LetRec { body, .. } => body.typ(),
             HirRelationExpr::Project { input, outputs } => {
                 let t = input.typ();
                 RelationType::new(outputs.iter().map(|c| t.column_types[*c]).collect())
@@ -320,9 +346,16 @@ impl HirRelationExpr {
         self.typ().arity()
     }
 
-    fn children(&self) -> Vec<&HirRelationExpr> {
+    pub(crate) fn children(&self) -> Vec<&HirRelationExpr> {
         match self {
-            HirRelationExpr::Constant { .. } | HirRelationExpr::Get { .. } => vec![],
+            HirRelationExpr::Constant { .. }
+            | HirRelationExpr::Get { .. }
+            | HirRelationExpr::GetRec { .. } => vec![],
+            HirRelationExpr::LetRec { bindings, body, .. } => bindings
+                .iter()
+                .map(|b| &b.value)
+                .chain(std::iter::once(&**body))
+                .collect(),
             HirRelationExpr::Project { input, .. }
             | HirRelationExpr::Map { input, .. }
             | HirRelationExpr::Filter { input, .. }
@@ -354,6 +387,23 @@ impl HirRelationExpr {
                 writeln!(f, "{pad}Constant ({} rows)", rows.len())?
             }
             HirRelationExpr::Get { id, name, .. } => writeln!(f, "{pad}Get {name} ({id})")?,
+            HirRelationExpr::GetRec { id, name, .. } => writeln!(f, "{pad}Get {name} ({id})")?,
+            HirRelationExpr::LetRec {
+                bindings,
+                limit,
+                body,
+            } => {
+                match limit {
+                    Some(limit) => writeln!(f, "{pad}LetRec {limit}")?,
+                    None => writeln!(f, "{pad}LetRec")?,
+                }
+                for b in bindings {
+                    writeln!(f, "{pad}  {} ({}) =", b.name, b.id)?;
+                    b.value.fmt_indent(f, depth + 2)?;
+                }
+                writeln!(f, "{pad}In")?;
+                return body.fmt_indent(f, depth + 1);
+            }
             HirRelationExpr::Project { outputs, .. } => writeln!(
                 f,
                 "{pad}Project ({})",

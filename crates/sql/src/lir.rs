@@ -11,6 +11,11 @@ use expr::{MapFilterProject, MirRelationExpr, MirScalarExpr, Plan};
 
 use crate::error::PlanError;
 
+fn contains_letrec(expr: &MirRelationExpr) -> bool {
+    matches!(expr, MirRelationExpr::LetRec { .. })
+        || expr.children().into_iter().any(contains_letrec)
+}
+
 /// Lowers optimized MIR to LIR.
 pub fn plan_to_lir(expr: &MirRelationExpr) -> Result<Plan, PlanError> {
     Ok(match expr {
@@ -18,6 +23,27 @@ pub fn plan_to_lir(expr: &MirRelationExpr) -> Result<Plan, PlanError> {
         MirRelationExpr::Let { id, value, body } => Plan::Let {
             id: *id,
             value: Box::new(plan_to_lir(value)?),
+            body: Box::new(plan_to_lir(body)?),
+        },
+        MirRelationExpr::LetRec {
+            ids,
+            values,
+            limit,
+            body,
+        } if values.iter().any(contains_letrec) => {
+            return Err(PlanError::unsupported(
+                "a recursive query inside the binding of another",
+            ))
+        }
+        MirRelationExpr::LetRec {
+            ids,
+            values,
+            limit,
+            body,
+        } => Plan::LetRec {
+            ids: ids.clone(),
+            values: values.iter().map(plan_to_lir).collect::<Result<_, _>>()?,
+            limit: *limit,
             body: Box::new(plan_to_lir(body)?),
         },
         MirRelationExpr::GetLocal { id, typ } => Plan::GetLocal {

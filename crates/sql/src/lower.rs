@@ -98,6 +98,28 @@ impl HirRelationExpr {
                     name: name.clone(),
                 },
             ),
+            HirRelationExpr::GetRec { id, typ, .. } => product(
+                outer,
+                MirRelationExpr::GetLocal {
+                    id: *id,
+                    typ: typ.clone(),
+                },
+            ),
+            // The bindings read no outer columns: each is lowered once, on its own,
+            // and the body is lowered applied to `outer` inside them.
+            HirRelationExpr::LetRec {
+                bindings,
+                limit,
+                body,
+            } => MirRelationExpr::LetRec {
+                ids: bindings.iter().map(|b| b.id).collect(),
+                values: bindings
+                    .iter()
+                    .map(|b| b.value.lower())
+                    .collect::<Result<_, _>>()?,
+                limit: *limit,
+                body: Box::new(body.applied_to(outer, map)?),
+            },
             HirRelationExpr::Project { input, outputs } => {
                 let input = input.applied_to(outer, map)?;
                 let keep = (0..outer_arity)
@@ -365,7 +387,15 @@ impl HirRelationExpr {
         let visit_scalar =
             |e: &HirScalarExpr, f: &mut dyn FnMut(usize, &HirScalarExpr)| e.visit(depth, f);
         match self {
-            HirRelationExpr::Constant { .. } | HirRelationExpr::Get { .. } => {}
+            HirRelationExpr::Constant { .. }
+            | HirRelationExpr::Get { .. }
+            | HirRelationExpr::GetRec { .. } => {}
+            HirRelationExpr::LetRec { bindings, body, .. } => {
+                bindings
+                    .iter()
+                    .for_each(|b| b.value.visit_scalars(depth, f));
+                body.visit_scalars(depth, f);
+            }
             HirRelationExpr::Project { input, .. }
             | HirRelationExpr::TopK { input, .. }
             | HirRelationExpr::Distinct { input }

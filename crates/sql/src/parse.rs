@@ -206,12 +206,15 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>, PlanError> {
             });
             continue;
         }
+        // `WITH MUTUALLY RECURSIVE`: parsed as `WITH RECURSIVE` with a marker.
+        let rewritten = rewrite_mutually_recursive(&meaningful, sql, &line_starts, start)?;
+        let text_as_parsed = rewritten.as_deref().unwrap_or(text);
         let words: Vec<&Token> = meaningful.iter().map(|t| &t.token).collect();
-        let statement = match crate::streaming::parse(text)? {
+        let statement = match crate::streaming::parse(text_as_parsed)? {
             Some(s) => s,
             None => match parse_custom(&words, text)? {
                 Some(s) => s,
-                None => parse_sqlparser(text, sql, start, &line_starts)?,
+                None => parse_sqlparser(text_as_parsed, sql, start, &line_starts)?,
             },
         };
         out.push(ParsedStatement {
@@ -220,6 +223,128 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>, PlanError> {
         });
     }
     Ok(out)
+}
+
+/// The prefix of the marker [`rewrite_mutually_recursive`] leaves on the first binding
+/// of a `WITH MUTUALLY RECURSIVE`: `__freshet_wmr`, then `_return_<n>` or `_error_<n>`
+/// for a recursion limit.
+pub const MUTUALLY_RECURSIVE_MARKER: &str = "__freshet_wmr";
+
+/// Materialize's `WITH MUTUALLY RECURSIVE [(RETURN | ERROR) AT RECURSION LIMIT n]
+/// name (col type, ...) AS (query), ...`, which sqlparser does not know, rewritten
+/// into what it does: `WITH RECURSIVE name (col type, ...) AS (query) FROM <marker>,
+/// ...`, the marker (see [`MUTUALLY_RECURSIVE_MARKER`]) after the first binding
+/// telling the planner which form it was and its limit. `None` if the statement has
+/// no such clause. Positions in syntax errors after a rewritten clause may be off
+/// by the few characters the rewrite moved.
+fn rewrite_mutually_recursive(
+    tokens: &[&TokenWithSpan],
+    sql: &str,
+    line_starts: &[usize],
+    start: usize,
+) -> Result<Option<String>, PlanError> {
+    let w = |i: usize| {
+        tokens
+            .get(i)
+            .and_then(|t| word(&t.token))
+            .unwrap_or_default()
+    };
+    let is = |i: usize, t: Token| tokens.get(i).map(|x| x.token == t).unwrap_or(false);
+    let offset = |i: usize, end: bool| {
+        let span = tokens[i].span;
+        let at = if end { span.end } else { span.start };
+        byte_offset(line_starts, at.line, at.column, sql) - start
+    };
+    let syntax_at = |i: usize| PlanError::Parse {
+        message: match tokens.get(i) {
+            Some(t) => format!("syntax error at or near \"{}\"", token_text(&t.token)),
+            None => "syntax error at end of input".into(),
+        },
+        position: tokens
+            .get(i)
+            .and_then(|t| char_position(sql, line_starts, t.span.start.line, t.span.start.column)),
+    };
+    // Byte ranges of the statement text to replace, in order.
+    let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::new();
+    let mut i = 0;
+    while i + 2 < tokens.len() {
+        if !(w(i) == "with" && w(i + 1) == "mutually" && w(i + 2) == "recursive") {
+            i += 1;
+            continue;
+        }
+        edits.push((offset(i + 1, false)..offset(i + 2, false), String::new()));
+        let mut j = i + 3;
+        let mut marker = MUTUALLY_RECURSIVE_MARKER.to_string();
+        if is(j, Token::LParen) && (w(j + 1) == "return" || w(j + 1) == "error") {
+            for (k, expected) in ["at", "recursion", "limit"].iter().enumerate() {
+                if w(j + 2 + k) != *expected {
+                    return Err(syntax_at(j + 2 + k));
+                }
+            }
+            let limit = match tokens.get(j + 5).map(|t| &t.token) {
+                Some(Token::Number(n, _)) => n.parse::<u64>().map_err(|_| syntax_at(j + 5))?,
+                _ => return Err(syntax_at(j + 5)),
+            };
+            if limit == 0 {
+                return Err(PlanError::InvalidParameterValue(
+                    "invalid RECURSION LIMIT: 0 (it must be at least 1)".into(),
+                ));
+            }
+            if !is(j + 6, Token::RParen) {
+                return Err(syntax_at(j + 6));
+            }
+            if j + 7 >= tokens.len() {
+                return Err(syntax_at(j + 7));
+            }
+            marker = format!("{marker}_{}_{limit}", w(j + 1));
+            edits.push((offset(j, false)..offset(j + 7, false), String::new()));
+            j += 7;
+        }
+        // The first binding: `name (columns) AS [[NOT] MATERIALIZED] ( query )`.
+        if !matches!(tokens.get(j).map(|t| &t.token), Some(Token::Word(_))) {
+            return Err(syntax_at(j));
+        }
+        j += 1;
+        let mut depth = 0usize;
+        let mut seen_query = false;
+        while j < tokens.len() {
+            match tokens[j].token {
+                Token::LParen => depth += 1,
+                Token::RParen if depth > 0 => {
+                    depth -= 1;
+                    if depth == 0 && seen_query {
+                        break;
+                    }
+                }
+                Token::RParen => return Err(syntax_at(j)),
+                Token::Word(ref x) if depth == 0 && x.value.eq_ignore_ascii_case("as") => {
+                    seen_query = true;
+                }
+                _ => {}
+            }
+            j += 1;
+        }
+        if j >= tokens.len() {
+            return Err(syntax_at(j));
+        }
+        let end = offset(j, true);
+        edits.push((end..end, format!(" FROM {marker}")));
+        i = j + 1;
+    }
+    if edits.is_empty() {
+        return Ok(None);
+    }
+    let text_end = offset(tokens.len() - 1, true);
+    let text = &sql[start..start + text_end];
+    let mut out = String::with_capacity(text.len() + 32);
+    let mut at = 0;
+    for (range, replacement) in edits {
+        out.push_str(&text[at..range.start]);
+        out.push_str(&replacement);
+        at = range.end;
+    }
+    out.push_str(&text[at..]);
+    Ok(Some(out))
 }
 
 /// Parses one scalar expression (a column's stored DEFAULT).

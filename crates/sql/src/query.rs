@@ -19,6 +19,7 @@ use crate::catalog::{CatalogItem, ItemKind, NameContext, QualifiedName, SqlCatal
 use crate::error::PlanError;
 use crate::hir::{ColumnRef, HirAggregateExpr, HirRelationExpr, HirScalarExpr, JoinKind};
 
+mod recursive;
 mod table_func;
 mod window;
 
@@ -476,19 +477,33 @@ fn plan_query(
 ) -> Result<(PlannedQuery, Vec<Option<ast::Expr>>), PlanError> {
     // WITH: each common table expression is planned once and inlined where named; the
     // names are visible to later CTEs and to the query body, and go out of scope after.
+    // Recursive ones (`WITH RECURSIVE`, `WITH MUTUALLY RECURSIVE`) are bound once,
+    // in a `LetRec` around the body (see `recursive`).
     let cte_depth = qcx.ctes.borrow().len();
-    let planned =
-        plan_ctes(qcx, query).and_then(|()| plan_query_body(qcx, query, root, defer_unknown));
+    let planned = plan_ctes(qcx, query).and_then(|recursive| {
+        let (mut planned, unknown) = plan_query_body(qcx, query, root, defer_unknown)?;
+        match recursive {
+            Some(bindings) => {
+                let expr = resolve_unknowns(qcx, planned.expr, &unknown, &[])?;
+                planned.expr = bindings.wrap(expr);
+                Ok((planned, vec![None; unknown.len()]))
+            }
+            None => Ok((planned, unknown)),
+        }
+    });
     qcx.ctes.borrow_mut().truncate(cte_depth);
     planned
 }
 
-fn plan_ctes(qcx: &QueryContext, query: &ast::Query) -> Result<(), PlanError> {
+fn plan_ctes(
+    qcx: &QueryContext,
+    query: &ast::Query,
+) -> Result<Option<recursive::RecursiveBindings>, PlanError> {
     let Some(with) = &query.with else {
-        return Ok(());
+        return Ok(None);
     };
     if with.recursive {
-        return Err(PlanError::unsupported("WITH RECURSIVE"));
+        return recursive::plan_recursive_ctes(qcx, with).map(Some);
     }
     for cte in &with.cte_tables {
         if cte.from.is_some() {
@@ -522,7 +537,7 @@ fn plan_ctes(qcx: &QueryContext, query: &ast::Query) -> Result<(), PlanError> {
         }
         qcx.ctes.borrow_mut().push((name, expr, names));
     }
-    Ok(())
+    Ok(None)
 }
 
 fn plan_query_body(
