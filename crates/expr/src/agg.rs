@@ -50,6 +50,22 @@ pub enum AggregateFunc {
     StringAgg {
         order_by: Vec<ColumnOrder>,
     },
+    /// `array_agg(value [ORDER BY ...])`: the argument is a record `(value, key...)`,
+    /// so NULL values are kept (as PostgreSQL keeps them).
+    ArrayAgg {
+        elem_type: ScalarType,
+        order_by: Vec<ColumnOrder>,
+    },
+    /// `jsonb_agg(value [ORDER BY ...])` over a record `(value, key...)`: NULLs are
+    /// JSON nulls.
+    JsonbAgg {
+        order_by: Vec<ColumnOrder>,
+    },
+    /// `jsonb_object_agg(key, value [ORDER BY ...])` over a record
+    /// `(key, value, key...)`: a NULL key is an error, a later duplicate key wins.
+    JsonbObjectAgg {
+        order_by: Vec<ColumnOrder>,
+    },
     /// Window functions over one partition: the argument is a record of the input
     /// row, the result the partition's rows with their window values, packed (see
     /// [`crate::window`]).
@@ -80,6 +96,9 @@ impl fmt::Display for AggregateFunc {
             AggregateFunc::BoolAnd => "bool_and",
             AggregateFunc::BoolOr => "bool_or",
             AggregateFunc::StringAgg { .. } => "string_agg",
+            AggregateFunc::ArrayAgg { .. } => "array_agg",
+            AggregateFunc::JsonbAgg { .. } => "jsonb_agg",
+            AggregateFunc::JsonbObjectAgg { .. } => "jsonb_object_agg",
             AggregateFunc::Window(plan) => return write!(f, "{plan}"),
         })
     }
@@ -107,7 +126,11 @@ impl AggregateFunc {
     /// fields of its record argument, counted from 0), or nothing: how EXPLAIN shows
     /// the ordering after the argument.
     pub fn order_by_suffix(&self) -> String {
-        let AggregateFunc::StringAgg { order_by } = self else {
+        let (AggregateFunc::StringAgg { order_by }
+        | AggregateFunc::ArrayAgg { order_by, .. }
+        | AggregateFunc::JsonbAgg { order_by }
+        | AggregateFunc::JsonbObjectAgg { order_by }) = self
+        else {
             return String::new();
         };
         if order_by.is_empty() {
@@ -153,6 +176,12 @@ impl AggregateFunc {
             },
             AggregateFunc::BoolAnd | AggregateFunc::BoolOr => ScalarType::Bool,
             AggregateFunc::StringAgg { .. } => ScalarType::String,
+            AggregateFunc::ArrayAgg { elem_type, .. } => {
+                elem_type.array_of().unwrap_or(ScalarType::String)
+            }
+            AggregateFunc::JsonbAgg { .. } | AggregateFunc::JsonbObjectAgg { .. } => {
+                ScalarType::Jsonb
+            }
             AggregateFunc::Window(_) => return ScalarType::Bytes.nullable(false),
         };
         scalar.nullable(true)
@@ -162,7 +191,11 @@ impl AggregateFunc {
     /// signatures; `string_agg`'s record is checked by the planner).
     pub fn accepts(&self, input: ScalarType) -> bool {
         match self {
-            AggregateFunc::Count | AggregateFunc::Min | AggregateFunc::Max => true,
+            AggregateFunc::Count => true,
+            // PostgreSQL has no min or max of uuid or jsonb.
+            AggregateFunc::Min | AggregateFunc::Max => {
+                !matches!(input, ScalarType::Uuid | ScalarType::Jsonb)
+            }
             AggregateFunc::Sum => input.is_numeric() || input == ScalarType::Interval,
             AggregateFunc::Avg => input.is_numeric() || input == ScalarType::Interval,
             AggregateFunc::VarSamp
@@ -170,9 +203,11 @@ impl AggregateFunc {
             | AggregateFunc::StddevSamp
             | AggregateFunc::StddevPop => input.is_numeric(),
             AggregateFunc::BoolAnd | AggregateFunc::BoolOr => input == ScalarType::Bool,
-            AggregateFunc::StringAgg { .. } | AggregateFunc::Window(_) => {
-                input == ScalarType::Bytes
-            }
+            AggregateFunc::StringAgg { .. }
+            | AggregateFunc::ArrayAgg { .. }
+            | AggregateFunc::JsonbAgg { .. }
+            | AggregateFunc::JsonbObjectAgg { .. }
+            | AggregateFunc::Window(_) => input == ScalarType::Bytes,
         }
     }
 
@@ -242,6 +277,9 @@ impl AggregateFunc {
                 Ok(result)
             }
             AggregateFunc::StringAgg { order_by } => string_agg(values, order_by, arena),
+            AggregateFunc::ArrayAgg { .. }
+            | AggregateFunc::JsonbAgg { .. }
+            | AggregateFunc::JsonbObjectAgg { .. } => collect_agg(self, values, arena),
             AggregateFunc::Window(plan) => plan.eval(values, arena),
         }
     }
@@ -379,6 +417,90 @@ fn string_agg<'a>(
         Some(s) => Datum::String(arena.push_string(s)),
         None => Datum::Null,
     })
+}
+
+/// The records an aggregate of several arguments received (see the module docs),
+/// decoded, each with its multiplicity.
+fn records<'a>(
+    name: &str,
+    values: impl Iterator<Item = (Datum<'a>, i64)>,
+    fields: usize,
+) -> Result<Vec<(Row, i64)>, EvalError> {
+    let mut rows = Vec::new();
+    for (d, n) in values {
+        let Datum::Bytes(bytes) = d else {
+            return Err(EvalError::Internal(format!(
+                "{name} over a non-record value: {d:?}"
+            )));
+        };
+        let row = Row::from_bytes(bytes.to_vec())
+            .filter(|r| r.iter().count() >= fields)
+            .ok_or_else(|| EvalError::Internal(format!("{name} over a malformed record")))?;
+        rows.push((row, n));
+    }
+    Ok(rows)
+}
+
+/// `array_agg`, `jsonb_agg` and `jsonb_object_agg`: the records' values in
+/// `order_by` order (a stable sort), each as often as its multiplicity.
+fn collect_agg<'a>(
+    func: &AggregateFunc,
+    values: impl Iterator<Item = (Datum<'a>, i64)>,
+    arena: &'a RowArena,
+) -> Result<Datum<'a>, EvalError> {
+    use crate::func::jsonb::{datum_to_json, datum_to_key, jsonb_datum};
+    use repr::jsonb::JsonValue;
+    let (order_by, fields) = match func {
+        AggregateFunc::ArrayAgg { order_by, .. } | AggregateFunc::JsonbAgg { order_by } => {
+            (order_by, 1)
+        }
+        AggregateFunc::JsonbObjectAgg { order_by } => (order_by, 2),
+        other => return Err(EvalError::Internal(format!("{other} is not collected"))),
+    };
+    let rows = records(&func.to_string(), values, fields)?;
+    if rows.is_empty() {
+        return Ok(Datum::Null);
+    }
+    let mut records: Vec<(Vec<Datum>, i64)> = rows.iter().map(|(r, n)| (r.unpack(), *n)).collect();
+    records.sort_by(|(a, _), (b, _)| compare_rows(order_by, a, b));
+    let repeated = records
+        .iter()
+        .flat_map(|(r, n)| std::iter::repeat_n(r, usize::try_from(*n).unwrap_or(0)));
+    match func {
+        AggregateFunc::ArrayAgg { .. } => {
+            let mut packer = repr::RowPacker::new();
+            for r in repeated {
+                if matches!(r[0], Datum::Array(_)) {
+                    return Err(EvalError::FeatureNotSupported(
+                        "array_agg of arrays (a multidimensional array)".into(),
+                    ));
+                }
+                packer.push(r[0]);
+            }
+            let row = packer.finish();
+            check_value_len(row.byte_len())?;
+            let bytes = arena.push_bytes(row.data().to_vec());
+            repr::Array::from_bytes(bytes)
+                .map(Datum::Array)
+                .ok_or_else(|| EvalError::Internal("array_agg built a malformed array".into()))
+        }
+        AggregateFunc::JsonbAgg { .. } => {
+            let elems = repeated.map(|r| datum_to_json(r[0])).collect();
+            Ok(jsonb_datum(&JsonValue::Array(elems), arena))
+        }
+        _ => {
+            let mut pairs = Vec::new();
+            for r in repeated {
+                if r[0].is_null() {
+                    return Err(EvalError::InvalidParameter(
+                        "field name must not be null".into(),
+                    ));
+                }
+                pairs.push((datum_to_key(r[0]), datum_to_json(r[1])));
+            }
+            Ok(jsonb_datum(&JsonValue::object(pairs), arena))
+        }
+    }
 }
 
 /// The running state of `var_*` and `stddev_*`.

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::scalar::{MirScalarExpr, RowArena};
 
 mod datetime;
+pub mod jsonb;
 mod math;
 mod string;
 
@@ -84,6 +85,49 @@ pub enum UnaryFunc {
     JustifyInterval,
     /// `to_timestamp(double precision)`: seconds since 1970 as a timestamptz.
     ToTimestamp,
+    /// `cardinality(anyarray)`: the number of elements.
+    Cardinality,
+    /// `jsonb_typeof(jsonb)`.
+    JsonbTypeof,
+    /// `jsonb_array_length(jsonb)`.
+    JsonbArrayLength,
+    /// `to_jsonb(x)` of any type (see [`jsonb::datum_to_json`]).
+    ToJsonb,
+}
+
+/// A comparison, as the operator of `x op ANY (array)` and `x op ALL (array)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum CompareOp {
+    Eq,
+    NotEq,
+    Lt,
+    Lte,
+    Gt,
+    Gte,
+}
+
+impl CompareOp {
+    pub fn holds(&self, o: Ordering) -> bool {
+        match self {
+            CompareOp::Eq => o == Ordering::Equal,
+            CompareOp::NotEq => o != Ordering::Equal,
+            CompareOp::Lt => o == Ordering::Less,
+            CompareOp::Lte => o != Ordering::Greater,
+            CompareOp::Gt => o == Ordering::Greater,
+            CompareOp::Gte => o != Ordering::Less,
+        }
+    }
+
+    pub fn symbol(&self) -> &'static str {
+        match self {
+            CompareOp::Eq => "=",
+            CompareOp::NotEq => "<>",
+            CompareOp::Lt => "<",
+            CompareOp::Lte => "<=",
+            CompareOp::Gt => ">",
+            CompareOp::Gte => ">=",
+        }
+    }
 }
 
 /// Functions of two arguments.
@@ -146,6 +190,58 @@ pub enum BinaryFunc {
     ToChar,
     /// `age(x, y)` of two timestamps or two timestamptzs.
     Age,
+    /// `array_length(anyarray, int)`: NULL for an empty array or a dimension other
+    /// than 1.
+    ArrayLength,
+    /// `array_lower(anyarray, int)`.
+    ArrayLower,
+    /// `array_upper(anyarray, int)`.
+    ArrayUpper,
+    /// `a[i]`: NULL out of bounds.
+    ArrayIndex,
+    /// `x op ANY (array)` (`all` false) or `x op ALL (array)`, with SQL's NULL rules:
+    /// ANY is true if any comparison is, else NULL if any is NULL, else false (false
+    /// for an empty array, even for a NULL `x`); ALL the other way round.
+    ArrayQuantified {
+        op: CompareOp,
+        all: bool,
+    },
+    /// `anyarray @> anyarray`: every element of the right is in the left.
+    ArrayContains,
+    /// `anyarray && anyarray`: some element is in both.
+    ArrayOverlap,
+    /// `anyarray || anyarray`, `array_cat`.
+    ArrayConcat,
+    /// `anyarray || anyelement`, `array_append`.
+    ArrayAppend,
+    /// `anyelement || anyarray`, `array_prepend`.
+    ArrayPrepend,
+    /// `jsonb -> text`.
+    JsonbField,
+    /// `jsonb -> int`.
+    JsonbIndex,
+    /// `jsonb ->> text`.
+    JsonbFieldText,
+    /// `jsonb ->> int`.
+    JsonbIndexText,
+    /// `jsonb #> text[]`.
+    JsonbPath,
+    /// `jsonb #>> text[]`.
+    JsonbPathText,
+    /// `jsonb @> jsonb` (and `<@` with the operands swapped).
+    JsonbContains,
+    /// `jsonb ? text`.
+    JsonbExists,
+    /// `jsonb ?| text[]`.
+    JsonbExistsAny,
+    /// `jsonb ?& text[]`.
+    JsonbExistsAll,
+    /// `jsonb || jsonb`.
+    JsonbConcat,
+    /// `jsonb - text`: the object without the key, or the array without the string.
+    JsonbDeleteKey,
+    /// `jsonb - int`: the array without the element.
+    JsonbDeleteIndex,
 }
 
 /// Functions of any number of arguments.
@@ -195,6 +291,21 @@ pub enum VariadicFunc {
     Record,
     /// `overlay(text placing text from int [for int])`.
     Overlay,
+    /// `ARRAY[...]`: the arguments, NULLs included, as an array of `elem_type`.
+    ArrayCreate {
+        elem_type: ScalarType,
+    },
+    /// `array_to_string(array, delimiter [, null_string])`.
+    ArrayToString,
+    /// `array_position(array, element [, start])`: the first position of an element
+    /// not distinct from `element`, from `start`; NULL if there is none.
+    ArrayPosition,
+    /// `array_remove(array, element)`.
+    ArrayRemove,
+    /// `jsonb_build_array(...)`.
+    JsonbBuildArray,
+    /// `jsonb_build_object(key, value, ...)`.
+    JsonbBuildObject,
 }
 
 impl fmt::Display for UnaryFunc {
@@ -229,6 +340,10 @@ impl fmt::Display for UnaryFunc {
             UnaryFunc::JustifyHours => f.write_str("justify_hours"),
             UnaryFunc::JustifyInterval => f.write_str("justify_interval"),
             UnaryFunc::ToTimestamp => f.write_str("to_timestamp"),
+            UnaryFunc::Cardinality => f.write_str("cardinality"),
+            UnaryFunc::JsonbTypeof => f.write_str("jsonb_typeof"),
+            UnaryFunc::JsonbArrayLength => f.write_str("jsonb_array_length"),
+            UnaryFunc::ToJsonb => f.write_str("to_jsonb"),
         }
     }
 }
@@ -255,6 +370,31 @@ impl fmt::Display for BinaryFunc {
             BinaryFunc::Extract => "extract",
             BinaryFunc::ToChar => "to_char",
             BinaryFunc::Age => "age",
+            BinaryFunc::ArrayLength => "array_length",
+            BinaryFunc::ArrayLower => "array_lower",
+            BinaryFunc::ArrayUpper => "array_upper",
+            BinaryFunc::ArrayIndex => "array_index",
+            BinaryFunc::ArrayQuantified { op, all: false } => {
+                return write!(f, "{} any", op.symbol())
+            }
+            BinaryFunc::ArrayQuantified { op, all: true } => {
+                return write!(f, "{} all", op.symbol())
+            }
+            BinaryFunc::ArrayContains => "array_contains",
+            BinaryFunc::ArrayOverlap => "array_overlap",
+            BinaryFunc::ArrayConcat => "array_cat",
+            BinaryFunc::ArrayAppend => "array_append",
+            BinaryFunc::ArrayPrepend => "array_prepend",
+            BinaryFunc::JsonbField | BinaryFunc::JsonbIndex => "->",
+            BinaryFunc::JsonbFieldText | BinaryFunc::JsonbIndexText => "->>",
+            BinaryFunc::JsonbPath => "#>",
+            BinaryFunc::JsonbPathText => "#>>",
+            BinaryFunc::JsonbContains => "@>",
+            BinaryFunc::JsonbExists => "?",
+            BinaryFunc::JsonbExistsAny => "?|",
+            BinaryFunc::JsonbExistsAll => "?&",
+            BinaryFunc::JsonbConcat => "jsonb_concat",
+            BinaryFunc::JsonbDeleteKey | BinaryFunc::JsonbDeleteIndex => "jsonb_delete",
             _ => "?",
         }))
     }
@@ -285,6 +425,12 @@ impl fmt::Display for VariadicFunc {
             VariadicFunc::NumNonNulls => "num_nonnulls",
             VariadicFunc::Record => "row",
             VariadicFunc::Overlay => "overlay",
+            VariadicFunc::ArrayCreate { .. } => "array",
+            VariadicFunc::ArrayToString => "array_to_string",
+            VariadicFunc::ArrayPosition => "array_position",
+            VariadicFunc::ArrayRemove => "array_remove",
+            VariadicFunc::JsonbBuildArray => "jsonb_build_array",
+            VariadicFunc::JsonbBuildObject => "jsonb_build_object",
         })
     }
 }
@@ -374,6 +520,21 @@ pub fn cast<'a>(d: Datum<'a>, to: ScalarType, arena: &'a RowArena) -> Result<Dat
     if d.scalar_type() == Some(to) {
         return Ok(d);
     }
+    match (d, to) {
+        (Datum::Jsonb(j), _) if to != ScalarType::String => return jsonb_cast(j, to),
+        (Datum::Array(a), ScalarType::Array(elem)) => {
+            let mut packer = repr::RowPacker::new();
+            for e in a.iter() {
+                packer.push(cast(e, *elem, arena)?);
+            }
+            let row = packer.finish();
+            let bytes = arena.push_bytes(row.data().to_vec());
+            return repr::Array::from_bytes(bytes)
+                .map(Datum::Array)
+                .ok_or_else(|| EvalError::Internal("a cast array does not decode".into()));
+        }
+        _ => {}
+    }
     Ok(match (d, to) {
         (_, ScalarType::String) => Datum::String(arena.push_string(text_of(d))),
         (Datum::String(s), _) => {
@@ -439,6 +600,60 @@ pub fn cast<'a>(d: Datum<'a>, to: ScalarType, arena: &'a RowArena) -> Result<Dat
         }
         _ => return Err(cast_error(d, to)),
     })
+}
+
+/// A jsonb value cast to `boolean` or a number type (PostgreSQL's `jsonb_bool`,
+/// `jsonb_int4`, ...): the value must be a boolean or a number, converted as the
+/// numeric it is; anything else is `cannot cast jsonb string to type integer` (22023).
+fn jsonb_cast<'a>(j: repr::jsonb::Jsonb<'a>, to: ScalarType) -> Result<Datum<'a>, EvalError> {
+    use repr::jsonb::JsonbKind;
+    let kind = j.kind();
+    let refuse = || {
+        let what = match kind {
+            JsonbKind::Null => "null",
+            JsonbKind::Bool(_) => "boolean",
+            JsonbKind::Number(_) => "numeric",
+            JsonbKind::String(_) => "string",
+            JsonbKind::Array(_) => "array",
+            JsonbKind::Object(_) => "object",
+        };
+        EvalError::InvalidParameter(format!("cannot cast jsonb {what} to type {to}"))
+    };
+    match (kind, to) {
+        (JsonbKind::Bool(b), ScalarType::Bool) => Ok(Datum::from_bool(b)),
+        (JsonbKind::Number(n), ScalarType::Float64 | ScalarType::Float32) => {
+            let f: f64 = n.parse().map_err(|_| EvalError::FloatOverflow)?;
+            if f.is_infinite() {
+                return Err(EvalError::FloatOverflow);
+            }
+            if to == ScalarType::Float64 {
+                Ok(Datum::Float64(f))
+            } else {
+                let r: f32 = n.parse().map_err(|_| EvalError::FloatOverflow)?;
+                if r.is_infinite() {
+                    return Err(EvalError::FloatOverflow);
+                }
+                Ok(Datum::Float32(r))
+            }
+        }
+        (JsonbKind::Number(n), _) if to.is_numeric() => {
+            // Beyond Freshet's numeric (28 significant digits): as an integer cast of
+            // it would be, out of range.
+            let v = strconv::parse_numeric_text(n).map_err(|_| match to {
+                ScalarType::Numeric => EvalError::NumericOverflow,
+                t => out_of_range(t.name()),
+            })?;
+            let arena = RowArena::new();
+            match cast(Datum::Numeric(v), to, &arena)? {
+                Datum::Int16(v) => Ok(Datum::Int16(v)),
+                Datum::Int32(v) => Ok(Datum::Int32(v)),
+                Datum::Int64(v) => Ok(Datum::Int64(v)),
+                Datum::Numeric(v) => Ok(Datum::Numeric(v)),
+                other => Err(type_error("a jsonb cast", other)),
+            }
+        }
+        _ => Err(refuse()),
+    }
 }
 
 /// PostgreSQL's `date2timestamp`: midnight of the date, or `date out of range for
@@ -644,6 +859,19 @@ impl UnaryFunc {
                 Datum::Float64(x) => Datum::TimestampTz(datetime::to_timestamp(x)?),
                 other => return Err(type_error("to_timestamp", other)),
             },
+            UnaryFunc::Cardinality => match a {
+                Datum::Array(arr) => Datum::Int32(len_i32(arr.len())?),
+                other => return Err(type_error("cardinality", other)),
+            },
+            UnaryFunc::JsonbTypeof => match a {
+                Datum::Jsonb(j) => Datum::String(j.type_name()),
+                other => return Err(type_error("jsonb_typeof", other)),
+            },
+            UnaryFunc::JsonbArrayLength => match a {
+                Datum::Jsonb(j) => Datum::Int32(jsonb::array_length(j)?),
+                other => return Err(type_error("jsonb_array_length", other)),
+            },
+            UnaryFunc::ToJsonb => jsonb::jsonb_datum(&jsonb::datum_to_json(a), arena),
         })
     }
 
@@ -678,6 +906,11 @@ impl UnaryFunc {
                 ScalarType::Interval.nullable(input.nullable)
             }
             UnaryFunc::ToTimestamp => ScalarType::TimestampTz.nullable(input.nullable),
+            UnaryFunc::Cardinality | UnaryFunc::JsonbArrayLength => {
+                ScalarType::Int32.nullable(input.nullable)
+            }
+            UnaryFunc::JsonbTypeof => ScalarType::String.nullable(input.nullable),
+            UnaryFunc::ToJsonb => ScalarType::Jsonb.nullable(input.nullable),
         }
     }
 }
@@ -1184,6 +1417,8 @@ impl BinaryFunc {
                 })
             }
             IsNotDistinctFrom => return Ok(Datum::from_bool(a == b)),
+            ArrayQuantified { op, all } => return Ok(array_quantified(a, b, *op, *all)),
+            ArrayConcat | ArrayAppend | ArrayPrepend => return array_concat(*self, a, b, arena),
             _ => {}
         }
         if a.is_null() || b.is_null() {
@@ -1325,6 +1560,112 @@ impl BinaryFunc {
                 }
                 (x, _) => return Err(type_error("age", x)),
             },
+            ArrayLength | ArrayLower | ArrayUpper => {
+                let Datum::Array(arr) = a else {
+                    return Err(type_error("array_length", a));
+                };
+                let len = arr.len();
+                if int_arg(b)? != 1 || len == 0 {
+                    Datum::Null
+                } else {
+                    Datum::Int32(match self {
+                        ArrayLength | ArrayUpper => len_i32(len)?,
+                        _ => 1,
+                    })
+                }
+            }
+            ArrayIndex => {
+                let Datum::Array(arr) = a else {
+                    return Err(type_error("a subscript", a));
+                };
+                let i = int_arg(b)?;
+                if i < 1 {
+                    Datum::Null
+                } else {
+                    arr.iter()
+                        .nth(usize::try_from(i - 1).unwrap_or(usize::MAX))
+                        .unwrap_or(Datum::Null)
+                }
+            }
+            ArrayContains | ArrayOverlap => {
+                let (Datum::Array(x), Datum::Array(y)) = (a, b) else {
+                    return Err(type_error("array containment", a));
+                };
+                // NULL elements are never equal to anything (PostgreSQL's
+                // `array_contain_compare`).
+                let has = |e: Datum| !e.is_null() && x.iter().any(|f| !f.is_null() && f == e);
+                Datum::from_bool(if *self == ArrayContains {
+                    y.iter().all(has)
+                } else {
+                    y.iter().any(has)
+                })
+            }
+            ArrayQuantified { .. } | ArrayConcat | ArrayAppend | ArrayPrepend => {
+                unreachable!("handled above")
+            }
+            JsonbField | JsonbIndex | JsonbFieldText | JsonbIndexText => {
+                let Datum::Jsonb(j) = a else {
+                    return Err(type_error("->", a));
+                };
+                let found = match b {
+                    Datum::String(key) => j.field(key),
+                    other => j.index(int_arg(other)?),
+                };
+                match (found, self) {
+                    (None, _) => Datum::Null,
+                    (Some(v), JsonbField | JsonbIndex) => Datum::Jsonb(v),
+                    (Some(v), _) => match v.to_text() {
+                        None => Datum::Null,
+                        Some(text) => Datum::String(arena.push_string(text)),
+                    },
+                }
+            }
+            JsonbPath | JsonbPathText => {
+                let (Datum::Jsonb(j), Datum::Array(path)) = (a, b) else {
+                    return Err(type_error("#>", a));
+                };
+                let found = jsonb::path_steps(path).and_then(|steps| j.path(steps));
+                match (found, self) {
+                    (None, _) => Datum::Null,
+                    (Some(v), JsonbPath) => Datum::Jsonb(v),
+                    (Some(v), _) => match v.to_text() {
+                        None => Datum::Null,
+                        Some(text) => Datum::String(arena.push_string(text)),
+                    },
+                }
+            }
+            JsonbContains => match (a, b) {
+                (Datum::Jsonb(x), Datum::Jsonb(y)) => Datum::from_bool(x.contains(&y)),
+                (x, _) => return Err(type_error("@>", x)),
+            },
+            JsonbExists => match (a, b) {
+                (Datum::Jsonb(x), Datum::String(key)) => Datum::from_bool(x.exists(key)),
+                (x, _) => return Err(type_error("?", x)),
+            },
+            JsonbExistsAny | JsonbExistsAll => match (a, b) {
+                (Datum::Jsonb(x), Datum::Array(keys)) => {
+                    let mut keys = keys.iter().filter_map(|k| match k {
+                        Datum::String(s) => Some(s),
+                        _ => None,
+                    });
+                    Datum::from_bool(if *self == JsonbExistsAny {
+                        keys.any(|k| x.exists(k))
+                    } else {
+                        keys.all(|k| x.exists(k))
+                    })
+                }
+                (x, _) => return Err(type_error("?|", x)),
+            },
+            JsonbConcat => match (a, b) {
+                (Datum::Jsonb(x), Datum::Jsonb(y)) => {
+                    jsonb::jsonb_datum(&jsonb::concat(x, y), arena)
+                }
+                (x, _) => return Err(type_error("||", x)),
+            },
+            JsonbDeleteKey | JsonbDeleteIndex => match a {
+                Datum::Jsonb(x) => jsonb::jsonb_datum(&jsonb::delete(x, b)?, arena),
+                x => return Err(type_error("-", x)),
+            },
         })
     }
 
@@ -1344,6 +1685,24 @@ impl BinaryFunc {
             // An empty format gives NULL.
             ToChar => return ScalarType::String.nullable(true),
             Age => ScalarType::Interval,
+            ArrayLength | ArrayLower | ArrayUpper => return ScalarType::Int32.nullable(true),
+            ArrayIndex => {
+                return a
+                    .scalar_type
+                    .element_type()
+                    .unwrap_or(ScalarType::String)
+                    .nullable(true)
+            }
+            ArrayQuantified { .. } => return ScalarType::Bool.nullable(true),
+            ArrayContains | ArrayOverlap => ScalarType::Bool,
+            ArrayConcat | ArrayAppend => return a.scalar_type.nullable(a.nullable && b.nullable),
+            ArrayPrepend => return b.scalar_type.nullable(a.nullable && b.nullable),
+            JsonbField | JsonbIndex | JsonbPath => return ScalarType::Jsonb.nullable(true),
+            JsonbFieldText | JsonbIndexText | JsonbPathText => {
+                return ScalarType::String.nullable(true)
+            }
+            JsonbContains | JsonbExists | JsonbExistsAny | JsonbExistsAll => ScalarType::Bool,
+            JsonbConcat | JsonbDeleteKey | JsonbDeleteIndex => ScalarType::Jsonb,
             Add | Sub | Mul | Div | Mod => {
                 use ScalarType::{Date, Int32, Interval, Time, Timestamp, TimestampTz};
                 match (a.scalar_type, b.scalar_type) {
@@ -1453,6 +1812,38 @@ impl VariadicFunc {
                 }
                 let row = packer.finish();
                 Ok(Datum::Bytes(arena.push_bytes(row.data().to_vec())))
+            }
+            VariadicFunc::ArrayCreate { .. } => {
+                let mut packer = repr::RowPacker::new();
+                for e in exprs {
+                    packer.push(e.eval(datums, arena)?);
+                }
+                let row = packer.finish();
+                check_value_len(row.byte_len())?;
+                array_datum(row, arena)
+            }
+            VariadicFunc::JsonbBuildArray | VariadicFunc::JsonbBuildObject => {
+                let mut args = Vec::with_capacity(exprs.len());
+                for e in exprs {
+                    args.push(e.eval(datums, arena)?);
+                }
+                let value = if *self == VariadicFunc::JsonbBuildArray {
+                    repr::jsonb::JsonValue::Array(
+                        args.into_iter().map(jsonb::datum_to_json).collect(),
+                    )
+                } else {
+                    jsonb::build_object(&args)?
+                };
+                Ok(jsonb::jsonb_datum(&value, arena))
+            }
+            VariadicFunc::ArrayToString
+            | VariadicFunc::ArrayPosition
+            | VariadicFunc::ArrayRemove => {
+                let mut args = Vec::with_capacity(exprs.len());
+                for e in exprs {
+                    args.push(e.eval(datums, arena)?);
+                }
+                array_function(*self, &args, arena)
             }
             _ => {
                 // The rest are strict: every argument is evaluated, and NULL in any of
@@ -1587,7 +1978,13 @@ impl VariadicFunc {
             | VariadicFunc::ConcatWs
             | VariadicFunc::NumNulls
             | VariadicFunc::NumNonNulls
-            | VariadicFunc::Record => {
+            | VariadicFunc::Record
+            | VariadicFunc::ArrayCreate { .. }
+            | VariadicFunc::ArrayToString
+            | VariadicFunc::ArrayPosition
+            | VariadicFunc::ArrayRemove
+            | VariadicFunc::JsonbBuildArray
+            | VariadicFunc::JsonbBuildObject => {
                 return Err(EvalError::Internal(format!("{self} is not strict")))
             }
         })
@@ -1612,6 +2009,22 @@ impl VariadicFunc {
             }
             VariadicFunc::NumNulls | VariadicFunc::NumNonNulls => ScalarType::Int32.nullable(false),
             VariadicFunc::Record => ScalarType::Bytes.nullable(false),
+            VariadicFunc::ArrayCreate { elem_type } => elem_type
+                .array_of()
+                .unwrap_or(ScalarType::String)
+                .nullable(false),
+            VariadicFunc::JsonbBuildArray | VariadicFunc::JsonbBuildObject => {
+                ScalarType::Jsonb.nullable(false)
+            }
+            VariadicFunc::ArrayToString => ScalarType::String.nullable(
+                inputs.first().is_none_or(|t| t.nullable)
+                    || inputs.get(1).is_none_or(|t| t.nullable),
+            ),
+            VariadicFunc::ArrayPosition => ScalarType::Int32.nullable(true),
+            VariadicFunc::ArrayRemove => inputs
+                .first()
+                .copied()
+                .unwrap_or(ScalarType::String.nullable(true)),
             _ => {
                 let nullable = inputs.iter().any(|t| t.nullable);
                 let scalar = match self {
@@ -1630,6 +2043,153 @@ impl VariadicFunc {
                 };
                 scalar.nullable(nullable)
             }
+        }
+    }
+}
+
+/// A length as an `integer`.
+fn len_i32(len: usize) -> Result<i32, EvalError> {
+    i32::try_from(len).map_err(|_| out_of_range("integer"))
+}
+
+/// An array datum of the elements packed in `row`, kept in the arena.
+fn array_datum<'a>(row: repr::Row, arena: &'a RowArena) -> Result<Datum<'a>, EvalError> {
+    let bytes = arena.push_bytes(row.data().to_vec());
+    repr::Array::from_bytes(bytes)
+        .map(Datum::Array)
+        .ok_or_else(|| EvalError::FeatureNotSupported("multidimensional arrays".into()))
+}
+
+/// `x op ANY/ALL (array)` (see [`BinaryFunc::ArrayQuantified`]).
+fn array_quantified<'a>(x: Datum<'a>, array: Datum<'a>, op: CompareOp, all: bool) -> Datum<'a> {
+    let Datum::Array(arr) = array else {
+        return Datum::Null;
+    };
+    if arr.is_empty() {
+        return Datum::from_bool(all);
+    }
+    if x.is_null() {
+        return Datum::Null;
+    }
+    let mut saw_null = false;
+    for e in arr.iter() {
+        if e.is_null() {
+            saw_null = true;
+            continue;
+        }
+        let holds = op.holds(x.cmp(&e));
+        if holds != all {
+            // ANY found a true, or ALL found a false.
+            return Datum::from_bool(!all);
+        }
+    }
+    if saw_null {
+        Datum::Null
+    } else {
+        Datum::from_bool(all)
+    }
+}
+
+/// `array_cat`, `array_append` and `array_prepend` (`||` on arrays): NULL arrays are
+/// empty, unless both operands are NULL.
+fn array_concat<'a>(
+    func: BinaryFunc,
+    a: Datum<'a>,
+    b: Datum<'a>,
+    arena: &'a RowArena,
+) -> Result<Datum<'a>, EvalError> {
+    let elements = |d: Datum<'a>| -> Vec<Datum<'a>> {
+        match d {
+            Datum::Array(arr) => arr.iter().collect(),
+            _ => vec![],
+        }
+    };
+    let mut packer = repr::RowPacker::new();
+    match func {
+        BinaryFunc::ArrayConcat => {
+            if a.is_null() && b.is_null() {
+                return Ok(Datum::Null);
+            }
+            packer.extend(elements(a));
+            packer.extend(elements(b));
+        }
+        BinaryFunc::ArrayAppend => {
+            packer.extend(elements(a));
+            packer.push(b);
+        }
+        _ => {
+            packer.push(a);
+            packer.extend(elements(b));
+        }
+    }
+    let row = packer.finish();
+    check_value_len(row.byte_len())?;
+    array_datum(row, arena)
+}
+
+/// `array_to_string`, `array_position` and `array_remove`, which are not strict.
+fn array_function<'a>(
+    func: VariadicFunc,
+    args: &[Datum<'a>],
+    arena: &'a RowArena,
+) -> Result<Datum<'a>, EvalError> {
+    let Some(Datum::Array(arr)) = args.first().copied() else {
+        return Ok(Datum::Null);
+    };
+    match func {
+        VariadicFunc::ArrayToString => {
+            let delimiter = match args.get(1) {
+                Some(Datum::String(d)) => *d,
+                _ => return Ok(Datum::Null),
+            };
+            let null_text = match args.get(2) {
+                Some(Datum::String(n)) => Some(*n),
+                _ => None,
+            };
+            let mut out = String::new();
+            let mut first = true;
+            for e in arr.iter() {
+                let text = if e.is_null() {
+                    match null_text {
+                        Some(n) => n.to_string(),
+                        None => continue,
+                    }
+                } else {
+                    strconv::format_datum(e)
+                };
+                if !first {
+                    out.push_str(delimiter);
+                }
+                first = false;
+                out.push_str(&text);
+                check_value_len(out.len())?;
+            }
+            Ok(Datum::String(arena.push_string(out)))
+        }
+        VariadicFunc::ArrayPosition => {
+            let target = args.get(1).copied().unwrap_or(Datum::Null);
+            let start = match args.get(2) {
+                None => 1,
+                Some(Datum::Null) => {
+                    return Err(EvalError::NullValueNotAllowed(
+                        "initial position must not be null".into(),
+                    ))
+                }
+                Some(d) => int_arg(*d)?,
+            };
+            for (i, e) in arr.iter().enumerate() {
+                let position = i as i64 + 1;
+                if position >= start && e == target {
+                    return Ok(Datum::Int32(len_i32(i + 1)?));
+                }
+            }
+            Ok(Datum::Null)
+        }
+        _ => {
+            let target = args.get(1).copied().unwrap_or(Datum::Null);
+            let mut packer = repr::RowPacker::new();
+            packer.extend(arr.iter().filter(|e| *e != target));
+            array_datum(packer.finish(), arena)
         }
     }
 }

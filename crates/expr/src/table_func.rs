@@ -9,6 +9,7 @@
 use std::fmt;
 
 use repr::adt::{timestamp_add_interval, Interval};
+use repr::jsonb::JsonbKind;
 use repr::{ColumnType, Datum, EvalError, Row, RowPacker, ScalarType};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,14 @@ pub enum TableFunc {
     GenerateSeriesTimestamp,
     /// `generate_series(start, stop, step interval)` over `timestamptz` (UTC).
     GenerateSeriesTimestampTz,
+    /// `unnest(anyarray)`: the elements, NULLs included, of `elem_type`.
+    Unnest { elem_type: ScalarType },
+    /// `jsonb_array_elements` (`text` false) and `jsonb_array_elements_text`.
+    JsonbArrayElements { text: bool },
+    /// `jsonb_each` (`text` false) and `jsonb_each_text`: `(key, value)` pairs.
+    JsonbEach { text: bool },
+    /// `jsonb_object_keys`.
+    JsonbObjectKeys,
     /// The rows packed into one `bytea` by a window aggregate (see
     /// [`crate::window::pack_rows`]), each of `types`.
     UnpackRows { types: Vec<ColumnType> },
@@ -48,6 +57,12 @@ impl TableFunc {
             | TableFunc::GenerateSeriesNumeric
             | TableFunc::GenerateSeriesTimestamp
             | TableFunc::GenerateSeriesTimestampTz => "generate_series",
+            TableFunc::Unnest { .. } => "unnest",
+            TableFunc::JsonbArrayElements { text: false } => "jsonb_array_elements",
+            TableFunc::JsonbArrayElements { text: true } => "jsonb_array_elements_text",
+            TableFunc::JsonbEach { text: false } => "jsonb_each",
+            TableFunc::JsonbEach { text: true } => "jsonb_each_text",
+            TableFunc::JsonbObjectKeys => "jsonb_object_keys",
             TableFunc::UnpackRows { .. } => "unpack_window_rows",
             TableFunc::WithOrdinality(inner) => inner.name(),
             TableFunc::Zip(_) => "set-returning functions",
@@ -62,7 +77,11 @@ impl TableFunc {
             | TableFunc::GenerateSeriesNumeric
             | TableFunc::GenerateSeriesTimestamp
             | TableFunc::GenerateSeriesTimestampTz => 3,
-            TableFunc::UnpackRows { .. } => 1,
+            TableFunc::UnpackRows { .. }
+            | TableFunc::Unnest { .. }
+            | TableFunc::JsonbArrayElements { .. }
+            | TableFunc::JsonbEach { .. }
+            | TableFunc::JsonbObjectKeys => 1,
             TableFunc::WithOrdinality(inner) => inner.arity(),
             TableFunc::Zip(funcs) => funcs.iter().map(|f| f.arity()).sum(),
         }
@@ -77,6 +96,20 @@ impl TableFunc {
             TableFunc::GenerateSeriesNumeric => scalar(ScalarType::Numeric),
             TableFunc::GenerateSeriesTimestamp => scalar(ScalarType::Timestamp),
             TableFunc::GenerateSeriesTimestampTz => scalar(ScalarType::TimestampTz),
+            TableFunc::Unnest { elem_type } => vec![elem_type.nullable(true)],
+            TableFunc::JsonbArrayElements { text: false } => {
+                vec![ScalarType::Jsonb.nullable(false)]
+            }
+            TableFunc::JsonbArrayElements { text: true } => vec![ScalarType::String.nullable(true)],
+            TableFunc::JsonbEach { text } => vec![
+                ScalarType::String.nullable(false),
+                if *text {
+                    ScalarType::String.nullable(true)
+                } else {
+                    ScalarType::Jsonb.nullable(false)
+                },
+            ],
+            TableFunc::JsonbObjectKeys => scalar(ScalarType::String),
             TableFunc::UnpackRows { types } => types.clone(),
             TableFunc::WithOrdinality(inner) => {
                 let mut types = inner.output_types();
@@ -192,6 +225,84 @@ impl TableFunc {
                     ));
                 }
                 Ok((rows.len() <= limit).then_some(rows))
+            }
+            TableFunc::Unnest { .. } => {
+                let Datum::Array(arr) = args[0] else {
+                    return Err(type_error(self, args));
+                };
+                Ok(limited(arr.iter().map(one), limit))
+            }
+            TableFunc::JsonbArrayElements { text } => {
+                let Datum::Jsonb(j) = args[0] else {
+                    return Err(type_error(self, args));
+                };
+                let elements = match j.kind() {
+                    JsonbKind::Array(a) => a,
+                    JsonbKind::Object(_) => {
+                        return Err(EvalError::InvalidParameter(
+                            "cannot extract elements from an object".into(),
+                        ))
+                    }
+                    _ => {
+                        return Err(EvalError::InvalidParameter(
+                            "cannot extract elements from a scalar".into(),
+                        ))
+                    }
+                };
+                Ok(limited(
+                    elements.iter().map(|e| {
+                        if *text {
+                            match e.to_text() {
+                                Some(t) => one(Datum::String(&t)),
+                                None => one(Datum::Null),
+                            }
+                        } else {
+                            one(Datum::Jsonb(e))
+                        }
+                    }),
+                    limit,
+                ))
+            }
+            TableFunc::JsonbEach { .. } | TableFunc::JsonbObjectKeys => {
+                let Datum::Jsonb(j) = args[0] else {
+                    return Err(type_error(self, args));
+                };
+                let pairs = match j.kind() {
+                    JsonbKind::Object(o) => o,
+                    kind => {
+                        let what = if matches!(kind, JsonbKind::Array(_)) {
+                            "an array"
+                        } else {
+                            "a scalar"
+                        };
+                        return Err(EvalError::InvalidParameter(match self {
+                            TableFunc::JsonbObjectKeys => {
+                                format!("cannot call jsonb_object_keys on {what}")
+                            }
+                            _ => format!("cannot call {} on a non-object", self.name()),
+                        }));
+                    }
+                };
+                let text = matches!(self, TableFunc::JsonbEach { text: true });
+                let keys_only = *self == TableFunc::JsonbObjectKeys;
+                let mut packer = RowPacker::new();
+                Ok(limited(
+                    pairs.iter().map(|(k, v)| {
+                        packer.push(Datum::String(k));
+                        if !keys_only {
+                            if text {
+                                match v.to_text() {
+                                    Some(t) => packer.push(Datum::String(&t)),
+                                    None => packer.push(Datum::Null),
+                                }
+                            } else {
+                                packer.push(Datum::Jsonb(v));
+                            }
+                        }
+                        packer.finish_and_reuse()
+                    }),
+                    limit,
+                ))
             }
             TableFunc::Zip(_) => unreachable!("handled above"),
             TableFunc::WithOrdinality(inner) => {
@@ -334,6 +445,10 @@ impl fmt::Display for TableFunc {
             TableFunc::GenerateSeriesNumeric => f.write_str("generate_series_numeric"),
             TableFunc::GenerateSeriesTimestamp => f.write_str("generate_series_timestamp"),
             TableFunc::GenerateSeriesTimestampTz => f.write_str("generate_series_timestamptz"),
+            TableFunc::Unnest { .. }
+            | TableFunc::JsonbArrayElements { .. }
+            | TableFunc::JsonbEach { .. }
+            | TableFunc::JsonbObjectKeys => f.write_str(self.name()),
             TableFunc::UnpackRows { types } => write!(f, "unpack_window_rows[{}]", types.len()),
             TableFunc::WithOrdinality(inner) => write!(f, "{inner} with_ordinality"),
             TableFunc::Zip(funcs) => {

@@ -71,6 +71,16 @@ pub enum EvalError {
     /// `invalid input syntax for type bytea`.
     #[error("invalid input syntax for type {0}")]
     InvalidTextRepresentationOf(String),
+    /// Text that is not JSON (22P02), with PostgreSQL's DETAIL saying why. PostgreSQL
+    /// names the type `json` for jsonb input too.
+    #[error("invalid input syntax for type json")]
+    InvalidJson { detail: String },
+    /// `\u0000` in jsonb text (22P05).
+    #[error("unsupported Unicode escape sequence")]
+    UnsupportedUnicodeEscape,
+    /// Array text that does not parse: `malformed array literal: "{1,"` (22P02).
+    #[error("malformed array literal: \"{value}\"")]
+    MalformedArrayLiteral { value: String, detail: String },
     #[error("value too long for type {0}")]
     StringTooLong(String),
     /// A LIKE pattern that ends in its escape character (22025).
@@ -87,6 +97,10 @@ pub enum EvalError {
     FeatureNotSupported(String),
     #[error("{0}")]
     InvalidParameter(String),
+    /// A NULL where a function needs a value: `initial position must not be null`
+    /// (22004).
+    #[error("{0}")]
+    NullValueNotAllowed(String),
     /// `ntile(n)` with `n <= 0` (22014).
     #[error("argument of ntile must be greater than zero")]
     InvalidNtileArgument,
@@ -125,6 +139,9 @@ impl EvalError {
             EvalError::InvalidDatetimeFormat { .. } => "22007",
             EvalError::InvalidTextRepresentation { .. } => "22P02",
             EvalError::InvalidTextRepresentationOf(_) => "22P02",
+            EvalError::InvalidJson { .. } => "22P02",
+            EvalError::UnsupportedUnicodeEscape => "22P05",
+            EvalError::MalformedArrayLiteral { .. } => "22P02",
             EvalError::StringTooLong(_) => "22001",
             EvalError::LikePatternEndsWithEscape => "22025",
             EvalError::ProgramLimitExceeded(_) => "54000",
@@ -132,6 +149,7 @@ impl EvalError {
             EvalError::StackDepthLimitExceeded => "54001",
             EvalError::FeatureNotSupported(_) => "0A000",
             EvalError::InvalidParameter(_) => "22023",
+            EvalError::NullValueNotAllowed(_) => "22004",
             EvalError::InvalidNtileArgument => "22014",
             EvalError::InvalidNthValueArgument => "22016",
             EvalError::NotNullViolation { .. } => "23502",
@@ -154,6 +172,12 @@ impl EvalError {
                     "A field with precision {precision}, scale {scale} must round to an \
                      absolute value less than {bound}."
                 ))
+            }
+            EvalError::InvalidJson { detail } | EvalError::MalformedArrayLiteral { detail, .. } => {
+                Some(detail.clone())
+            }
+            EvalError::UnsupportedUnicodeEscape => {
+                Some("\\u0000 cannot be converted to text.".into())
             }
             _ => None,
         }

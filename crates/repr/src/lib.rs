@@ -6,6 +6,7 @@
 //! - [`relation`]: [`ColumnType`], [`RelationType`] and [`RelationDesc`] (names + types).
 //! - [`strconv`]: PostgreSQL text input and output for every type.
 //! - [`adt`]: the abstract data types that are more than a machine word (interval).
+//! - [`jsonb`]: jsonb values, owned ([`jsonb::JsonValue`]) and packed ([`jsonb::Jsonb`]).
 //! - [`error`]: [`EvalError`], the errors of evaluating expressions, with SQLSTATEs.
 //! - [`GlobalId`], [`Timestamp`] and [`Diff`]: the names and the time of collections.
 //!
@@ -15,6 +16,7 @@
 
 pub mod adt;
 pub mod error;
+pub mod jsonb;
 pub mod relation;
 pub mod row;
 pub mod scalar;
@@ -27,7 +29,7 @@ use serde::{Deserialize, Serialize};
 pub use adt::Interval;
 pub use error::EvalError;
 pub use relation::{ColumnType, RelationDesc, RelationType};
-pub use row::{Row, RowPacker};
+pub use row::{Array, Row, RowPacker};
 pub use scalar::{Datum, ScalarType};
 
 /// Milliseconds since the Unix epoch; the time of every update in every collection.

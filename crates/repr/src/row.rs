@@ -18,6 +18,12 @@
 //!   numerics that differ only in scale (`1.5` and `1.50`) and intervals that differ
 //!   only in how they split months, days and time (`1 mon` and `30 days`). `GROUP BY`,
 //!   `DISTINCT` and joins on such columns keep them apart where PostgreSQL merges them.
+//!   The same holds for such values inside jsonb (`1.0` and `1`) and arrays.
+//!
+//! A uuid packs as its 16 bytes. A jsonb value packs as its canonical bytes
+//! ([`crate::jsonb`]) behind a length. An array packs as a row of its elements behind
+//! a length, so its elements decode with the same code as a row's datums; an empty
+//! array is an empty row.
 
 use std::fmt;
 
@@ -25,6 +31,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::adt::Interval;
+use crate::jsonb::Jsonb;
 use crate::scalar::Datum;
 
 mod tag {
@@ -46,6 +53,53 @@ mod tag {
     pub const TIMESTAMP: u8 = 15;
     pub const TIMESTAMPTZ: u8 = 16;
     pub const INTERVAL: u8 = 17;
+    pub const UUID: u8 = 18;
+    pub const JSONB_SHORT: u8 = 19;
+    pub const JSONB_LONG: u8 = 20;
+    pub const ARRAY_SHORT: u8 = 21;
+    pub const ARRAY_LONG: u8 = 22;
+}
+
+/// A one-dimensional array datum: its elements, packed as the datums of a row.
+#[derive(Clone, Copy, Debug)]
+pub struct Array<'a> {
+    elements: &'a [u8],
+}
+
+impl<'a> Array<'a> {
+    /// The array whose elements are the datums packed in `row`.
+    pub fn from_row(row: &'a Row) -> Array<'a> {
+        Array {
+            elements: &row.data,
+        }
+    }
+
+    /// The array whose elements are packed in `bytes`, if they decode.
+    pub fn from_bytes(bytes: &'a [u8]) -> Option<Array<'a>> {
+        is_well_formed_array(bytes).then_some(Array { elements: bytes })
+    }
+
+    /// The packed elements.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.elements
+    }
+
+    /// The elements, NULLs included.
+    pub fn iter(&self) -> DatumIter<'a> {
+        DatumIter {
+            data: self.elements,
+            offset: 0,
+        }
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.elements.is_empty()
+    }
 }
 
 /// A packed sequence of datums.
@@ -243,6 +297,12 @@ impl RowPacker {
                 d.extend_from_slice(&iv.days.to_le_bytes());
                 d.extend_from_slice(&iv.micros.to_le_bytes());
             }
+            Datum::Uuid(u) => {
+                d.push(tag::UUID);
+                d.extend_from_slice(u.as_bytes());
+            }
+            Datum::Jsonb(j) => push_var(d, tag::JSONB_SHORT, tag::JSONB_LONG, j.bytes()),
+            Datum::Array(a) => push_var(d, tag::ARRAY_SHORT, tag::ARRAY_LONG, a.bytes()),
         }
     }
 
@@ -312,6 +372,22 @@ fn is_well_formed(data: &[u8]) -> bool {
     true
 }
 
+/// Whether `data` is the elements of an array: datums that decode, none of them an
+/// array (arrays are one-dimensional, which also bounds the recursion).
+fn is_well_formed_array(data: &[u8]) -> bool {
+    let mut offset = 0;
+    while offset < data.len() {
+        if matches!(data[offset], tag::ARRAY_SHORT | tag::ARRAY_LONG) {
+            return false;
+        }
+        match skip_datum(data, offset) {
+            Some(end) => offset = end,
+            None => return false,
+        }
+    }
+    true
+}
+
 /// The offset just past the datum at `offset`, or `None` if the bytes do not decode.
 fn skip_datum(data: &[u8], offset: usize) -> Option<usize> {
     let t = *data.get(offset)?;
@@ -330,7 +406,26 @@ fn skip_datum(data: &[u8], offset: usize) -> Option<usize> {
             }
             payload + 16
         }
-        tag::INTERVAL => payload + 16,
+        tag::INTERVAL | tag::UUID => payload + 16,
+        tag::JSONB_SHORT | tag::JSONB_LONG | tag::ARRAY_SHORT | tag::ARRAY_LONG => {
+            let (len, start) = if t == tag::JSONB_SHORT || t == tag::ARRAY_SHORT {
+                (*data.get(payload)? as usize, payload + 1)
+            } else {
+                let len = data.get(payload..payload + 4)?.try_into().ok()?;
+                (u32::from_le_bytes(len) as usize, payload + 4)
+            };
+            let end = start.checked_add(len)?;
+            let body = data.get(start..end)?;
+            let ok = if t == tag::JSONB_SHORT || t == tag::JSONB_LONG {
+                crate::jsonb::is_valid(body)
+            } else {
+                is_well_formed_array(body)
+            };
+            if !ok {
+                return None;
+            }
+            end
+        }
         tag::STRING_SHORT | tag::BYTES_SHORT => {
             let len = *data.get(payload)? as usize;
             let end = payload + 1 + len;
@@ -399,6 +494,23 @@ impl<'a> Iterator for DatumIter<'a> {
                 }),
                 p + 16,
             ),
+            tag::UUID => (Datum::Uuid(uuid::Uuid::from_bytes(read(data, p))), p + 16),
+            tag::JSONB_SHORT | tag::JSONB_LONG | tag::ARRAY_SHORT | tag::ARRAY_LONG => {
+                let (len, start) = if t == tag::JSONB_SHORT || t == tag::ARRAY_SHORT {
+                    (data[p] as usize, p + 1)
+                } else {
+                    (u32::from_le_bytes(read(data, p)) as usize, p + 4)
+                };
+                let bytes = &data[start..start + len];
+                // Rows are only built by `RowPacker` from valid values or checked by
+                // `from_bytes`.
+                let datum = if t == tag::JSONB_SHORT || t == tag::JSONB_LONG {
+                    Datum::Jsonb(Jsonb::from_valid_bytes(bytes))
+                } else {
+                    Datum::Array(Array { elements: bytes })
+                };
+                (datum, start + len)
+            }
             other => panic!("row holds unknown datum tag {other}"),
         };
         self.offset = end;
@@ -439,6 +551,50 @@ mod tests {
         let row = Row::pack_slice(&datums);
         assert_eq!(row.unpack(), datums);
         assert!(Row::from_bytes(row.data().to_vec()).is_some());
+    }
+
+    #[test]
+    fn round_trips_uuids_jsonb_and_arrays() {
+        let json = crate::jsonb::parse(r#"{"a": [1, "x", null], "b": {"c": 1.50}}"#)
+            .unwrap()
+            .to_bytes();
+        let long_json = crate::jsonb::JsonValue::String("y".repeat(300)).to_bytes();
+        let elements = Row::pack_slice(&[Datum::Int32(1), Datum::Null, Datum::Int32(3)]);
+        let long_elements = Row::pack_slice(&[Datum::String(&"z".repeat(300))]);
+        let empty = Row::default();
+        let datums = vec![
+            Datum::Uuid(uuid::Uuid::from_u128(
+                0x0123_4567_89ab_cdef_0123_4567_89ab_cdef,
+            )),
+            Datum::Jsonb(Jsonb::from_valid_bytes(&json)),
+            Datum::Jsonb(Jsonb::from_valid_bytes(&long_json)),
+            Datum::Array(Array::from_row(&elements)),
+            Datum::Array(Array::from_row(&long_elements)),
+            Datum::Array(Array::from_row(&empty)),
+        ];
+        let row = Row::pack_slice(&datums);
+        assert_eq!(row.unpack(), datums);
+        assert!(Row::from_bytes(row.data().to_vec()).is_some());
+        // A uuid packs as its 16 bytes after the tag.
+        assert_eq!(Row::pack_slice(&datums[..1]).byte_len(), 17);
+        let Datum::Array(a) = row.unpack()[3] else {
+            panic!("not an array");
+        };
+        assert_eq!(a.len(), 3);
+        assert_eq!(a.iter().nth(1), Some(Datum::Null));
+    }
+
+    #[test]
+    fn rejects_garbage_in_jsonb_and_arrays() {
+        // A jsonb whose body is not jsonb.
+        assert!(Row::from_bytes(vec![tag::JSONB_SHORT, 1, 9]).is_none());
+        // An array whose elements do not decode.
+        assert!(Row::from_bytes(vec![tag::ARRAY_SHORT, 2, tag::INT64, 1]).is_none());
+        // An array of arrays.
+        assert!(Row::from_bytes(vec![tag::ARRAY_SHORT, 2, tag::ARRAY_SHORT, 0]).is_none());
+        assert!(Row::from_bytes(vec![tag::ARRAY_SHORT, 1, tag::NULL]).is_some());
+        // A uuid cut short.
+        assert!(Row::from_bytes(vec![tag::UUID, 1, 2, 3]).is_none());
     }
 
     #[test]

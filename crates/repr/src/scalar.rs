@@ -2,7 +2,9 @@
 //!
 //! A `Datum` borrows strings and bytes from the [`crate::Row`] it was read from, so
 //! reading a row allocates nothing. Ordering follows PostgreSQL: NULL sorts after every
-//! value, NaN after every other float, `-0.0 == 0.0`.
+//! value, NaN after every other float, `-0.0 == 0.0`, uuids by their bytes, jsonb by
+//! PostgreSQL's jsonb order ([`crate::jsonb::cmp`]), arrays element by element (NULL
+//! elements last) and then by length.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -11,6 +13,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::adt::Interval;
+use crate::jsonb::Jsonb;
 
 /// A PostgreSQL scalar type. Each has a name as PostgreSQL spells it and an OID.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -29,9 +32,76 @@ pub enum ScalarType {
     Timestamp,
     TimestampTz,
     Interval,
+    Uuid,
+    Jsonb,
+    /// A one-dimensional array of the element type, which is never itself an array
+    /// (PostgreSQL's `int[][]` is `int[]`). Build it with [`ScalarType::array_of`].
+    Array(#[serde(with = "array_element")] &'static ScalarType),
 }
 
+/// Serializes an array's element type by value and reads it back into the static
+/// element types [`ScalarType::array_of`] hands out.
+mod array_element {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::ScalarType;
+
+    pub fn serialize<S: Serializer>(elem: &&'static ScalarType, s: S) -> Result<S::Ok, S::Error> {
+        (**elem).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<&'static ScalarType, D::Error> {
+        let elem = ScalarType::deserialize(d)?;
+        match elem.array_of() {
+            Some(ScalarType::Array(e)) => Ok(e),
+            _ => Err(serde::de::Error::custom(
+                "an array's element is not an array",
+            )),
+        }
+    }
+}
+
+/// Every type that can be an array element, once, so that `Array` can borrow it.
+static ELEMENT_TYPES: [ScalarType; 16] = [
+    ScalarType::Bool,
+    ScalarType::Int16,
+    ScalarType::Int32,
+    ScalarType::Int64,
+    ScalarType::Float32,
+    ScalarType::Float64,
+    ScalarType::Numeric,
+    ScalarType::String,
+    ScalarType::Bytes,
+    ScalarType::Date,
+    ScalarType::Time,
+    ScalarType::Timestamp,
+    ScalarType::TimestampTz,
+    ScalarType::Interval,
+    ScalarType::Uuid,
+    ScalarType::Jsonb,
+];
+
 impl ScalarType {
+    /// The array type of this element type; an array type is its own array type
+    /// (`int[][]` is `int[]` in PostgreSQL).
+    pub fn array_of(self) -> Option<ScalarType> {
+        if let ScalarType::Array(_) = self {
+            return Some(self);
+        }
+        ELEMENT_TYPES
+            .iter()
+            .find(|t| **t == self)
+            .map(ScalarType::Array)
+    }
+
+    /// The element type of an array type.
+    pub fn element_type(self) -> Option<ScalarType> {
+        match self {
+            ScalarType::Array(e) => Some(*e),
+            _ => None,
+        }
+    }
+
     /// The name PostgreSQL gives the type in `pg_type.typname`.
     pub fn name(&self) -> &'static str {
         match self {
@@ -49,6 +119,27 @@ impl ScalarType {
             ScalarType::Timestamp => "timestamp without time zone",
             ScalarType::TimestampTz => "timestamp with time zone",
             ScalarType::Interval => "interval",
+            ScalarType::Uuid => "uuid",
+            ScalarType::Jsonb => "jsonb",
+            ScalarType::Array(e) => match e {
+                ScalarType::Bool => "boolean[]",
+                ScalarType::Int16 => "smallint[]",
+                ScalarType::Int32 => "integer[]",
+                ScalarType::Int64 => "bigint[]",
+                ScalarType::Float32 => "real[]",
+                ScalarType::Float64 => "double precision[]",
+                ScalarType::Numeric => "numeric[]",
+                ScalarType::String => "text[]",
+                ScalarType::Bytes => "bytea[]",
+                ScalarType::Date => "date[]",
+                ScalarType::Time => "time without time zone[]",
+                ScalarType::Timestamp => "timestamp without time zone[]",
+                ScalarType::TimestampTz => "timestamp with time zone[]",
+                ScalarType::Interval => "interval[]",
+                ScalarType::Uuid => "uuid[]",
+                ScalarType::Jsonb => "jsonb[]",
+                ScalarType::Array(_) => "anyarray",
+            },
         }
     }
 
@@ -69,6 +160,27 @@ impl ScalarType {
             ScalarType::Timestamp => 1114,
             ScalarType::TimestampTz => 1184,
             ScalarType::Interval => 1186,
+            ScalarType::Uuid => 2950,
+            ScalarType::Jsonb => 3802,
+            ScalarType::Array(e) => match e {
+                ScalarType::Bool => 1000,
+                ScalarType::Int16 => 1005,
+                ScalarType::Int32 => 1007,
+                ScalarType::Int64 => 1016,
+                ScalarType::Float32 => 1021,
+                ScalarType::Float64 => 1022,
+                ScalarType::Numeric => 1231,
+                ScalarType::String => 1009,
+                ScalarType::Bytes => 1001,
+                ScalarType::Date => 1182,
+                ScalarType::Time => 1183,
+                ScalarType::Timestamp => 1115,
+                ScalarType::TimestampTz => 1185,
+                ScalarType::Interval => 1187,
+                ScalarType::Uuid => 2951,
+                ScalarType::Jsonb => 3807,
+                ScalarType::Array(_) => 2277,
+            },
         }
     }
 
@@ -89,7 +201,16 @@ impl ScalarType {
             1114 => ScalarType::Timestamp,
             1184 => ScalarType::TimestampTz,
             1186 => ScalarType::Interval,
-            _ => return None,
+            2950 => ScalarType::Uuid,
+            3802 => ScalarType::Jsonb,
+            // varchar[], bpchar[] and name[] are text[].
+            1015 | 1014 | 1003 => ScalarType::String.array_of()?,
+            _ => {
+                return ELEMENT_TYPES
+                    .iter()
+                    .filter_map(|t| t.array_of())
+                    .find(|t| t.oid() == oid)
+            }
         })
     }
 
@@ -111,6 +232,8 @@ impl ScalarType {
             "timestamp" | "timestamp without time zone" => ScalarType::Timestamp,
             "timestamptz" | "timestamp with time zone" => ScalarType::TimestampTz,
             "interval" => ScalarType::Interval,
+            "uuid" => ScalarType::Uuid,
+            "jsonb" => ScalarType::Jsonb,
             _ => return None,
         })
     }
@@ -147,8 +270,12 @@ impl ScalarType {
             | ScalarType::Time
             | ScalarType::Timestamp
             | ScalarType::TimestampTz => 8,
-            ScalarType::Interval => 16,
-            ScalarType::Numeric | ScalarType::String | ScalarType::Bytes => -1,
+            ScalarType::Interval | ScalarType::Uuid => 16,
+            ScalarType::Numeric
+            | ScalarType::String
+            | ScalarType::Bytes
+            | ScalarType::Jsonb
+            | ScalarType::Array(_) => -1,
         }
     }
 }
@@ -182,6 +309,10 @@ pub enum Datum<'a> {
     /// Microseconds since 1970-01-01 00:00:00 UTC.
     TimestampTz(i64),
     Interval(Interval),
+    Uuid(uuid::Uuid),
+    Jsonb(Jsonb<'a>),
+    /// A one-dimensional array: its elements packed as a row (see [`crate::row`]).
+    Array(crate::row::Array<'a>),
 }
 
 impl<'a> Datum<'a> {
@@ -228,6 +359,15 @@ impl<'a> Datum<'a> {
             Datum::Timestamp(_) => ScalarType::Timestamp,
             Datum::TimestampTz(_) => ScalarType::TimestampTz,
             Datum::Interval(_) => ScalarType::Interval,
+            Datum::Uuid(_) => ScalarType::Uuid,
+            Datum::Jsonb(_) => ScalarType::Jsonb,
+            // The element type of the first non-null element; text for an array
+            // without one (the planner knows the real type).
+            Datum::Array(a) => a
+                .iter()
+                .find_map(|e| e.scalar_type())
+                .unwrap_or(ScalarType::String)
+                .array_of()?,
         })
     }
 
@@ -247,7 +387,10 @@ impl<'a> Datum<'a> {
             Datum::Timestamp(_) => 6,
             Datum::TimestampTz(_) => 7,
             Datum::Interval(_) => 8,
-            Datum::Null => 9,
+            Datum::Uuid(_) => 9,
+            Datum::Jsonb(_) => 10,
+            Datum::Array(_) => 11,
+            Datum::Null => 12,
         }
     }
 }
@@ -326,6 +469,9 @@ impl Ord for Datum<'_> {
             (Timestamp(a), Timestamp(b)) => a.cmp(b),
             (TimestampTz(a), TimestampTz(b)) => a.cmp(b),
             (Interval(a), Interval(b)) => a.cmp(b),
+            (Uuid(a), Uuid(b)) => a.cmp(b),
+            (Jsonb(a), Jsonb(b)) => crate::jsonb::cmp(a, b),
+            (Array(a), Array(b)) => a.iter().cmp(b.iter()),
             _ => cmp_numbers(self, other),
         }
     }

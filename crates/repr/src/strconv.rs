@@ -56,7 +56,217 @@ pub fn format_datum(datum: Datum) -> String {
             format!("{body}+00{era}")
         }
         Datum::Interval(iv) => format_interval(iv),
+        Datum::Uuid(u) => u.hyphenated().to_string(),
+        Datum::Jsonb(j) => j.to_string(),
+        Datum::Array(a) => format_array(a),
     }
+}
+
+/// PostgreSQL's `array_isspace`: the characters that make an element need quotes.
+fn is_array_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r' | '\u{b}' | '\u{c}')
+}
+
+/// PostgreSQL's `array_out` for a one-dimensional array: `{1,NULL,"a b"}`. An element
+/// is quoted when it is empty, spells `NULL`, or holds a brace, comma, quote,
+/// backslash or white space; inside quotes, quotes and backslashes are escaped.
+pub fn format_array(a: crate::row::Array) -> String {
+    let mut out = String::from("{");
+    for (i, e) in a.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        if e.is_null() {
+            out.push_str("NULL");
+            continue;
+        }
+        let text = format_datum(e);
+        let quote = text.is_empty()
+            || text.eq_ignore_ascii_case("null")
+            || text
+                .chars()
+                .any(|c| matches!(c, '{' | '}' | ',' | '"' | '\\') || is_array_space(c));
+        if quote {
+            out.push('"');
+            for c in text.chars() {
+                if c == '"' || c == '\\' {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+            out.push('"');
+        } else {
+            out.push_str(&text);
+        }
+    }
+    out.push('}');
+    out
+}
+
+/// PostgreSQL's `array_in` for a one-dimensional array of `elem`, appending the
+/// elements to `elements`: `{1, NULL, "a b"}`, unquoted `NULL` (any case) a NULL
+/// element, backslash escapes in and out of quotes. Malformed text is
+/// `malformed array literal` (22P02) with PostgreSQL's DETAIL; an element that is not
+/// an `elem` is that type's input error; several dimensions are 0A000.
+pub fn parse_array_into(
+    elements: &mut RowPacker,
+    s: &str,
+    elem: ScalarType,
+) -> Result<(), EvalError> {
+    let malformed = |detail: &str| EvalError::MalformedArrayLiteral {
+        value: s.to_string(),
+        detail: detail.to_string(),
+    };
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    let skip_space = |i: &mut usize| {
+        while *i < chars.len() && is_array_space(chars[*i]) {
+            *i += 1;
+        }
+    };
+    skip_space(&mut i);
+    match chars.get(i) {
+        Some('{') => i += 1,
+        Some('[') => {
+            return Err(EvalError::FeatureNotSupported(
+                "array dimension decoration".into(),
+            ))
+        }
+        _ => {
+            return Err(malformed(
+                "Array value must start with \"{\" or dimension information.",
+            ))
+        }
+    }
+    skip_space(&mut i);
+    let mut closed = chars.get(i) == Some(&'}');
+    if closed {
+        i += 1;
+    }
+    while !closed {
+        skip_space(&mut i);
+        let Some(&c) = chars.get(i) else {
+            return Err(malformed("Unexpected end of input."));
+        };
+        let mut text = String::new();
+        let mut is_null = false;
+        match c {
+            '{' => {
+                return Err(EvalError::FeatureNotSupported(
+                    "multidimensional array".into(),
+                ))
+            }
+            '}' | ',' => return Err(malformed(&format!("Unexpected \"{c}\" character."))),
+            '"' => {
+                i += 1;
+                loop {
+                    match chars.get(i) {
+                        None => return Err(malformed("Unexpected end of input.")),
+                        Some('"') => {
+                            i += 1;
+                            break;
+                        }
+                        Some('\\') => {
+                            let Some(&next) = chars.get(i + 1) else {
+                                return Err(malformed("Unexpected end of input."));
+                            };
+                            text.push(next);
+                            i += 2;
+                        }
+                        Some(&other) => {
+                            text.push(other);
+                            i += 1;
+                        }
+                    }
+                }
+            }
+            _ => {
+                // Unquoted: up to an unescaped delimiter, trailing white space dropped.
+                let mut escaped_any = false;
+                let mut keep = 0;
+                loop {
+                    match chars.get(i) {
+                        None => return Err(malformed("Unexpected end of input.")),
+                        Some(',' | '}') => break,
+                        Some('"') => return Err(malformed("Unexpected array element.")),
+                        Some('{') => return Err(malformed("Unexpected \"{\" character.")),
+                        Some('\\') => {
+                            let Some(&next) = chars.get(i + 1) else {
+                                return Err(malformed("Unexpected end of input."));
+                            };
+                            text.push(next);
+                            escaped_any = true;
+                            keep = text.len();
+                            i += 2;
+                        }
+                        Some(&other) => {
+                            text.push(other);
+                            if !is_array_space(other) {
+                                keep = text.len();
+                            }
+                            i += 1;
+                        }
+                    }
+                }
+                text.truncate(keep);
+                is_null = !escaped_any && text.eq_ignore_ascii_case("null");
+            }
+        }
+        skip_space(&mut i);
+        match chars.get(i) {
+            Some(',') => i += 1,
+            Some('}') => {
+                i += 1;
+                closed = true;
+            }
+            None => return Err(malformed("Unexpected end of input.")),
+            Some(_) => return Err(malformed("Unexpected array element.")),
+        }
+        if is_null {
+            elements.push(Datum::Null);
+        } else {
+            parse_datum_into(elements, &text, elem)?;
+        }
+    }
+    skip_space(&mut i);
+    if i < chars.len() {
+        return Err(malformed("Junk after closing right brace."));
+    }
+    Ok(())
+}
+
+/// PostgreSQL's `uuid_in`: 32 hexadecimal digits, optionally in braces, optionally
+/// with a hyphen after any group of four digits.
+pub fn parse_uuid(s: &str) -> Result<uuid::Uuid, EvalError> {
+    let err = || invalid(ScalarType::Uuid, s);
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    let braced = bytes.first() == Some(&b'{');
+    if braced {
+        i += 1;
+    }
+    let mut out = [0u8; 16];
+    for (n, byte) in out.iter_mut().enumerate() {
+        let hex = |b: Option<&u8>| b.and_then(|b| (*b as char).to_digit(16));
+        let (Some(hi), Some(lo)) = (hex(bytes.get(i)), hex(bytes.get(i + 1))) else {
+            return Err(err());
+        };
+        *byte = (hi * 16 + lo) as u8;
+        i += 2;
+        if n % 2 == 1 && n < 15 && bytes.get(i) == Some(&b'-') {
+            i += 1;
+        }
+    }
+    if braced {
+        if bytes.get(i) != Some(&b'}') {
+            return Err(err());
+        }
+        i += 1;
+    }
+    if i != bytes.len() {
+        return Err(err());
+    }
+    Ok(uuid::Uuid::from_bytes(out))
 }
 
 /// PostgreSQL (12+) prints the shortest exact digits, switching to exponent form when the
@@ -243,6 +453,19 @@ pub fn parse_datum_into(packer: &mut RowPacker, s: &str, typ: ScalarType) -> Res
         ScalarType::Timestamp => Datum::Timestamp(parse_timestamp_text(s, false)?),
         ScalarType::TimestampTz => Datum::TimestampTz(parse_timestamp_text(s, true)?),
         ScalarType::Interval => Datum::Interval(parse_interval(s)?),
+        ScalarType::Uuid => Datum::Uuid(parse_uuid(s)?),
+        ScalarType::Jsonb => {
+            let bytes = crate::jsonb::parse(s)?.to_bytes();
+            packer.push(Datum::Jsonb(crate::jsonb::Jsonb::from_valid_bytes(&bytes)));
+            return Ok(());
+        }
+        ScalarType::Array(elem) => {
+            let mut elements = RowPacker::new();
+            parse_array_into(&mut elements, s, *elem)?;
+            let row = elements.finish();
+            packer.push(Datum::Array(crate::row::Array::from_row(&row)));
+            return Ok(());
+        }
     };
     packer.push(datum);
     Ok(())
@@ -1522,5 +1745,110 @@ mod tests {
                 .sqlstate(),
             "22008"
         );
+    }
+
+    fn text_round_trip(s: &str, typ: ScalarType) -> String {
+        let row = parse_datum(s, typ).unwrap();
+        assert!(Row::from_bytes(row.data().to_vec()).is_some());
+        format_datum(row.iter().next().unwrap())
+    }
+
+    #[test]
+    fn arrays_read_and_print_like_postgres() {
+        let int4s = ScalarType::Int32.array_of().unwrap();
+        let texts = ScalarType::String.array_of().unwrap();
+        // From PostgreSQL 15.
+        assert_eq!(text_round_trip("{1, NULL, 3}", int4s), "{1,NULL,3}");
+        assert_eq!(
+            text_round_trip(
+                r#"{"a b", "", NULL, "NULL", nULl, " x ", a\,b, "q\""}"#,
+                texts
+            ),
+            r#"{"a b","",NULL,"NULL",NULL," x ","a,b","q\""}"#
+        );
+        assert_eq!(text_round_trip(" {} ", int4s), "{}");
+        assert_eq!(text_round_trip("{ a , b c }", texts), r#"{a,"b c"}"#);
+        assert_eq!(text_round_trip(r#"{"{","\\"}"#, texts), r#"{"{","\\"}"#);
+        assert_eq!(
+            text_round_trip(
+                r#"{"2024-01-01 00:00"}"#,
+                ScalarType::Timestamp.array_of().unwrap()
+            ),
+            r#"{"2024-01-01 00:00:00"}"#
+        );
+        assert_eq!(
+            text_round_trip(r#"{"{\"a\":1}"}"#, ScalarType::Jsonb.array_of().unwrap()),
+            r#"{"{\"a\": 1}"}"#
+        );
+        for bad in ["{1,", "{1,,2}", "1,2", "{1}x", r#"{"a"b}"#, r#"{a"b}"#, ""] {
+            let e = parse_datum(bad, int4s).unwrap_err();
+            assert_eq!(
+                (e.sqlstate(), e.to_string()),
+                ("22P02", format!("malformed array literal: \"{bad}\"")),
+            );
+        }
+        assert_eq!(
+            parse_datum("{a}", int4s).unwrap_err().to_string(),
+            "invalid input syntax for type integer: \"a\""
+        );
+        assert_eq!(
+            parse_datum("{{1},{2}}", int4s).unwrap_err().sqlstate(),
+            "0A000"
+        );
+    }
+
+    #[test]
+    fn uuids_read_and_print_like_postgres() {
+        let canonical = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11";
+        for input in [
+            canonical,
+            "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11",
+            "{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}",
+            "a0eebc999c0b4ef8bb6d6bb9bd380a11",
+            "a0ee-bc99-9c0b-4ef8-bb6d-6bb9-bd38-0a11",
+            "{a0eebc99-9c0b4ef8-bb6d6bb9-bd380a11}",
+        ] {
+            assert_eq!(
+                text_round_trip(input, ScalarType::Uuid),
+                canonical,
+                "{input}"
+            );
+        }
+        for bad in [
+            "nope",
+            " a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+            "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11 ",
+            "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1",
+            "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a111",
+            "{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+            "a0eebc9-99c0b-4ef8-bb6d-6bb9bd380a11",
+            "",
+        ] {
+            let e = parse_datum(bad, ScalarType::Uuid).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("invalid input syntax for type uuid: \"{bad}\"")
+            );
+        }
+    }
+
+    #[test]
+    fn uuids_and_arrays_order_like_postgres() {
+        let d = |s: &str, t: ScalarType| parse_datum(s, t).unwrap();
+        let int4s = ScalarType::Int32.array_of().unwrap();
+        let cmp = |a: &Row, b: &Row| a.iter().next().unwrap().cmp(&b.iter().next().unwrap());
+        use std::cmp::Ordering::*;
+        assert_eq!(
+            cmp(
+                &d("00000000-0000-0000-0000-0000000000ff", ScalarType::Uuid),
+                &d("00000000-0000-0000-0000-000000000100", ScalarType::Uuid)
+            ),
+            Less
+        );
+        assert_eq!(cmp(&d("{1,2}", int4s), &d("{1,2,0}", int4s)), Less);
+        assert_eq!(cmp(&d("{1,3}", int4s), &d("{1,2,9}", int4s)), Greater);
+        assert_eq!(cmp(&d("{}", int4s), &d("{NULL}", int4s)), Less);
+        assert_eq!(cmp(&d("{1,NULL}", int4s), &d("{1,2}", int4s)), Greater);
+        assert_eq!(cmp(&d("{1,NULL}", int4s), &d("{1,NULL}", int4s)), Equal);
     }
 }

@@ -58,6 +58,14 @@ pub enum PlanError {
     UngroupedColumn(String),
     #[error("{0}")]
     DatatypeMismatch(String),
+    /// A type that cannot be found from the expression: `cannot determine type of
+    /// empty array`, `could not determine polymorphic type because input has type
+    /// unknown` (42P18, 42804 for the latter in PostgreSQL; see `sqlstate`).
+    #[error("{0}")]
+    IndeterminateDatatype(String),
+    /// A cast that does not exist: `cannot cast type integer to uuid` (42846).
+    #[error("cannot cast type {from} to {to}")]
+    CannotCoerce { from: String, to: String },
     #[error("{0}")]
     Grouping(String),
     #[error("{0}")]
@@ -136,6 +144,13 @@ impl PlanError {
             PlanError::AmbiguousColumn(_) | PlanError::AmbiguousClauseReference { .. } => "42702",
             PlanError::UngroupedColumn(_) | PlanError::Grouping(_) => "42803",
             PlanError::DatatypeMismatch(_) => "42804",
+            PlanError::CannotCoerce { .. } => "42846",
+            PlanError::IndeterminateDatatype(m)
+                if m.starts_with("could not determine polymorphic") =>
+            {
+                "42804"
+            }
+            PlanError::IndeterminateDatatype(_) => "42P18",
             PlanError::UnknownFunction(_) | PlanError::UnknownOperator(_) => "42883",
             PlanError::AmbiguousFunction(_) => "42725",
             PlanError::UnknownType(_) => "42704",

@@ -38,6 +38,9 @@ pub fn plan_builtin(name: &str, args: Vec<Arg>) -> Option<Result<HirScalarExpr, 
     if let Some(refusal) = refuse(name) {
         return Some(Err(refusal));
     }
+    if let Some(result) = plan_polymorphic(name, &args) {
+        return Some(result);
+    }
     match name {
         "pg_typeof" => return Some(plan_pg_typeof(args)),
         "num_nulls" | "num_nonnulls" => return Some(plan_num_nulls(name, args)),
@@ -204,6 +207,10 @@ fn overloads(name: &str) -> Option<Vec<Overload>> {
             unary(&[I64], UnaryFunc::ToHex),
         ],
         "translate" => vec![variadic(&[S, S, S], VariadicFunc::Translate)],
+
+        // jsonb.
+        "jsonb_typeof" => vec![unary(&[ScalarType::Jsonb], UnaryFunc::JsonbTypeof)],
+        "jsonb_array_length" => vec![unary(&[ScalarType::Jsonb], UnaryFunc::JsonbArrayLength)],
 
         // Numbers.
         "round" | "trunc" => {
@@ -395,6 +402,7 @@ enum Category {
     DateTime,
     Timespan,
     UserDefined,
+    Array,
 }
 
 fn category(t: ScalarType) -> Category {
@@ -405,7 +413,8 @@ fn category(t: ScalarType) -> Category {
         String => Category::String,
         Date | Time | Timestamp | TimestampTz => Category::DateTime,
         Interval => Category::Timespan,
-        Bytes => Category::UserDefined,
+        Bytes | Uuid | Jsonb => Category::UserDefined,
+        Array(_) => Category::Array,
     }
 }
 
@@ -607,6 +616,174 @@ fn coerce(arg: Arg, to: ScalarType) -> Result<HirScalarExpr, PlanError> {
         }
     }
     Ok(arg.expr.call_unary(UnaryFunc::Cast(to)))
+}
+
+/// The built-ins of PostgreSQL's polymorphic signatures (`anyarray`, `anyelement`,
+/// `"any"`) over arrays and jsonb, or `None` if `name` is not one. An untyped literal
+/// in an `anyarray` or `anyelement` position takes the type the other arguments give
+/// it; where nothing does, the call is PostgreSQL's 42804 `could not determine
+/// polymorphic type because input has type unknown`.
+fn plan_polymorphic(name: &str, args: &[Arg]) -> Option<Result<HirScalarExpr, PlanError>> {
+    use ScalarType::{Int32, String as S};
+    let no_such = || PlanError::UnknownFunction(signature(name, args));
+    let polymorphic_unknown = || {
+        PlanError::IndeterminateDatatype(
+            "could not determine polymorphic type because input has type unknown".into(),
+        )
+    };
+    // The array argument at `i`: its array type (an untyped literal takes `elem`'s
+    // array type if known).
+    let array_at = |i: usize, elem: Option<ScalarType>| -> Result<ScalarType, PlanError> {
+        let a = &args[i];
+        if a.unknown {
+            return elem
+                .and_then(ScalarType::array_of)
+                .ok_or_else(polymorphic_unknown);
+        }
+        match a.typ {
+            ScalarType::Array(_) => Ok(a.typ),
+            _ => Err(no_such()),
+        }
+    };
+    let arg = |i: usize, t: ScalarType| coerce(clone_arg(&args[i]), t);
+    let typed_elem = |i: usize| (!args[i].unknown).then_some(args[i].typ);
+    let result = (|| -> Result<Option<HirScalarExpr>, PlanError> {
+        Ok(Some(match (name, args.len()) {
+            ("array_length" | "array_lower" | "array_upper", 2) => {
+                let array = array_at(0, None)?;
+                if !args[1].unknown && !implicit_cast(args[1].typ, Int32) {
+                    return Err(no_such());
+                }
+                let func = match name {
+                    "array_length" => BinaryFunc::ArrayLength,
+                    "array_lower" => BinaryFunc::ArrayLower,
+                    _ => BinaryFunc::ArrayUpper,
+                };
+                arg(0, array)?.call_binary(arg(1, Int32)?, func)
+            }
+            ("cardinality", 1) => {
+                let array = array_at(0, None)?;
+                arg(0, array)?.call_unary(UnaryFunc::Cardinality)
+            }
+            ("array_to_string", 2 | 3) => {
+                let array = array_at(0, None)?;
+                if args[1..].iter().any(|a| !a.unknown && a.typ != S) {
+                    return Err(no_such());
+                }
+                let mut exprs = vec![arg(0, array)?];
+                for i in 1..args.len() {
+                    exprs.push(arg(i, S)?);
+                }
+                HirScalarExpr::CallVariadic {
+                    func: VariadicFunc::ArrayToString,
+                    exprs,
+                }
+            }
+            ("array_position" | "array_remove", _) if (2..=3).contains(&args.len()) => {
+                if name == "array_remove" && args.len() != 2 {
+                    return Err(no_such());
+                }
+                let array = array_at(0, typed_elem(1))?;
+                let elem = array.element_type().unwrap_or(S);
+                if let Some(t) = typed_elem(1) {
+                    if !implicit_cast(t, elem) {
+                        return Err(no_such());
+                    }
+                }
+                let mut exprs = vec![arg(0, array)?, arg(1, elem)?];
+                if args.len() == 3 {
+                    if !args[2].unknown && !implicit_cast(args[2].typ, Int32) {
+                        return Err(no_such());
+                    }
+                    exprs.push(arg(2, Int32)?);
+                }
+                HirScalarExpr::CallVariadic {
+                    func: if name == "array_position" {
+                        VariadicFunc::ArrayPosition
+                    } else {
+                        VariadicFunc::ArrayRemove
+                    },
+                    exprs,
+                }
+            }
+            ("array_append" | "array_prepend" | "array_cat", 2) => {
+                let (ai, ei) = if name == "array_prepend" {
+                    (1, 0)
+                } else {
+                    (0, 1)
+                };
+                if name == "array_cat" {
+                    let array = match (args[0].unknown, args[1].unknown) {
+                        (false, _) => array_at(0, None)?,
+                        (true, false) => array_at(1, None)?,
+                        (true, true) => return Err(polymorphic_unknown()),
+                    };
+                    if !args[1].unknown && args[1].typ != array
+                        || !args[0].unknown && args[0].typ != array
+                    {
+                        return Err(no_such());
+                    }
+                    return Ok(Some(
+                        arg(0, array)?.call_binary(arg(1, array)?, BinaryFunc::ArrayConcat),
+                    ));
+                }
+                let array = array_at(ai, typed_elem(ei))?;
+                let elem = array.element_type().unwrap_or(S);
+                if typed_elem(ei).is_some_and(|t| !implicit_cast(t, elem)) {
+                    return Err(no_such());
+                }
+                let (a, e) = (arg(ai, array)?, arg(ei, elem)?);
+                if name == "array_prepend" {
+                    e.call_binary(a, BinaryFunc::ArrayPrepend)
+                } else {
+                    a.call_binary(e, BinaryFunc::ArrayAppend)
+                }
+            }
+            ("to_jsonb", 1) => {
+                if args[0].unknown {
+                    return Err(polymorphic_unknown());
+                }
+                clone_arg(&args[0]).expr.call_unary(UnaryFunc::ToJsonb)
+            }
+            ("jsonb_build_array" | "jsonb_build_object", _) => {
+                // `VARIADIC "any"`: untyped literals are text.
+                let exprs = args
+                    .iter()
+                    .map(|a| {
+                        if a.unknown {
+                            coerce(clone_arg(a), S)
+                        } else {
+                            Ok(clone_arg(a).expr)
+                        }
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                HirScalarExpr::CallVariadic {
+                    func: if name == "jsonb_build_array" {
+                        VariadicFunc::JsonbBuildArray
+                    } else {
+                        VariadicFunc::JsonbBuildObject
+                    },
+                    exprs,
+                }
+            }
+            (
+                "array_length" | "array_lower" | "array_upper" | "cardinality" | "array_to_string"
+                | "array_position" | "array_remove" | "array_append" | "array_prepend"
+                | "array_cat" | "to_jsonb",
+                _,
+            ) => return Err(no_such()),
+            _ => return Ok(None),
+        }))
+    })();
+    result.transpose()
+}
+
+fn clone_arg(a: &Arg) -> Arg {
+    Arg {
+        expr: a.expr.clone(),
+        typ: a.typ,
+        unknown: a.unknown,
+    }
 }
 
 /// `pg_typeof(x)`: the name of the argument's type, known when the query is planned.

@@ -2179,6 +2179,8 @@ fn figure_column_name(e: &ast::Expr) -> Option<(String, u8)> {
         ast::Expr::Interval(_) => ("interval".into(), 1),
         ast::Expr::Nested(inner) => return figure_column_name(inner),
         ast::Expr::Case { .. } => ("case".into(), 2),
+        ast::Expr::Array(_) => ("array".into(), 2),
+        ast::Expr::CompoundFieldAccess { root, .. } => return figure_column_name(root),
         ast::Expr::Exists { .. } => ("exists".into(), 2),
         ast::Expr::Subquery(q) => match &*q.body {
             ast::SetExpr::Select(s) => match s.projection.first()? {
@@ -2195,6 +2197,15 @@ fn figure_column_name(e: &ast::Expr) -> Option<(String, u8)> {
 /// The name PostgreSQL gives a cast's type in column names: its internal name
 /// (`int4`, `float8`, `bpchar`), or the last part of the name as written.
 fn cast_type_name(data_type: &ast::DataType) -> String {
+    // An array cast is named by its element type: `'{1}'::int[]` is `int4`.
+    if let ast::DataType::Array(
+        ast::ArrayElemTypeDef::SquareBracket(inner, _)
+        | ast::ArrayElemTypeDef::AngleBracket(inner)
+        | ast::ArrayElemTypeDef::Parenthesis(inner),
+    ) = data_type
+    {
+        return cast_type_name(inner);
+    }
     let text = data_type.to_string().to_lowercase();
     // Drop a type modifier: `numeric(10, 2)`, `varchar(3)`, `float(3)`.
     let (base, modifier) = match text.find('(') {
@@ -2244,6 +2255,13 @@ fn aggregate_func(f: &ast::Function) -> Option<AggregateFunc> {
         "bool_and" | "every" => AggregateFunc::BoolAnd,
         "bool_or" => AggregateFunc::BoolOr,
         "string_agg" => AggregateFunc::StringAgg { order_by: vec![] },
+        // The element type is set when the argument is planned.
+        "array_agg" => AggregateFunc::ArrayAgg {
+            elem_type: ScalarType::String,
+            order_by: vec![],
+        },
+        "jsonb_agg" => AggregateFunc::JsonbAgg { order_by: vec![] },
+        "jsonb_object_agg" => AggregateFunc::JsonbObjectAgg { order_by: vec![] },
         _ => return None,
     })
 }
@@ -2265,6 +2283,8 @@ fn set_returning_function(name: &str) -> bool {
             | "jsonb_each_text"
             | "json_array_elements"
             | "jsonb_array_elements"
+            | "jsonb_array_elements_text"
+            | "json_array_elements_text"
             | "json_object_keys"
             | "jsonb_object_keys"
     )
@@ -2275,11 +2295,8 @@ fn set_returning_function(name: &str) -> bool {
 fn unsupported_aggregate(name: &str) -> bool {
     matches!(
         name,
-        "array_agg"
-            | "json_agg"
-            | "jsonb_agg"
+        "json_agg"
             | "json_object_agg"
-            | "jsonb_object_agg"
             | "bit_and"
             | "bit_or"
             | "bit_xor"
@@ -2759,6 +2776,38 @@ fn plan_aggregate_in(
                 exprs: fields,
             }
         }
+        (
+            AggregateFunc::ArrayAgg {
+                elem_type,
+                order_by,
+            },
+            false,
+            [value],
+        ) => {
+            let v = plan_expr(&inner, value, None)?;
+            let vt = v.typ(ecx.types).scalar_type;
+            if let ScalarType::Array(_) = vt {
+                return Err(PlanError::unsupported(
+                    "array_agg of arrays (a multidimensional array)",
+                ));
+            }
+            if is_unknown(&inner, value) && !is_null_literal(&v) {
+                return Err(PlanError::IndeterminateDatatype(
+                    "could not determine polymorphic type because input has type unknown".into(),
+                ));
+            }
+            *elem_type = vt;
+            record_with_keys(vec![v], keys, order_by)
+        }
+        (AggregateFunc::JsonbAgg { order_by }, false, [value]) => {
+            let v = plan_expr(&inner, value, None)?;
+            record_with_keys(vec![v], keys, order_by)
+        }
+        (AggregateFunc::JsonbObjectAgg { order_by }, false, [key, value]) => {
+            let k = plan_expr(&inner, key, None)?;
+            let v = plan_expr(&inner, value, None)?;
+            record_with_keys(vec![k, v], keys, order_by)
+        }
         (_, false, [arg]) => {
             let hint = match func {
                 AggregateFunc::BoolAnd | AggregateFunc::BoolOr => Some(ScalarType::Bool),
@@ -2816,6 +2865,24 @@ fn plan_aggregate_in(
         expr: Box::new(expr),
         distinct,
     })
+}
+
+/// The record an aggregate of several arguments or with ORDER BY receives: the
+/// arguments, then the sort keys, which `order_by` is set to sort by.
+fn record_with_keys(
+    mut fields: Vec<HirScalarExpr>,
+    keys: Vec<(HirScalarExpr, &ast::OrderByOptions)>,
+    order_by: &mut Vec<ColumnOrder>,
+) -> HirScalarExpr {
+    let first_key = fields.len();
+    for (i, (key, options)) in keys.into_iter().enumerate() {
+        order_by.push(column_order(first_key + i, options));
+        fields.push(key);
+    }
+    HirScalarExpr::CallVariadic {
+        func: VariadicFunc::Record,
+        exprs: fields,
+    }
 }
 
 /// Plans a scalar expression over `scope` (UPDATE's SET and WHERE, INSERT's VALUES,
@@ -2878,7 +2945,26 @@ pub fn parse_data_type_with_typmod(
     t: &ast::DataType,
 ) -> Result<(ScalarType, Option<Typmod>), PlanError> {
     use ast::DataType as D;
+    if let D::Array(def) = t {
+        // One-dimensional arrays of any element type; an element's modifier is checked
+        // and dropped, `int[][]` is `int[]` and a size (`int[3]`) is ignored, as in
+        // PostgreSQL.
+        let inner = match def {
+            ast::ArrayElemTypeDef::SquareBracket(inner, _)
+            | ast::ArrayElemTypeDef::AngleBracket(inner)
+            | ast::ArrayElemTypeDef::Parenthesis(inner) => inner,
+            ast::ArrayElemTypeDef::None => return Err(PlanError::UnknownType("array".into())),
+        };
+        let (elem, _) = parse_data_type_with_typmod(inner)?;
+        let array = elem
+            .array_of()
+            .ok_or_else(|| PlanError::UnknownType(format!("{elem}[]")))?;
+        return Ok((array, None));
+    }
     let text = t.to_string().to_lowercase();
+    if text == "json" {
+        return Err(PlanError::unsupported("type json (use jsonb)"));
+    }
     let (base, has_modifier) = match text.find('(') {
         Some(open) => {
             let close = text.rfind(')').unwrap_or(text.len() - 1);
@@ -3130,6 +3216,288 @@ fn plan_param(
     }
 }
 
+/// Plans the operators of jsonb (`->`, `->>`, `#>`, `#>>`, `@>`, `<@`, `?`, `?|`, `?&`,
+/// `||`, `-`) and arrays (`@>`, `<@`, `&&`, `||`), or `None` if neither operand is a
+/// jsonb or an array (then `||` and `-` are the text and number operators). An untyped
+/// operand takes the type the operator gives that side: a key is text, a path text[],
+/// the other side of `@>` or `||` the jsonb or array type.
+fn plan_container_binary(
+    ecx: &ExprContext,
+    op: &ast::BinaryOperator,
+    left: &ast::Expr,
+    right: &ast::Expr,
+) -> Result<Option<HirScalarExpr>, PlanError> {
+    use ast::BinaryOperator as Op;
+    use ScalarType::{Int16, Int32, Jsonb, String as Text};
+    let jsonb_only = matches!(
+        op,
+        Op::Arrow
+            | Op::LongArrow
+            | Op::HashArrow
+            | Op::HashLongArrow
+            | Op::Question
+            | Op::QuestionPipe
+            | Op::QuestionAnd
+    );
+    let container_only = jsonb_only || matches!(op, Op::AtArrow | Op::ArrowAt | Op::PGOverlap);
+    if !container_only && !matches!(op, Op::StringConcat | Op::Minus) {
+        return Ok(None);
+    }
+    let (lu, ru) = (is_unknown(ecx, left), is_unknown(ecx, right));
+    let plan_typed = |e: &ast::Expr, unknown: bool| -> Result<Option<HirScalarExpr>, PlanError> {
+        if unknown {
+            Ok(None)
+        } else {
+            plan_expr(ecx, e, None).map(Some)
+        }
+    };
+    let (l, r) = (plan_typed(left, lu)?, plan_typed(right, ru)?);
+    let typ = |e: &Option<HirScalarExpr>| e.as_ref().map(|e| e.typ(ecx.types).scalar_type);
+    let (lt, rt) = (typ(&l), typ(&r));
+    let name = |t: Option<ScalarType>| t.map(|t| t.to_string()).unwrap_or("unknown".into());
+    let no_operator = || PlanError::UnknownOperator(format!("{} {op} {}", name(lt), name(rt)));
+    let is_container = |t: Option<ScalarType>| matches!(t, Some(Jsonb | ScalarType::Array(_)));
+    if !is_container(lt) && !is_container(rt) {
+        if !container_only {
+            return Ok(None);
+        }
+        if lu && ru {
+            return Err(PlanError::UnknownOperator(format!("unknown {op} unknown")));
+        }
+        if !lu {
+            return Err(no_operator());
+        }
+    }
+    // Each operand as `t`: an untyped literal is read as `t`, a typed value must be one.
+    let side = |planned: Option<HirScalarExpr>, e: &ast::Expr, t: ScalarType| match planned {
+        None => plan_expr(ecx, e, Some(t)),
+        Some(p) if p.typ(ecx.types).scalar_type == t => Ok(p),
+        Some(_) => Err(no_operator()),
+    };
+    let jsonb_left = lt == Some(Jsonb) || (lu && rt != Some(Jsonb) && jsonb_only);
+    Ok(Some(match op {
+        Op::Arrow | Op::LongArrow | Op::Minus if jsonb_left || lt == Some(Jsonb) => {
+            let j = side(l, left, Jsonb)?;
+            let (key, func) = match rt {
+                None | Some(Text) => (
+                    side(r, right, Text)?,
+                    match op {
+                        Op::Arrow => BinaryFunc::JsonbField,
+                        Op::LongArrow => BinaryFunc::JsonbFieldText,
+                        _ => BinaryFunc::JsonbDeleteKey,
+                    },
+                ),
+                Some(t @ (Int16 | Int32)) => (
+                    cast_to(r.expect("typed"), t, Int32),
+                    match op {
+                        Op::Arrow => BinaryFunc::JsonbIndex,
+                        Op::LongArrow => BinaryFunc::JsonbIndexText,
+                        _ => BinaryFunc::JsonbDeleteIndex,
+                    },
+                ),
+                Some(_) => return Err(no_operator()),
+            };
+            j.call_binary(key, func)
+        }
+        Op::HashArrow | Op::HashLongArrow | Op::QuestionPipe | Op::QuestionAnd => {
+            let j = side(l, left, Jsonb)?;
+            let texts = Text.array_of().expect("text has an array type");
+            let path = side(r, right, texts)?;
+            j.call_binary(
+                path,
+                match op {
+                    Op::HashArrow => BinaryFunc::JsonbPath,
+                    Op::HashLongArrow => BinaryFunc::JsonbPathText,
+                    Op::QuestionPipe => BinaryFunc::JsonbExistsAny,
+                    _ => BinaryFunc::JsonbExistsAll,
+                },
+            )
+        }
+        Op::Question => {
+            let j = side(l, left, Jsonb)?;
+            j.call_binary(side(r, right, Text)?, BinaryFunc::JsonbExists)
+        }
+        Op::AtArrow | Op::ArrowAt | Op::PGOverlap => {
+            let t = match (lt, rt) {
+                (Some(t), _) | (None, Some(t)) => t,
+                (None, None) => return Err(no_operator()),
+            };
+            let func = match (t, op) {
+                (Jsonb, Op::AtArrow | Op::ArrowAt) => BinaryFunc::JsonbContains,
+                (ScalarType::Array(_), Op::AtArrow | Op::ArrowAt) => BinaryFunc::ArrayContains,
+                (ScalarType::Array(_), _) => BinaryFunc::ArrayOverlap,
+                _ => return Err(no_operator()),
+            };
+            let (a, b) = (side(l, left, t)?, side(r, right, t)?);
+            if *op == Op::ArrowAt {
+                b.call_binary(a, func)
+            } else {
+                a.call_binary(b, func)
+            }
+        }
+        Op::StringConcat => match (lt, rt) {
+            (Some(Jsonb), _) | (_, Some(Jsonb)) => {
+                side(l, left, Jsonb)?.call_binary(side(r, right, Jsonb)?, BinaryFunc::JsonbConcat)
+            }
+            (Some(a @ ScalarType::Array(_)), Some(b @ ScalarType::Array(_))) => {
+                if a != b {
+                    return Err(no_operator());
+                }
+                side(l, left, a)?.call_binary(side(r, right, b)?, BinaryFunc::ArrayConcat)
+            }
+            (Some(a @ ScalarType::Array(e)), other) | (other, Some(a @ ScalarType::Array(e))) => {
+                let array_left = matches!(lt, Some(ScalarType::Array(_)));
+                let (array_expr, other_expr, other_ast) = if array_left {
+                    (l, r, right)
+                } else {
+                    (r, l, left)
+                };
+                let array = array_expr.expect("typed");
+                match other {
+                    // An untyped operand is an array of the same type.
+                    None => {
+                        let o = plan_expr(ecx, other_ast, Some(a))?;
+                        if array_left {
+                            array.call_binary(o, BinaryFunc::ArrayConcat)
+                        } else {
+                            o.call_binary(array, BinaryFunc::ArrayConcat)
+                        }
+                    }
+                    Some(t) if common_type(t, *e) == Some(*e) => {
+                        let o = cast_to(other_expr.expect("typed"), t, *e);
+                        if array_left {
+                            array.call_binary(o, BinaryFunc::ArrayAppend)
+                        } else {
+                            o.call_binary(array, BinaryFunc::ArrayPrepend)
+                        }
+                    }
+                    Some(_) => return Err(no_operator()),
+                }
+            }
+            _ => return Err(no_operator()),
+        },
+        _ => return Ok(None),
+    }))
+}
+
+/// `x op ANY (array)` and `x op ALL (array)` over an array expression (not a
+/// subquery): `x` and the elements compared at their common type.
+fn plan_array_quantified(
+    ecx: &ExprContext,
+    left: &ast::Expr,
+    op: &ast::BinaryOperator,
+    right: &ast::Expr,
+    all: bool,
+) -> Result<HirScalarExpr, PlanError> {
+    use ast::BinaryOperator as Op;
+    let cmp = match op {
+        Op::Eq => expr::func::CompareOp::Eq,
+        Op::NotEq => expr::func::CompareOp::NotEq,
+        Op::Lt => expr::func::CompareOp::Lt,
+        Op::LtEq => expr::func::CompareOp::Lte,
+        Op::Gt => expr::func::CompareOp::Gt,
+        Op::GtEq => expr::func::CompareOp::Gte,
+        other => {
+            return Err(PlanError::unsupported(format!(
+                "operator {other} with ANY or ALL"
+            )))
+        }
+    };
+    let (lu, ru) = (is_unknown(ecx, left), is_unknown(ecx, right));
+    let (l, r) = if ru {
+        let l = plan_expr(ecx, left, None)?;
+        let lt = l.typ(ecx.types).scalar_type;
+        let r = plan_expr(ecx, right, lt.array_of())?;
+        (l, r)
+    } else {
+        let r = plan_expr(ecx, right, None)?;
+        let elem = r.typ(ecx.types).scalar_type.element_type();
+        let l = plan_expr(ecx, left, if lu { elem } else { None })?;
+        (l, r)
+    };
+    let (lt, rt) = (l.typ(ecx.types).scalar_type, r.typ(ecx.types).scalar_type);
+    let Some(elem) = rt.element_type() else {
+        return Err(PlanError::WrongObjectType(
+            "op ANY/ALL (array) requires array on right side".into(),
+        ));
+    };
+    let target = common_type(lt, elem)
+        .ok_or_else(|| PlanError::UnknownOperator(format!("{lt} {op} {elem}")))?;
+    let target_array = target
+        .array_of()
+        .ok_or_else(|| PlanError::UnknownOperator(format!("{lt} {op} {elem}")))?;
+    Ok(cast_to(l, lt, target).call_binary(
+        cast_to(r, rt, target_array),
+        BinaryFunc::ArrayQuantified { op: cmp, all },
+    ))
+}
+
+/// `ARRAY[...]`: the elements at their common type (the context's element type for
+/// untyped ones, else text). An empty `ARRAY[]` needs a cast to give it a type;
+/// arrays of arrays are multidimensional, which Freshet does not have (0A000).
+fn plan_array_constructor(
+    ecx: &ExprContext,
+    elems: &[ast::Expr],
+    hint: Option<ScalarType>,
+) -> Result<HirScalarExpr, PlanError> {
+    let elem_hint = hint.and_then(ScalarType::element_type);
+    if elems.is_empty() {
+        let elem_type = elem_hint.ok_or_else(|| {
+            PlanError::IndeterminateDatatype("cannot determine type of empty array".into())
+        })?;
+        return Ok(HirScalarExpr::CallVariadic {
+            func: VariadicFunc::ArrayCreate { elem_type },
+            exprs: vec![],
+        });
+    }
+    if elems.iter().any(|e| matches!(e, ast::Expr::Array(_))) {
+        return Err(PlanError::unsupported("multidimensional arrays"));
+    }
+    let refs: Vec<&ast::Expr> = elems.iter().collect();
+    // As in PostgreSQL, untyped elements are text whatever the context: `ARRAY['a'] =
+    // ARRAY[1]` compares text[] with integer[].
+    let (exprs, elem_type) = plan_homogeneous(ecx, &refs, "ARRAY", None)?;
+    if let ScalarType::Array(_) = elem_type {
+        return Err(PlanError::unsupported("multidimensional arrays"));
+    }
+    Ok(HirScalarExpr::CallVariadic {
+        func: VariadicFunc::ArrayCreate { elem_type },
+        exprs,
+    })
+}
+
+/// `a[i]` of a one-dimensional array: NULL out of bounds. Slices and subscripts of
+/// several dimensions are 0A000.
+fn plan_subscript(
+    ecx: &ExprContext,
+    root: &ast::Expr,
+    chain: &[ast::AccessExpr],
+) -> Result<HirScalarExpr, PlanError> {
+    let [ast::AccessExpr::Subscript(subscript)] = chain else {
+        return Err(PlanError::unsupported(
+            "field access or subscripts of several dimensions",
+        ));
+    };
+    let ast::Subscript::Index { index } = subscript else {
+        return Err(PlanError::unsupported("array slices"));
+    };
+    let array = plan_expr(ecx, root, None)?;
+    let t = array.typ(ecx.types).scalar_type;
+    if t.element_type().is_none() {
+        return Err(PlanError::DatatypeMismatch(format!(
+            "cannot subscript type {t} because it does not support subscripting"
+        )));
+    }
+    let i = plan_expr(ecx, index, Some(ScalarType::Int32))?;
+    let it = i.typ(ecx.types).scalar_type;
+    if !matches!(it, ScalarType::Int16 | ScalarType::Int32) && !is_null_literal(&i) {
+        return Err(PlanError::DatatypeMismatch(
+            "array subscript must have type integer".into(),
+        ));
+    }
+    Ok(array.call_binary(cast_to(i, it, ScalarType::Int32), BinaryFunc::ArrayIndex))
+}
+
 /// Plans a binary operator, typing unknown operands by the other side.
 fn plan_binary(
     ecx: &ExprContext,
@@ -3149,6 +3517,9 @@ fn plan_binary(
                 BinaryFunc::Or
             },
         ));
+    }
+    if let Some(planned) = plan_container_binary(ecx, op, left, right)? {
+        return Ok(planned);
     }
     let (l, r) = if matches!(op, Op::StringConcat) {
         // `||` is text || text, text || anynonarray or anynonarray || text: an untyped
@@ -3617,9 +3988,11 @@ fn plan_expr(
             let all = matches!(e, Expr::AllOp { .. });
             match &**right {
                 Expr::Subquery(query) => plan_quantified(ecx, left, compare_op, query, all),
-                _ => Err(PlanError::unsupported("ANY and ALL over arrays")),
+                other => plan_array_quantified(ecx, left, compare_op, other, all),
             }
         }
+        Expr::Array(array) => plan_array_constructor(ecx, &array.elem, hint),
+        Expr::CompoundFieldAccess { root, access_chain } => plan_subscript(ecx, root, access_chain),
         other => Err(PlanError::unsupported(format!("expression {other}"))),
     }
 }
@@ -3632,6 +4005,7 @@ fn check_cast(from: ScalarType, to: ScalarType) -> Result<(), PlanError> {
         || to == String
         || (from.is_numeric() && to.is_numeric())
         || matches!((from, to), (Bool, Int32 | Int64) | (Int32 | Int64, Bool))
+        || (from == Jsonb && (to == Bool || to.is_numeric()))
         || matches!(
             (from, to),
             (
@@ -3639,12 +4013,17 @@ fn check_cast(from: ScalarType, to: ScalarType) -> Result<(), PlanError> {
                 Date | Timestamp | TimestampTz
             ) | (Timestamp | TimestampTz, Time)
         );
+    if let (Array(f), Array(t)) = (from, to) {
+        // PostgreSQL names the element types.
+        return check_cast(*f, *t);
+    }
     if ok {
         Ok(())
     } else {
-        Err(PlanError::DatatypeMismatch(format!(
-            "cannot cast type {from} to {to}"
-        )))
+        Err(PlanError::CannotCoerce {
+            from: from.to_string(),
+            to: to.to_string(),
+        })
     }
 }
 

@@ -198,7 +198,89 @@ pub(crate) fn encode_binary(datum: Datum, buf: &mut BytesMut) {
             buf.put_i32(iv.days);
             buf.put_i32(iv.months);
         }
+        Datum::Uuid(u) => buf.put_slice(u.as_bytes()),
+        // jsonb_send: a version byte, then the text.
+        Datum::Jsonb(j) => {
+            buf.put_u8(1);
+            buf.put_slice(j.to_string().as_bytes());
+        }
+        Datum::Array(a) => encode_binary_array(a, buf),
     }
+}
+
+/// PostgreSQL's `array_send` for a one-dimensional array: the number of dimensions (0
+/// for an empty array), whether any element is NULL, the element type's OID, the
+/// length and lower bound (1) of the dimension, then each element length-prefixed
+/// (-1 for NULL). An array of no non-null element is sent as an array of text.
+fn encode_binary_array(a: repr::Array, buf: &mut BytesMut) {
+    let len = a.len();
+    let elem_oid = a
+        .iter()
+        .find_map(|e| e.scalar_type())
+        .unwrap_or(ScalarType::String)
+        .oid();
+    buf.put_i32(if len == 0 { 0 } else { 1 });
+    buf.put_i32(i32::from(a.iter().any(|e| e.is_null())));
+    buf.put_u32(elem_oid);
+    if len > 0 {
+        buf.put_i32(i32::try_from(len).unwrap_or(i32::MAX));
+        buf.put_i32(1);
+    }
+    for e in a.iter() {
+        if e.is_null() {
+            buf.put_i32(-1);
+            continue;
+        }
+        let start = buf.len();
+        buf.put_i32(0);
+        encode_binary(e, buf);
+        let n = i32::try_from(buf.len() - start - 4).unwrap_or(i32::MAX);
+        buf[start..start + 4].copy_from_slice(&n.to_be_bytes());
+    }
+}
+
+/// PostgreSQL text for a binary one-dimensional array of `elem` (`array_recv`).
+fn decode_binary_array(v: &[u8], elem: ScalarType) -> Option<String> {
+    let int = |at: usize| -> Option<i32> {
+        Some(i32::from_be_bytes(v.get(at..at + 4)?.try_into().ok()?))
+    };
+    let ndim = int(0)?;
+    let _has_null = int(4)?;
+    let mut at = 12;
+    let count = match ndim {
+        0 => 0,
+        1 => {
+            let n = usize::try_from(int(at)?).ok()?;
+            at += 8;
+            n
+        }
+        _ => return None,
+    };
+    let mut out = String::from("{");
+    for i in 0..count {
+        if i > 0 {
+            out.push(',');
+        }
+        let len = int(at)?;
+        at += 4;
+        if len < 0 {
+            out.push_str("NULL");
+            continue;
+        }
+        let end = at.checked_add(usize::try_from(len).ok()?)?;
+        let text = decode_binary(v.get(at..end)?, elem)?;
+        at = end;
+        out.push('"');
+        for c in text.chars() {
+            if c == '"' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    }
+    out.push('}');
+    (at == v.len()).then_some(out)
 }
 
 /// PostgreSQL's binary numeric from a decimal string such as `-12345.6780`: base-10000
@@ -323,6 +405,12 @@ fn decode_binary(v: &[u8], typ: ScalarType) -> Option<String> {
                 months: i32::from_be_bytes(v[12..16].try_into().ok()?),
             }))
         }
+        ScalarType::Uuid => format_datum(Datum::Uuid(uuid::Uuid::from_bytes(v.try_into().ok()?))),
+        ScalarType::Jsonb => match v.split_first() {
+            Some((1, text)) => std::str::from_utf8(text).ok()?.to_string(),
+            _ => return None,
+        },
+        ScalarType::Array(elem) => decode_binary_array(v, *elem)?,
     };
     Some(text)
 }

@@ -36,6 +36,32 @@ pub(super) fn plan_table_function(
 ) -> Result<(TableFunc, Vec<HirScalarExpr>), PlanError> {
     match name {
         "generate_series" => plan_generate_series(ecx, args),
+        "unnest" => plan_unnest(ecx, args),
+        "jsonb_array_elements"
+        | "jsonb_array_elements_text"
+        | "jsonb_each"
+        | "jsonb_each_text"
+        | "jsonb_object_keys" => {
+            let [arg] = args else {
+                return Err(PlanError::UnknownFunction(format!(
+                    "{name} with {} arguments",
+                    args.len()
+                )));
+            };
+            let planned = plan_expr(ecx, arg, Some(ScalarType::Jsonb))?;
+            let t = planned.typ(ecx.types).scalar_type;
+            if t != ScalarType::Jsonb && !is_null_literal(&planned) {
+                return Err(PlanError::UnknownFunction(format!("{name}({t})")));
+            }
+            let func = match name {
+                "jsonb_array_elements" => TableFunc::JsonbArrayElements { text: false },
+                "jsonb_array_elements_text" => TableFunc::JsonbArrayElements { text: true },
+                "jsonb_each" => TableFunc::JsonbEach { text: false },
+                "jsonb_each_text" => TableFunc::JsonbEach { text: true },
+                _ => TableFunc::JsonbObjectKeys,
+            };
+            Ok((func, vec![cast_to(planned, t, ScalarType::Jsonb)]))
+        }
         other => Err(PlanError::unsupported(format!(
             "set-returning function {other}"
         ))),
@@ -160,6 +186,47 @@ fn plan_generate_series(
     Ok((func, exprs))
 }
 
+/// `unnest(anyarray)`, and in FROM `unnest(anyarray, anyarray, ...)`: the arrays'
+/// elements side by side, the shorter arrays padded with NULLs.
+fn plan_unnest(
+    ecx: &ExprContext,
+    args: &[&ast::Expr],
+) -> Result<(TableFunc, Vec<HirScalarExpr>), PlanError> {
+    let mut funcs = Vec::new();
+    let mut exprs = Vec::new();
+    let mut names = Vec::new();
+    for a in args {
+        let planned = plan_expr(ecx, a, None)?;
+        let t = planned.typ(ecx.types).scalar_type;
+        names.push(if is_unknown(ecx, a) {
+            "unknown".to_string()
+        } else {
+            t.to_string()
+        });
+        match t.element_type() {
+            Some(elem_type) if !is_unknown(ecx, a) => {
+                funcs.push(TableFunc::Unnest { elem_type });
+                exprs.push(planned);
+            }
+            _ => funcs.clear(),
+        }
+    }
+    if funcs.len() != args.len() || args.is_empty() {
+        let signature = format!("unnest({})", names.join(", "));
+        return Err(if args.len() == 1 && names[0] == "unknown" {
+            PlanError::AmbiguousFunction(signature)
+        } else {
+            PlanError::UnknownFunction(signature)
+        });
+    }
+    let func = if funcs.len() == 1 {
+        funcs.pop().expect("one function")
+    } else {
+        TableFunc::Zip(funcs)
+    };
+    Ok((func, exprs))
+}
+
 /// A function call as a FROM item: its name, arguments, alias and WITH ORDINALITY.
 pub(super) struct FunctionItem<'a> {
     name: String,
@@ -183,6 +250,24 @@ pub(super) fn function_item(
         ast::TableFactor::Function {
             name, args, alias, ..
         } => (name, args, alias, false),
+        // sqlparser reads `unnest(...)` in FROM as a node of its own.
+        ast::TableFactor::UNNEST {
+            alias,
+            array_exprs,
+            with_offset,
+            with_ordinality,
+            ..
+        } => {
+            if *with_offset {
+                return Err(PlanError::unsupported("UNNEST ... WITH OFFSET"));
+            }
+            return Ok(Some(FunctionItem {
+                name: "unnest".into(),
+                args: array_exprs.iter().collect(),
+                alias: alias.as_ref(),
+                with_ordinality: *with_ordinality,
+            }));
+        }
         _ => return Ok(None),
     };
     let name = normalize_object_name(name)?;
@@ -251,7 +336,19 @@ pub(super) fn plan_function_item(
         .alias
         .map(|a| normalize_ident(&a.name))
         .unwrap_or_else(|| item.name.clone());
-    let mut names = vec![table.clone()];
+    // Functions with named output columns keep those names; the rest are named after
+    // the alias or the function.
+    let mut names: Vec<String> = match item.name.as_str() {
+        // PostgreSQL names the column `value` and reads the alias alone as the whole
+        // row, which for one column is that column: naming the column after the
+        // alias gives the alias that meaning (but not `alias.value`).
+        "jsonb_array_elements" | "jsonb_array_elements_text" if item.alias.is_none() => {
+            vec!["value".into()]
+        }
+        "jsonb_each" | "jsonb_each_text" => vec!["key".into(), "value".into()],
+        "unnest" if item.args.len() > 1 => vec!["unnest".into(); item.args.len()],
+        _ => vec![table.clone()],
+    };
     if item.with_ordinality {
         names.push("ordinality".into());
     }
@@ -312,6 +409,12 @@ pub(super) fn plan_select_list_srfs(
             }
         }
         let (func, exprs) = plan_table_function(ecx, &name, &args)?;
+        if func.output_types().len() > 1 {
+            // PostgreSQL returns one record per row; Freshet has no record type.
+            return Err(PlanError::unsupported(format!(
+                "{name} in the select list (it returns records); call it in FROM"
+            )));
+        }
         substitutions.push((call.clone(), column));
         column += func.output_types().len();
         funcs.push(func);
