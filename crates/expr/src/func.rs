@@ -306,6 +306,10 @@ pub enum VariadicFunc {
     JsonbBuildArray,
     /// `jsonb_build_object(key, value, ...)`.
     JsonbBuildObject,
+    /// `gen_random_uuid()`: a random (version 4) uuid, a new one at every evaluation.
+    /// The only volatile function: [`MirScalarExpr::reduce`] never folds it, and the
+    /// planner refuses it where a result is maintained (views, indexes, SUBSCRIBE).
+    GenRandomUuid,
 }
 
 impl fmt::Display for UnaryFunc {
@@ -431,6 +435,7 @@ impl fmt::Display for VariadicFunc {
             VariadicFunc::ArrayRemove => "array_remove",
             VariadicFunc::JsonbBuildArray => "jsonb_build_array",
             VariadicFunc::JsonbBuildObject => "jsonb_build_object",
+            VariadicFunc::GenRandomUuid => "gen_random_uuid",
         })
     }
 }
@@ -1768,6 +1773,7 @@ impl VariadicFunc {
                 Ok(Datum::String(arena.push_string(out)))
             }
             VariadicFunc::Version => Ok(Datum::String(arena.push_string(version_string()))),
+            VariadicFunc::GenRandomUuid => Ok(Datum::Uuid(repr::uuid::Uuid::new_v4())),
             VariadicFunc::ConcatWs => {
                 let mut datums_out = Vec::with_capacity(exprs.len());
                 for e in exprs {
@@ -1984,7 +1990,8 @@ impl VariadicFunc {
             | VariadicFunc::ArrayPosition
             | VariadicFunc::ArrayRemove
             | VariadicFunc::JsonbBuildArray
-            | VariadicFunc::JsonbBuildObject => {
+            | VariadicFunc::JsonbBuildObject
+            | VariadicFunc::GenRandomUuid => {
                 return Err(EvalError::Internal(format!("{self} is not strict")))
             }
         })
@@ -2016,6 +2023,7 @@ impl VariadicFunc {
             VariadicFunc::JsonbBuildArray | VariadicFunc::JsonbBuildObject => {
                 ScalarType::Jsonb.nullable(false)
             }
+            VariadicFunc::GenRandomUuid => ScalarType::Uuid.nullable(false),
             VariadicFunc::ArrayToString => ScalarType::String.nullable(
                 inputs.first().is_none_or(|t| t.nullable)
                     || inputs.get(1).is_none_or(|t| t.nullable),

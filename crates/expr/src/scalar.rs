@@ -290,9 +290,20 @@ impl MirScalarExpr {
         });
     }
 
-    /// Whether evaluation could depend on anything but its inputs (never, today).
+    /// Whether evaluation depends on nothing but its inputs: false if it calls
+    /// `gen_random_uuid()`.
     pub fn is_deterministic(&self) -> bool {
-        true
+        let mut volatile = false;
+        self.visit_post(&mut |e| {
+            if let MirScalarExpr::CallVariadic {
+                func: VariadicFunc::GenRandomUuid,
+                ..
+            } = e
+            {
+                volatile = true;
+            }
+        });
+        !volatile
     }
 
     /// Folds every sub-expression whose inputs are all literals into a literal
@@ -305,6 +316,11 @@ impl MirScalarExpr {
                 MirScalarExpr::CallBinary { expr1, expr2, .. } => {
                     expr1.is_literal() && expr2.is_literal()
                 }
+                // A volatile call gives a new value at every evaluation: never folded.
+                MirScalarExpr::CallVariadic {
+                    func: VariadicFunc::GenRandomUuid,
+                    ..
+                } => false,
                 MirScalarExpr::CallVariadic { exprs, .. } => exprs.iter().all(|e| e.is_literal()),
                 MirScalarExpr::If { cond, then, els } => {
                     match cond.as_literal() {
@@ -484,5 +500,24 @@ mod tests {
                 MirScalarExpr::column(0).call_binary(MirScalarExpr::column(0), BinaryFunc::And);
             let _ = and.eval(&[d], &arena);
         }
+    }
+
+    #[test]
+    fn gen_random_uuid_is_never_folded() {
+        let call = MirScalarExpr::CallVariadic {
+            func: VariadicFunc::GenRandomUuid,
+            exprs: vec![],
+        };
+        let mut e = call
+            .clone()
+            .call_unary(crate::UnaryFunc::Cast(ScalarType::String));
+        e.reduce(&[]);
+        assert!(!e.is_literal() && !e.is_deterministic());
+        let arena = RowArena::new();
+        assert_ne!(call.eval(&[], &arena), call.eval(&[], &arena));
+        let mut folded = MirScalarExpr::literal(Datum::Int32(1), ScalarType::Int32)
+            .call_unary(crate::UnaryFunc::Neg);
+        folded.reduce(&[]);
+        assert!(folded.is_literal() && folded.is_deterministic());
     }
 }

@@ -31,6 +31,7 @@ pub use error::EvalError;
 pub use relation::{ColumnType, RelationDesc, RelationType};
 pub use row::{Array, Row, RowPacker};
 pub use scalar::{Datum, ScalarType};
+pub use uuid;
 
 /// Milliseconds since the Unix epoch; the time of every update in every collection.
 pub type Timestamp = u64;

@@ -146,6 +146,11 @@ pub fn plan_create_index(
                     "index expressions",
                     false,
                 )?;
+                if qcx.volatile.get() {
+                    return Err(PlanError::InvalidObjectDefinition(
+                        "functions in index expression must be marked IMMUTABLE".into(),
+                    ));
+                }
                 planned.lower()
             })
             .collect::<Result<_, _>>()?,

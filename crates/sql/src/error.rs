@@ -63,6 +63,10 @@ pub enum PlanError {
     /// unknown` (42P18, 42804 for the latter in PostgreSQL; see `sqlstate`).
     #[error("{0}")]
     IndeterminateDatatype(String),
+    /// A definition PostgreSQL rejects: `functions in index expression must be marked
+    /// IMMUTABLE` (42P17).
+    #[error("{0}")]
+    InvalidObjectDefinition(String),
     /// A cast that does not exist: `cannot cast type integer to uuid` (42846).
     #[error("cannot cast type {from} to {to}")]
     CannotCoerce { from: String, to: String },
@@ -145,6 +149,7 @@ impl PlanError {
             PlanError::UngroupedColumn(_) | PlanError::Grouping(_) => "42803",
             PlanError::DatatypeMismatch(_) => "42804",
             PlanError::CannotCoerce { .. } => "42846",
+            PlanError::InvalidObjectDefinition(_) => "42P17",
             PlanError::IndeterminateDatatype(m)
                 if m.starts_with("could not determine polymorphic") =>
             {

@@ -67,7 +67,6 @@ fn refuse(name: &str) -> Option<PlanError> {
         | "timeofday"
         | "random"
         | "setseed"
-        | "gen_random_uuid"
         | "random_normal" => Some(PlanError::unsupported(format!("function {name}()"))),
         _ => None,
     }
@@ -207,6 +206,9 @@ fn overloads(name: &str) -> Option<Vec<Overload>> {
             unary(&[I64], UnaryFunc::ToHex),
         ],
         "translate" => vec![variadic(&[S, S, S], VariadicFunc::Translate)],
+
+        // uuid: volatile, see `query::QueryContext::volatile`.
+        "gen_random_uuid" => vec![variadic(&[], VariadicFunc::GenRandomUuid)],
 
         // jsonb.
         "jsonb_typeof" => vec![unary(&[ScalarType::Jsonb], UnaryFunc::JsonbTypeof)],

@@ -87,6 +87,21 @@ pub struct QueryContext<'a> {
     /// span of the name) with the item it resolved to, so that the stored definition
     /// can name every item fully (see [`qualify_names`]).
     written_names: RefCell<Option<Vec<(sqlparser::tokenizer::Span, QualifiedName)>>>,
+    /// Whether the statement calls a volatile function (`gen_random_uuid()`): fine in
+    /// a SELECT or an INSERT, which evaluate once, refused where the result is
+    /// maintained (see [`refuse_volatile`]).
+    pub volatile: std::cell::Cell<bool>,
+}
+
+/// The error for a volatile function where a result is maintained (`what`): its value
+/// would change from one evaluation to the next, so retractions would not match.
+pub fn refuse_volatile(qcx: &QueryContext, what: &str) -> Result<(), PlanError> {
+    if qcx.volatile.get() {
+        return Err(PlanError::unsupported(format!(
+            "gen_random_uuid() in {what}"
+        )));
+    }
+    Ok(())
 }
 
 impl<'a> QueryContext<'a> {
@@ -99,6 +114,7 @@ impl<'a> QueryContext<'a> {
             ctes: RefCell::new(Vec::new()),
             names: RefCell::new(catalog.name_context()),
             written_names: RefCell::new(None),
+            volatile: std::cell::Cell::new(false),
         }
     }
 }
@@ -370,6 +386,7 @@ pub fn plan_view_definition(
     let planned = plan_nested_query(qcx, &reparsed);
     let written = qcx.written_names.replace(saved).unwrap_or_default();
     let (expr, names) = planned?;
+    refuse_volatile(qcx, "a view or materialized view")?;
     Ok((expr, names, qualify_names(&printed, written)))
 }
 
@@ -4221,6 +4238,9 @@ fn plan_builtin_call(
             typ,
             unknown: is_unknown(ecx, a),
         });
+    }
+    if name == "gen_random_uuid" {
+        ecx.qcx.volatile.set(true);
     }
     if let Some(result) = crate::func::plan_builtin(name, planned_args) {
         return result;

@@ -677,6 +677,7 @@ pub fn plan_subscribe(
         }
     };
     let planned = query::plan_root_query(qcx, &query)?;
+    query::refuse_volatile(qcx, "SUBSCRIBE")?;
     let source = finishing_into_expr(crate::optimize(planned.expr.lower()?), &planned.finishing);
     let desc = planned.desc;
     let upsert_key = match &subscribe.upsert_key {

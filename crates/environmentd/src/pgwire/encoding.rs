@@ -280,7 +280,20 @@ fn decode_binary_array(v: &[u8], elem: ScalarType) -> Option<String> {
         out.push('"');
     }
     out.push('}');
-    (at == v.len()).then_some(out)
+    if at != v.len() {
+        return None;
+    }
+    // Read back and printed, so the text is canonical (`{1,2}`, not `{"1","2"}`).
+    let row = repr::strconv::parse_datum(&out, ScalarType::Array(elem_static(elem)?)).ok()?;
+    Some(format_datum(row.iter().next()?))
+}
+
+/// The static element type `Array` borrows.
+fn elem_static(elem: ScalarType) -> Option<&'static ScalarType> {
+    match elem.array_of()? {
+        ScalarType::Array(e) => Some(e),
+        _ => None,
+    }
 }
 
 /// PostgreSQL's binary numeric from a decimal string such as `-12345.6780`: base-10000
@@ -524,7 +537,63 @@ mod tests {
             (ScalarType::TimestampTz, "2024-02-29 01:02:03+00"),
             (ScalarType::Interval, "1 year 2 mons -3 days 04:05:06.5"),
             (ScalarType::Interval, "-00:00:01"),
+            (ScalarType::Uuid, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
+            (
+                ScalarType::Jsonb,
+                r#"{"a": [1, "x", null], "bb": {"c": 1.50}}"#,
+            ),
+            (ScalarType::Jsonb, "3"),
+            (ScalarType::Int32.array_of().unwrap(), "{1,NULL,-3}"),
+            (ScalarType::Int32.array_of().unwrap(), "{}"),
+            (
+                ScalarType::String.array_of().unwrap(),
+                r#"{"a b",NULL,"","q\"x"}"#,
+            ),
+            (ScalarType::Numeric.array_of().unwrap(), "{1.50,-2}"),
+            (ScalarType::Jsonb.array_of().unwrap(), r#"{"{\"a\": 1}"}"#),
+            (
+                ScalarType::Timestamp.array_of().unwrap(),
+                r#"{"2024-02-29 01:02:03.5"}"#,
+            ),
         ]
+    }
+
+    #[test]
+    fn uuid_jsonb_and_arrays_decode_with_postgres_types() {
+        let arrays = parse_datum("{1,NULL,3}", ScalarType::Int32.array_of().unwrap()).unwrap();
+        let bytes = binary(arrays.iter().next().unwrap());
+        let decoded: Vec<Option<i32>> = FromSql::from_sql(&PgType::INT4_ARRAY, &bytes).unwrap();
+        assert_eq!(decoded, vec![Some(1), None, Some(3)]);
+        let texts = parse_datum(r#"{"a b",c}"#, ScalarType::String.array_of().unwrap()).unwrap();
+        let bytes = binary(texts.iter().next().unwrap());
+        let decoded: Vec<String> = FromSql::from_sql(&PgType::TEXT_ARRAY, &bytes).unwrap();
+        assert_eq!(decoded, vec!["a b".to_string(), "c".to_string()]);
+        let u = parse_datum("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", ScalarType::Uuid).unwrap();
+        let bytes = binary(u.iter().next().unwrap());
+        assert_eq!(bytes.len(), 16);
+        assert_eq!(bytes[0], 0xa0);
+        let j = parse_datum(r#"{"a":1}"#, ScalarType::Jsonb).unwrap();
+        let bytes = binary(j.iter().next().unwrap());
+        assert_eq!(bytes, b"\x01{\"a\": 1}");
+        // OIDs in RowDescription.
+        assert_eq!(pg_type(ScalarType::Uuid), PgType::UUID);
+        assert_eq!(pg_type(ScalarType::Jsonb), PgType::JSONB);
+        for (elem, typ) in [
+            (ScalarType::Int32, PgType::INT4_ARRAY),
+            (ScalarType::Int64, PgType::INT8_ARRAY),
+            (ScalarType::String, PgType::TEXT_ARRAY),
+            (ScalarType::Bool, PgType::BOOL_ARRAY),
+            (ScalarType::Float64, PgType::FLOAT8_ARRAY),
+            (ScalarType::Numeric, PgType::NUMERIC_ARRAY),
+            (ScalarType::Int16, PgType::INT2_ARRAY),
+            (ScalarType::Uuid, PgType::UUID_ARRAY),
+            (ScalarType::Jsonb, PgType::JSONB_ARRAY),
+            (ScalarType::Date, PgType::DATE_ARRAY),
+            (ScalarType::Timestamp, PgType::TIMESTAMP_ARRAY),
+            (ScalarType::TimestampTz, PgType::TIMESTAMPTZ_ARRAY),
+        ] {
+            assert_eq!(pg_type(elem.array_of().unwrap()), typ, "{elem}");
+        }
     }
 
     #[test]
