@@ -1972,6 +1972,9 @@ impl Coordinator {
         timestamp: Option<repr::Timestamp>,
     ) -> Step {
         let timestamp = timestamp.unwrap_or_else(|| self.oracle.read_ts());
+        // A one-shot query's mz_now() is its timestamp.
+        let mut source = source;
+        expr::temporal::bind_mz_now(&mut source, timestamp);
         if let Some(uuid) = self.fast_path_peek(&source, timestamp) {
             return Step::Peeking(uuid, purpose, None);
         }

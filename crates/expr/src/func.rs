@@ -310,6 +310,11 @@ pub enum VariadicFunc {
     /// The only volatile function: [`MirScalarExpr::reduce`] never folds it, and the
     /// planner refuses it where a result is maintained (views, indexes, SUBSCRIBE).
     GenRandomUuid,
+    /// `mz_now()`: the logical time a result is computed for, as a `timestamptz`. Never
+    /// evaluated: a one-shot query replaces it with its read timestamp, and a
+    /// maintained one may only compare it with row values in a temporal filter (see
+    /// `crate::temporal`); [`MirScalarExpr::reduce`] never folds it.
+    MzNow,
 }
 
 impl fmt::Display for UnaryFunc {
@@ -436,6 +441,7 @@ impl fmt::Display for VariadicFunc {
             VariadicFunc::JsonbBuildArray => "jsonb_build_array",
             VariadicFunc::JsonbBuildObject => "jsonb_build_object",
             VariadicFunc::GenRandomUuid => "gen_random_uuid",
+            VariadicFunc::MzNow => "mz_now",
         })
     }
 }
@@ -1774,6 +1780,9 @@ impl VariadicFunc {
             }
             VariadicFunc::Version => Ok(Datum::String(arena.push_string(version_string()))),
             VariadicFunc::GenRandomUuid => Ok(Datum::Uuid(repr::uuid::Uuid::new_v4())),
+            VariadicFunc::MzNow => Err(EvalError::FeatureNotSupported(
+                "mz_now() outside a temporal filter in a maintained query".into(),
+            )),
             VariadicFunc::ConcatWs => {
                 let mut datums_out = Vec::with_capacity(exprs.len());
                 for e in exprs {
@@ -1991,7 +2000,8 @@ impl VariadicFunc {
             | VariadicFunc::ArrayRemove
             | VariadicFunc::JsonbBuildArray
             | VariadicFunc::JsonbBuildObject
-            | VariadicFunc::GenRandomUuid => {
+            | VariadicFunc::GenRandomUuid
+            | VariadicFunc::MzNow => {
                 return Err(EvalError::Internal(format!("{self} is not strict")))
             }
         })
@@ -2024,6 +2034,7 @@ impl VariadicFunc {
                 ScalarType::Jsonb.nullable(false)
             }
             VariadicFunc::GenRandomUuid => ScalarType::Uuid.nullable(false),
+            VariadicFunc::MzNow => ScalarType::TimestampTz.nullable(false),
             VariadicFunc::ArrayToString => ScalarType::String.nullable(
                 inputs.first().is_none_or(|t| t.nullable)
                     || inputs.get(1).is_none_or(|t| t.nullable),

@@ -23,6 +23,7 @@ pub mod plan;
 pub mod relation;
 pub mod scalar;
 pub mod table_func;
+pub mod temporal;
 pub mod window;
 
 pub use agg::{AggregateExpr, AggregateFunc};

@@ -65,6 +65,15 @@ pub enum Plan {
         exprs: Vec<MirScalarExpr>,
         mfp: MapFilterProject,
     },
+    /// A temporal filter: each row of `input` is in the result at the times `bounds`
+    /// allow (see [`crate::temporal`]): an update `(row, t, d)` becomes `(row, max(t,
+    /// from), d)` and, if the row leaves at `until`, `(row, max(t, until), -d)`, where
+    /// `[from, until)` is the row's interval; a row with an empty interval (or a NULL
+    /// bound) produces nothing, and an error evaluating a bound is one error at `t`.
+    TemporalFilter {
+        input: Box<Plan>,
+        bounds: crate::temporal::TemporalBounds,
+    },
     /// An inner equi-join of `inputs`; see [`LinearJoinPlan`].
     Join {
         inputs: Vec<Plan>,
@@ -203,6 +212,7 @@ impl Plan {
             }
             Plan::Mfp { input, .. }
             | Plan::FlatMap { input, .. }
+            | Plan::TemporalFilter { input, .. }
             | Plan::Reduce { input, .. }
             | Plan::Negate { input }
             | Plan::TopK { input, .. }
@@ -228,6 +238,7 @@ impl Plan {
                 }
             }
             Plan::Mfp { mfp, .. } => writeln!(f, "{pad}Mfp {mfp}")?,
+            Plan::TemporalFilter { bounds, .. } => writeln!(f, "{pad}TemporalFilter {bounds}")?,
             Plan::FlatMap {
                 func, exprs, mfp, ..
             } => {

@@ -290,6 +290,21 @@ impl MirScalarExpr {
         });
     }
 
+    /// Whether the expression calls `mz_now()`.
+    pub fn contains_mz_now(&self) -> bool {
+        let mut found = false;
+        self.visit_post(&mut |e| {
+            if let MirScalarExpr::CallVariadic {
+                func: VariadicFunc::MzNow,
+                ..
+            } = e
+            {
+                found = true;
+            }
+        });
+        found
+    }
+
     /// Whether evaluation depends on nothing but its inputs: false if it calls
     /// `gen_random_uuid()`.
     pub fn is_deterministic(&self) -> bool {
@@ -316,6 +331,11 @@ impl MirScalarExpr {
                 MirScalarExpr::CallBinary { expr1, expr2, .. } => {
                     expr1.is_literal() && expr2.is_literal()
                 }
+                // mz_now() has no value until a query's time is known.
+                MirScalarExpr::CallVariadic {
+                    func: VariadicFunc::MzNow,
+                    ..
+                } => false,
                 // A volatile call gives a new value at every evaluation: never folded.
                 MirScalarExpr::CallVariadic {
                     func: VariadicFunc::GenRandomUuid,

@@ -4,7 +4,8 @@
 //! once, on `expr::Plan`):
 //! - [`persist_source`]: reads a persist shard into a collection (snapshot, then listen).
 //! - [`constant`], [`mfp`], [`flat_map`], [`join`], [`reduce`], [`threshold`], [`topk`]:
-//!   the operators; [`letrec`]: recursive bindings in an iterative scope.
+//!   the operators; [`letrec`]: recursive bindings in an iterative scope;
+//!   [`temporal`]: rows that enter and leave the result as time passes (`mz_now()`).
 //! - [`persist_sink`], [`subscribe`]: the sinks (a shard; a stream of batches to a client).
 //! - [`Context`]: the collections built so far in one dataflow, by id.
 //!
@@ -21,6 +22,7 @@ pub mod persist_sink;
 pub mod persist_source;
 pub mod reduce;
 pub mod subscribe;
+pub mod temporal;
 pub mod threshold;
 pub mod topk;
 
@@ -132,6 +134,9 @@ impl<'s, T: RenderTime> Context<'s, T> {
                 mfp::render_mfp(bundle, mfp.clone())
             }
             Plan::Mfp { input, mfp } => mfp::render_mfp(self.render_plan(input), mfp.clone()),
+            Plan::TemporalFilter { input, bounds } => {
+                temporal::render_temporal_filter(self.render_plan(input), bounds.clone())
+            }
             Plan::FlatMap {
                 input,
                 func,

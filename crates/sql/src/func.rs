@@ -43,6 +43,7 @@ pub fn plan_builtin(name: &str, args: Vec<Arg>) -> Option<Result<HirScalarExpr, 
     }
     match name {
         "pg_typeof" => return Some(plan_pg_typeof(args)),
+        "mz_now" => return Some(plan_mz_now(args)),
         "num_nulls" | "num_nonnulls" => return Some(plan_num_nulls(name, args)),
         "concat_ws" => return Some(plan_concat_ws(args)),
         _ => {}
@@ -70,6 +71,25 @@ fn refuse(name: &str) -> Option<PlanError> {
         | "random_normal" => Some(PlanError::unsupported(format!("function {name}()"))),
         _ => None,
     }
+}
+
+/// `mz_now()`: the logical time of the query (Materialize's), as a `timestamptz`. A
+/// one-shot query reads it as its timestamp; a maintained one only in temporal filters
+/// (`WHERE mz_now() <= ts + INTERVAL '5 minutes'`, see `expr::temporal`).
+fn plan_mz_now(args: Vec<Arg>) -> Result<HirScalarExpr, PlanError> {
+    if !args.is_empty() {
+        return Err(PlanError::UnknownFunction(format!(
+            "mz_now({})",
+            args.iter()
+                .map(|a| if a.unknown { "unknown" } else { a.typ.name() })
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(HirScalarExpr::CallVariadic {
+        func: VariadicFunc::MzNow,
+        exprs: vec![],
+    })
 }
 
 /// What a resolved overload builds from its cast arguments.

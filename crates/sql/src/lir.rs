@@ -16,14 +16,50 @@ fn contains_letrec(expr: &MirRelationExpr) -> bool {
         || expr.children().into_iter().any(contains_letrec)
 }
 
+fn mz_now_misplaced(what: &str) -> PlanError {
+    PlanError::FeatureNotSupported(format!(
+        "in a materialized view, index or SUBSCRIBE, mz_now() may only be compared \
+         (<, <=, =, >=, >) with an expression of the row's columns in WHERE or HAVING \
+         (found {what})"
+    ))
+}
+
+/// `mz_now()` anywhere but a filter's predicates (which [`plan_to_lir`] turns into a
+/// temporal filter): a maintained query has no single "now" to compute it with.
+fn check_mz_now(expr: &MirRelationExpr) -> Result<(), PlanError> {
+    let scalars: Vec<&MirScalarExpr> = match expr {
+        MirRelationExpr::Map { scalars, .. } => scalars.iter().collect(),
+        MirRelationExpr::FlatMap { exprs, .. } => exprs.iter().collect(),
+        MirRelationExpr::Join { equivalences, .. } => equivalences.iter().flatten().collect(),
+        MirRelationExpr::Reduce {
+            group_key,
+            aggregates,
+            ..
+        } => group_key
+            .iter()
+            .chain(aggregates.iter().map(|a| &a.expr))
+            .collect(),
+        _ => vec![],
+    };
+    if let Some(e) = scalars.into_iter().find(|e| e.contains_mz_now()) {
+        return Err(mz_now_misplaced(&format!("mz_now() in {e}")));
+    }
+    expr.children().into_iter().try_for_each(check_mz_now)
+}
+
 /// Lowers optimized MIR to LIR.
 pub fn plan_to_lir(expr: &MirRelationExpr) -> Result<Plan, PlanError> {
+    check_mz_now(expr)?;
+    plan_node(expr)
+}
+
+fn plan_node(expr: &MirRelationExpr) -> Result<Plan, PlanError> {
     Ok(match expr {
         MirRelationExpr::Constant { rows, .. } => Plan::Constant { rows: rows.clone() },
         MirRelationExpr::Let { id, value, body } => Plan::Let {
             id: *id,
-            value: Box::new(plan_to_lir(value)?),
-            body: Box::new(plan_to_lir(body)?),
+            value: Box::new(plan_node(value)?),
+            body: Box::new(plan_node(body)?),
         },
         MirRelationExpr::LetRec {
             ids,
@@ -42,9 +78,9 @@ pub fn plan_to_lir(expr: &MirRelationExpr) -> Result<Plan, PlanError> {
             body,
         } => Plan::LetRec {
             ids: ids.clone(),
-            values: values.iter().map(plan_to_lir).collect::<Result<_, _>>()?,
+            values: values.iter().map(plan_node).collect::<Result<_, _>>()?,
             limit: *limit,
-            body: Box::new(plan_to_lir(body)?),
+            body: Box::new(plan_node(body)?),
         },
         MirRelationExpr::GetLocal { id, typ } => Plan::GetLocal {
             id: *id,
@@ -56,18 +92,30 @@ pub fn plan_to_lir(expr: &MirRelationExpr) -> Result<Plan, PlanError> {
         },
         MirRelationExpr::Project { input, outputs } => {
             let mfp = MapFilterProject::new(input.arity()).project(outputs.iter().copied());
-            with_mfp(plan_to_lir(input)?, mfp)
+            with_mfp(plan_node(input)?, mfp)
         }
         MirRelationExpr::Map { input, scalars } => {
             let mfp = MapFilterProject::new(input.arity()).map(scalars.iter().cloned());
-            with_mfp(plan_to_lir(input)?, mfp)
+            with_mfp(plan_node(input)?, mfp)
         }
         MirRelationExpr::Filter { input, predicates } => {
-            let mfp = MapFilterProject::new(input.arity()).filter(predicates.iter().cloned());
-            with_mfp(plan_to_lir(input)?, mfp)
+            // Predicates comparing mz_now() with the row become a temporal filter
+            // above the others.
+            let (plain, bounds) = expr::temporal::extract_temporal(predicates.clone())
+                .map_err(|what| mz_now_misplaced(&what))?;
+            let mfp = MapFilterProject::new(input.arity()).filter(plain);
+            let planned = with_mfp(plan_node(input)?, mfp);
+            if bounds.is_empty() {
+                planned
+            } else {
+                Plan::TemporalFilter {
+                    input: Box::new(planned),
+                    bounds,
+                }
+            }
         }
         MirRelationExpr::FlatMap { input, func, exprs } => Plan::FlatMap {
-            input: Box::new(plan_to_lir(input)?),
+            input: Box::new(plan_node(input)?),
             func: func.clone(),
             exprs: exprs.clone(),
             mfp: MapFilterProject::new(input.arity() + func.output_types().len()),
@@ -81,7 +129,7 @@ pub fn plan_to_lir(expr: &MirRelationExpr) -> Result<Plan, PlanError> {
             group_key,
             aggregates,
         } => Plan::Reduce {
-            input: Box::new(plan_to_lir(input)?),
+            input: Box::new(plan_node(input)?),
             key: group_key.clone(),
             plan: if aggregates.is_empty() {
                 ReducePlan::Distinct
@@ -105,7 +153,7 @@ pub fn plan_to_lir(expr: &MirRelationExpr) -> Result<Plan, PlanError> {
             limit,
             offset,
         } => Plan::TopK {
-            input: Box::new(plan_to_lir(input)?),
+            input: Box::new(plan_node(input)?),
             plan: expr::plan::TopKPlan {
                 group_key: group_key.clone(),
                 order_key: order_key.clone(),
@@ -114,15 +162,15 @@ pub fn plan_to_lir(expr: &MirRelationExpr) -> Result<Plan, PlanError> {
             },
         },
         MirRelationExpr::Negate { input } => Plan::Negate {
-            input: Box::new(plan_to_lir(input)?),
+            input: Box::new(plan_node(input)?),
         },
         MirRelationExpr::Threshold { input } => Plan::Threshold {
-            input: Box::new(plan_to_lir(input)?),
+            input: Box::new(plan_node(input)?),
         },
         MirRelationExpr::Union { base, inputs } => Plan::Union {
             inputs: std::iter::once(&**base)
                 .chain(inputs)
-                .map(plan_to_lir)
+                .map(plan_node)
                 .collect::<Result<_, _>>()?,
         },
     })
@@ -306,7 +354,7 @@ fn plan_join(
         .project(stream_position.clone());
     let inputs = inputs
         .iter()
-        .map(plan_to_lir)
+        .map(plan_node)
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Plan::Join {
         inputs,

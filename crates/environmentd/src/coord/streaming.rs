@@ -4,10 +4,13 @@
 //! Timestamps. Every tick (default 10 ms) the coordinator takes a fresh write
 //! timestamp `t` from the oracle and asks storaged to advance every table's upper to
 //! `t + 1`, so collections progress without writes: subscriptions report progress and
-//! `serializable` reads stay fresh. A read picks its timestamp by the session's
+//! `serializable` reads stay fresh; `t` then counts as applied, so the oracle's read
+//! timestamp follows the clock (and with it `mz_now()`, which temporal filters
+//! compare rows with). A read picks its timestamp by the session's
 //! `transaction_isolation`:
 //! - `strict serializable` (the default): the oracle's read timestamp, at or after
-//!   every acknowledged write; the read waits until its inputs are complete there;
+//!   every acknowledged write and the latest tick; the read waits until its inputs
+//!   are complete there;
 //! - `serializable`: the freshest timestamp every input is already complete at (no
 //!   waiting); it may not include the latest writes;
 //! - inside an explicit transaction block, the first read's timestamp is kept for every
@@ -80,11 +83,12 @@ impl Coordinator {
         self.flush_group_commit();
         if self.catalog.tables().next().is_some() {
             match self.oracle.write_ts() {
-                Ok(ts) => {
-                    if let Err(e) = self.storage.advance_uppers(ts + 1) {
-                        tracing::warn!(error = %e, "advancing table uppers failed");
-                    }
-                }
+                Ok(ts) => match self.storage.advance_uppers(ts + 1) {
+                    // Every table is complete at `ts`: reads may use it, so the read
+                    // timestamp (and `mz_now()`) follows the clock between writes.
+                    Ok(()) => self.oracle.apply_write(ts),
+                    Err(e) => tracing::warn!(error = %e, "advancing table uppers failed"),
+                },
                 Err(e) => tracing::warn!(error = %e, "the tick could not get a timestamp"),
             }
         }

@@ -59,9 +59,18 @@ pub fn fold(expr: &mut MirRelationExpr) {
         }
         _ => {}
     }
-    // Evaluate Map / Filter / Project over constant rows.
+    // Evaluate Map / Filter / Project over constant rows (not mz_now(): it has no
+    // value before the query's time is chosen).
     let typ = expr.typ();
     let folded = match expr {
+        MirRelationExpr::Map { scalars, .. } if scalars.iter().any(|s| s.contains_mz_now()) => {
+            None
+        }
+        MirRelationExpr::Filter { predicates, .. }
+            if predicates.iter().any(|p| p.contains_mz_now()) =>
+        {
+            None
+        }
         MirRelationExpr::Map { input, scalars } => constant_rows(input).map(|rows| {
             let mfp = MapFilterProject::new(input.arity()).map(scalars.iter().cloned());
             apply(rows, &mfp)
