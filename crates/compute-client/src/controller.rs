@@ -30,6 +30,12 @@ pub enum ControllerResponse {
         id: GlobalId,
         upper: Timestamp,
     },
+    /// The latest size a replica reported for an index's arrangement.
+    ArrangementSizes {
+        id: GlobalId,
+        records: u64,
+        batches: u64,
+    },
     /// The next part of a subscription: `batch.lower` is where the previous one ended.
     SubscribeBatch {
         id: GlobalId,
@@ -200,6 +206,15 @@ impl ComputeController {
                 };
                 Some(ControllerResponse::SubscribeBatch { id, batch })
             }
+            ComputeResponse::ArrangementSizes {
+                id,
+                records,
+                batches,
+            } => Some(ControllerResponse::ArrangementSizes {
+                id,
+                records,
+                batches,
+            }),
             ComputeResponse::Frontiers { id, upper } => {
                 let current = self.uppers.entry(id).or_insert(0);
                 if upper > *current {

@@ -151,7 +151,23 @@ pub enum PeekResponse {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ComputeResponse {
-    Frontiers { id: GlobalId, upper: Timestamp },
-    PeekResponse { uuid: Uuid, response: PeekResponse },
-    SubscribeResponse { id: GlobalId, batch: SubscribeBatch },
+    Frontiers {
+        id: GlobalId,
+        upper: Timestamp,
+    },
+    PeekResponse {
+        uuid: Uuid,
+        response: PeekResponse,
+    },
+    SubscribeResponse {
+        id: GlobalId,
+        batch: SubscribeBatch,
+    },
+    /// An index's arrangement (rows and errors) on the replica, over all workers: the
+    /// updates it holds and its batches.
+    ArrangementSizes {
+        id: GlobalId,
+        records: u64,
+        batches: u64,
+    },
 }

@@ -13,6 +13,7 @@ use compute_client::{ComputeCommand, DataflowDescription, Peek, PeekResponse, Su
 use crossbeam_channel::{Receiver, Sender};
 use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::cursor::{cursor_list, Cursor};
+use differential_dataflow::trace::implementations::spine_fueled::SpineBatch;
 use differential_dataflow::trace::implementations::{KeySpine, ValSpine};
 use differential_dataflow::trace::TraceReader;
 use expr::{MapFilterProject, RowArena};
@@ -43,6 +44,14 @@ pub enum WorkerResponse {
         id: GlobalId,
         upper: Timestamp,
     },
+    /// The size of this worker's part of an index's arrangement (rows and errors):
+    /// updates held and batches, sent when it changed (at most once a second).
+    ArrangementSize {
+        worker: usize,
+        id: GlobalId,
+        records: u64,
+        batches: u64,
+    },
     /// Sent by worker 0 only (the subscribe sink gathers every update there).
     Subscribe {
         id: GlobalId,
@@ -58,6 +67,8 @@ struct IndexState {
     dataflow: usize,
     /// The upper last reported to the dispatcher.
     reported: Timestamp,
+    /// The (records, batches) last reported.
+    reported_size: (u64, u64),
 }
 
 pub struct ComputeState {
@@ -73,6 +84,8 @@ pub struct ComputeState {
     sinks: BTreeMap<GlobalId, usize>,
     /// Persist readers shared by this worker's sources.
     readers: Rc<RefCell<ReaderCache>>,
+    /// When arrangement sizes were last reported.
+    last_size_report: std::time::Instant,
     /// The shard of every table and materialized view a dataflow imported.
     storage_shards: BTreeMap<GlobalId, ShardId>,
     /// How far each table's and materialized view's history may compact.
@@ -89,6 +102,7 @@ impl ComputeState {
             dataflows: BTreeMap::new(),
             pending_peeks: Vec::new(),
             readers: Rc::new(RefCell::new(ReaderCache::default())),
+            last_size_report: std::time::Instant::now(),
             storage_shards: BTreeMap::new(),
             storage_compaction: BTreeMap::new(),
             sinks: BTreeMap::new(),
@@ -114,6 +128,10 @@ impl ComputeState {
             }
             self.process_peeks();
             self.report_frontiers();
+            if self.last_size_report.elapsed() >= Duration::from_secs(1) {
+                self.last_size_report = std::time::Instant::now();
+                self.report_sizes();
+            }
             self.readers.borrow_mut().maintain();
             // Activations (sources polling persist) and the dispatcher's unpark wake us.
             worker.step_or_park(Some(Duration::from_millis(100)));
@@ -156,9 +174,14 @@ impl ComputeState {
                         }
                     }
                 } else if let Some(index) = self.indexes.get_mut(&id) {
+                    // Logical compaction lets updates before the frontier take its
+                    // time; physical compaction lets the batches holding them merge,
+                    // which is when an insertion and its retraction cancel out.
                     let f = Antichain::from_elem(frontier);
                     index.oks.set_logical_compaction(f.borrow());
                     index.errs.set_logical_compaction(f.borrow());
+                    index.oks.set_physical_compaction(f.borrow());
+                    index.errs.set_physical_compaction(f.borrow());
                 } else {
                     // A table or materialized view: its cached persist reader may let go.
                     self.storage_compaction.insert(id, frontier);
@@ -270,10 +293,41 @@ impl ComputeState {
                     probe,
                     dataflow,
                     reported: 0,
+                    reported_size: (0, 0),
                 },
             );
         }
         self.dataflows.insert(dataflow, ids);
+    }
+
+    /// Reports every index whose arrangement's size changed since the last report: the
+    /// updates and batches its traces hold (what `mz_internal.mz_arrangement_sizes`
+    /// shows).
+    fn report_sizes(&mut self) {
+        for (id, index) in &mut self.indexes {
+            let (mut records, mut batches) = (0u64, 0u64);
+            index.oks.map_spans(|span| {
+                if let Some(batch) = &span.inner {
+                    records += batch.len() as u64;
+                    batches += 1;
+                }
+            });
+            index.errs.map_spans(|span| {
+                if let Some(batch) = &span.inner {
+                    records += batch.len() as u64;
+                    batches += 1;
+                }
+            });
+            if (records, batches) != index.reported_size {
+                index.reported_size = (records, batches);
+                let _ = self.responses.send(WorkerResponse::ArrangementSize {
+                    worker: self.worker,
+                    id: *id,
+                    records,
+                    batches,
+                });
+            }
+        }
     }
 
     /// Reports every index whose upper advanced since the last report.

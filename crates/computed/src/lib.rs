@@ -97,6 +97,7 @@ fn dispatch(
     let mut partial: BTreeMap<Uuid, (usize, PeekResponse)> = BTreeMap::new();
     // Each worker's upper per collection; the replica's upper is their minimum.
     let mut uppers: BTreeMap<GlobalId, (Vec<Timestamp>, Timestamp)> = BTreeMap::new();
+    let mut sizes: BTreeMap<GlobalId, Vec<(u64, u64)>> = BTreeMap::new();
     let n = workers.len();
     loop {
         select! {
@@ -129,6 +130,16 @@ fn dispatch(
                             *reported = min;
                             let _ = endpoint.responses.send(ComputeResponse::Frontiers { id, upper: min });
                         }
+                    }
+                    WorkerResponse::ArrangementSize { worker, id, records, batches } => {
+                        let per_worker = sizes.entry(id).or_insert_with(|| vec![(0, 0); n]);
+                        if let Some(s) = per_worker.get_mut(worker) {
+                            *s = (records, batches);
+                        }
+                        let (records, batches) = per_worker
+                            .iter()
+                            .fold((0, 0), |(r, b), (wr, wb)| (r + wr, b + wb));
+                        let _ = endpoint.responses.send(ComputeResponse::ArrangementSizes { id, records, batches });
                     }
                     WorkerResponse::Subscribe { id, batch } => {
                         let _ = endpoint.responses.send(ComputeResponse::SubscribeResponse { id, batch });

@@ -325,7 +325,7 @@ fn is_set_local(statement: &ParsedStatement) -> bool {
 }
 
 pub struct Coordinator {
-    catalog: Catalog,
+    pub(crate) catalog: Catalog,
     oracle: TimestampOracle,
     compute: ComputeController,
     storage: StorageController,
@@ -345,6 +345,8 @@ pub struct Coordinator {
     pending_fetches: Vec<PendingFetch>,
     /// The upper each index export reported (maximum over replicas).
     index_uppers: BTreeMap<GlobalId, repr::Timestamp>,
+    /// The (records, batches) of each index's arrangement, as the replica last reported.
+    pub(crate) arrangement_sizes: BTreeMap<GlobalId, (u64, u64)>,
     /// Read holds, and how far each collection's history was allowed to compact.
     holds: compaction::ReadHolds,
     /// Autocommit INSERTs waiting to be written together, and their jobs.
@@ -429,6 +431,7 @@ impl Coordinator {
             cursors: BTreeMap::new(),
             pending_fetches: Vec::new(),
             index_uppers: BTreeMap::new(),
+            arrangement_sizes: BTreeMap::new(),
             holds: compaction::ReadHolds::new(),
             group_commit: Vec::new(),
             commit_waiters: Vec::new(),
@@ -2031,6 +2034,14 @@ impl Coordinator {
             ControllerResponse::PeekResponse { uuid, response } => (uuid, response),
             ControllerResponse::SubscribeBatch { id, batch } => {
                 return self.handle_subscribe_batch(id, batch)
+            }
+            ControllerResponse::ArrangementSizes {
+                id,
+                records,
+                batches,
+            } => {
+                self.arrangement_sizes.insert(id, (records, batches));
+                return;
             }
             ControllerResponse::FrontierUpper { id, upper } => {
                 self.index_uppers.insert(id, upper);

@@ -7,6 +7,11 @@
 //!   and upper of every table, materialized view and index (an index's read frontier
 //!   is how far it may compact; its write frontier what the replica last reported).
 //!
+//! - `mz_internal.mz_arrangement_sizes (object_id, records, batches)`: the updates and
+//!   batches each index's arrangement holds on the replica (all workers, rows and
+//!   errors), as last reported (once a second, when it changed). A dropped index's
+//!   row goes with it.
+//!
 //! They are catalog items of kind table with `System` ids that have no storage: the
 //! coordinator replaces each read of one with its current rows (a constant) before
 //! planning the dataflow or peek, so a `SELECT` sees them at the moment it runs. They
@@ -26,6 +31,7 @@ pub struct Builtin {
 
 pub const STORAGE_SHARDS: GlobalId = GlobalId::System(1);
 pub const FRONTIERS: GlobalId = GlobalId::System(2);
+pub const ARRANGEMENT_SIZES: GlobalId = GlobalId::System(3);
 
 /// Every introspection relation.
 pub fn builtins() -> Vec<Builtin> {
@@ -47,6 +53,14 @@ pub fn builtins() -> Vec<Builtin> {
                 .with_column("read_frontier", frontier())
                 .with_column("write_frontier", frontier()),
         },
+        Builtin {
+            id: ARRANGEMENT_SIZES,
+            name: "mz_arrangement_sizes",
+            desc: RelationDesc::empty()
+                .with_column("object_id", text())
+                .with_column("records", ScalarType::Int64.nullable(false))
+                .with_column("batches", ScalarType::Int64.nullable(false)),
+        },
     ]
 }
 
@@ -65,6 +79,23 @@ pub fn text_row(values: &[&str]) -> Row {
 }
 
 impl crate::coord::Coordinator {
+    /// Every index in the catalog with its arrangement's (records, batches), zeros
+    /// until the replica first reports.
+    fn arrangement_sizes(&self) -> Vec<(GlobalId, u64, u64)> {
+        self.catalog
+            .entries()
+            .filter(|e| matches!(e, crate::catalog::CatalogEntry::Index(_)))
+            .map(|e| {
+                let (records, batches) = self
+                    .arrangement_sizes
+                    .get(&e.id())
+                    .copied()
+                    .unwrap_or((0, 0));
+                (e.id(), records, batches)
+            })
+            .collect()
+    }
+
     /// The current rows of an introspection relation.
     pub(crate) fn introspection_rows(&self, id: GlobalId) -> Vec<Row> {
         match id {
@@ -82,6 +113,18 @@ impl crate::coord::Coordinator {
                         Datum::String(&object),
                         frontier_datum(since),
                         frontier_datum(upper),
+                    ])
+                })
+                .collect(),
+            ARRANGEMENT_SIZES => self
+                .arrangement_sizes()
+                .into_iter()
+                .map(|(object, records, batches)| {
+                    let object = object.to_string();
+                    Row::pack_slice(&[
+                        Datum::String(&object),
+                        Datum::Int64(i64::try_from(records).unwrap_or(i64::MAX)),
+                        Datum::Int64(i64::try_from(batches).unwrap_or(i64::MAX)),
                     ])
                 })
                 .collect(),

@@ -158,3 +158,83 @@ async fn a_sliding_window_moves_at_the_exact_millisecond() {
         "80"
     );
 }
+
+/// The `records` of the only index in `mz_internal.mz_arrangement_sizes`, if any.
+async fn arrangement_records(client: &Client) -> Option<i64> {
+    let sizes = rows(
+        client,
+        "SELECT records FROM mz_internal.mz_arrangement_sizes",
+    )
+    .await;
+    assert!(sizes.len() <= 1, "one index at most: {sizes:?}");
+    sizes.first().map(|r| r[0].parse().unwrap())
+}
+
+/// 1,000,000 timestamped rows flow through a 2-second window: the window's index
+/// holds what the last seconds brought, not everything that flowed through, and
+/// dropping the index takes its arrangement away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_arrangement_stays_bounded() {
+    let total: i64 = std::env::var("FRESHET_TEMPORAL_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let batch: i64 = 20_000;
+    let (addr, _server) = start_server().await;
+    let client = connect(addr).await;
+    exec(&client, "CREATE TABLE stream (id int, ts timestamptz)").await;
+    exec(
+        &client,
+        "CREATE VIEW last_2s AS SELECT id FROM stream WHERE mz_now() < ts + INTERVAL '2 seconds'",
+    )
+    .await;
+    exec(&client, "CREATE INDEX last_2s_idx ON last_2s (id)").await;
+    let started = std::time::Instant::now();
+    let mut max_records = 0;
+    let mut sent = 0;
+    while sent < total {
+        let n = batch.min(total - sent);
+        exec(
+            &client,
+            &format!(
+                "INSERT INTO stream SELECT g, mz_now() FROM generate_series({}, {}) g",
+                sent + 1,
+                sent + n
+            ),
+        )
+        .await;
+        sent += n;
+        if let Some(records) = arrangement_records(&client).await {
+            max_records = max_records.max(records);
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    // Let the window drain.
+    sleep(Duration::from_secs(4)).await;
+    let in_window = rows(&client, "SELECT count(*) FROM last_2s").await[0][0].clone();
+    let mut after = arrangement_records(&client).await.unwrap();
+    for _ in 0..20 {
+        if after <= 2 * batch {
+            break;
+        }
+        sleep(Duration::from_millis(500)).await;
+        after = arrangement_records(&client).await.unwrap();
+    }
+    println!(
+        "temporal: {total} rows in {elapsed:.1} s ({:.0} rows/s); window index held at most {max_records} updates, {after} after the window emptied",
+        total as f64 / elapsed
+    );
+    assert_eq!(in_window, "0", "rows older than the window are gone");
+    // Bounded by the window, not by what flowed through (each row is an insertion and a
+    // retraction until they are merged away).
+    assert!(
+        max_records < total,
+        "the window's arrangement grew with the stream: {max_records} updates for {total} rows"
+    );
+    assert!(
+        after <= 2 * batch,
+        "{after} updates left once the window is empty"
+    );
+    exec(&client, "DROP INDEX last_2s_idx").await;
+    assert_eq!(arrangement_records(&client).await, None);
+}
