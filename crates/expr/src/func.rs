@@ -1106,16 +1106,23 @@ fn arith<'a>(func: BinaryFunc, a: Datum<'a>, b: Datum<'a>) -> Result<Datum<'a>, 
         (Datum::Float64(x), Datum::Float64(y)) => Datum::Float64(float_arith(func, x, y, |r| r)?),
         (Datum::Numeric(x), Datum::Numeric(y)) => {
             zero_div(y.is_zero())?;
-            Datum::Numeric(
-                match func {
-                    Add => x.checked_add(y),
-                    Sub => x.checked_sub(y),
-                    Mul => x.checked_mul(y),
-                    Div => numeric_div(x, y),
-                    _ => x.checked_rem(y),
-                }
-                .ok_or(EvalError::NumericOverflow)?,
-            )
+            let r = match func {
+                Add => x.checked_add(y),
+                Sub => x.checked_sub(y),
+                Mul => x.checked_mul(y),
+                Div => numeric_div(x, y),
+                _ => x.checked_rem(y),
+            }
+            .ok_or(EvalError::NumericOverflow)?;
+            // PostgreSQL's result scale: the larger of the two for +, - and %, their
+            // sum for *. rust_decimal drops it when an operand is zero (`0 * 0.25` is
+            // `0`, `0.00 + 1.5` is `1.5`); put it back.
+            let scale = match func {
+                Mul => x.scale() + y.scale(),
+                Div => 0,
+                _ => x.scale().max(y.scale()),
+            };
+            Datum::Numeric(numeric_with_min_scale(r, scale))
         }
         (Datum::Date(d), Datum::Int32(n)) if add_or_sub => {
             let days = if func == Add {
@@ -1202,6 +1209,22 @@ fn arith<'a>(func: BinaryFunc, a: Datum<'a>, b: Datum<'a>) -> Result<Datum<'a>, 
             )))
         }
     })
+}
+
+/// `r` shown with at least `scale` digits after the point (at most 28), if it can be
+/// without changing its value.
+fn numeric_with_min_scale(r: Decimal, scale: u32) -> Decimal {
+    let scale = scale.min(28);
+    if r.scale() >= scale {
+        return r;
+    }
+    let mut rescaled = r;
+    rescaled.rescale(scale);
+    if rescaled == r && rescaled.scale() == scale {
+        rescaled
+    } else {
+        r
+    }
 }
 
 /// Numeric division rounds to PostgreSQL's `select_div_scale`: at least 16 significant
@@ -2878,6 +2901,31 @@ mod tests {
             numeric_div(d("60"), d("3")).unwrap().to_string(),
             "20.0000000000000000"
         );
+    }
+
+    #[test]
+    fn numeric_result_scales_match_postgres() {
+        // Expected values from PostgreSQL 15.
+        let d = |s: &str| Datum::Numeric(strconv::parse_numeric(s).unwrap());
+        let arena = RowArena::new();
+        let cases = [
+            (BinaryFunc::Mul, "0", "0.25", "0.00"),
+            (BinaryFunc::Mul, "0", "-1.0", "0.0"),
+            (BinaryFunc::Mul, "1.5", "2.25", "3.375"),
+            (BinaryFunc::Mul, "1.10", "1", "1.10"),
+            (BinaryFunc::Add, "0.00", "1.5", "1.50"),
+            (BinaryFunc::Add, "0.000", "0.0", "0.000"),
+            (BinaryFunc::Add, "0.1", "0.25", "0.35"),
+            (BinaryFunc::Sub, "0.00", "1.5", "-1.50"),
+            (BinaryFunc::Sub, "1.000", "0.5", "0.500"),
+            (BinaryFunc::Mod, "0", "0.25", "0.00"),
+            (BinaryFunc::Mod, "7.00", "2.5", "2.00"),
+            (BinaryFunc::Mod, "7.5", "2", "1.5"),
+        ];
+        for (func, a, b, expected) in cases {
+            let got = func.eval(d(a), d(b), &arena).unwrap().to_string();
+            assert_eq!(got, expected, "{a} {func} {b}");
+        }
     }
 
     #[test]
