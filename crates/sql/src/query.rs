@@ -68,6 +68,168 @@ impl Params {
     }
 }
 
+/// An aggregate call owned by the query at `depth` (the number of scopes enclosing
+/// it), computed as `column` of its grouped relation.
+struct OuterAggregate {
+    depth: usize,
+    call: ast::Expr,
+    column: usize,
+    typ: ColumnType,
+}
+
+/// Registers a query's [`OuterAggregate`]s while its expressions are planned, and
+/// forgets them when dropped.
+struct OuterAggregates<'q, 'a> {
+    qcx: &'q QueryContext<'a>,
+    len: usize,
+}
+
+impl<'q, 'a> OuterAggregates<'q, 'a> {
+    fn register(
+        qcx: &'q QueryContext<'a>,
+        grouping: &Grouping,
+        types: &[ColumnType],
+        calls: &[ast::Expr],
+    ) -> Self {
+        let mut registered = qcx.outer_aggregates.borrow_mut();
+        let len = registered.len();
+        let depth = qcx.outer.borrow().len();
+        for call in calls {
+            if let Some(j) = grouping.aggregates.iter().position(|a| a == call) {
+                let column = grouping.keys.len() + j;
+                registered.push(OuterAggregate {
+                    depth,
+                    call: call.clone(),
+                    column,
+                    typ: types[column],
+                });
+            }
+        }
+        OuterAggregates { qcx, len }
+    }
+}
+
+impl Drop for OuterAggregates<'_, '_> {
+    fn drop(&mut self) {
+        self.qcx.outer_aggregates.borrow_mut().truncate(self.len);
+    }
+}
+
+/// `call` as an outer column, if an enclosing query owns it.
+fn outer_aggregate(qcx: &QueryContext, call: &ast::Expr) -> Option<HirScalarExpr> {
+    let depth = qcx.outer.borrow().len();
+    qcx.outer_aggregates
+        .borrow()
+        .iter()
+        .rev()
+        .find(|a| a.depth < depth && a.call == *call)
+        .map(|a| HirScalarExpr::OuterColumn {
+            level: depth - a.depth,
+            column: a.column,
+            typ: a.typ,
+        })
+}
+
+/// The aggregate calls inside the subqueries of `exprs` that belong to the query
+/// whose FROM clause gives `scope`: as in PostgreSQL, an aggregate whose arguments
+/// read columns of an enclosing query only (none of its own query's) is computed by
+/// that enclosing query, over its rows. Only subqueries directly in `exprs` are
+/// looked at, and only their select list, WHERE and HAVING.
+fn outer_level_aggregates(
+    qcx: &QueryContext,
+    scope: &Scope,
+    types: &[ColumnType],
+    exprs: &[&ast::Expr],
+) -> Vec<ast::Expr> {
+    fn subqueries<'e>(e: &'e ast::Expr, out: &mut Vec<&'e ast::Query>) {
+        match e {
+            ast::Expr::Subquery(q) | ast::Expr::Exists { subquery: q, .. } => out.push(q),
+            ast::Expr::InSubquery { expr, subquery, .. } => {
+                subqueries(expr, out);
+                out.push(subquery);
+            }
+            ast::Expr::AnyOp { left, right, .. } | ast::Expr::AllOp { left, right, .. } => {
+                subqueries(left, out);
+                subqueries(right, out);
+            }
+            _ => {
+                for x in subexprs(e) {
+                    subqueries(x, out);
+                }
+            }
+        }
+    }
+    /// The column references in `e`, or `None` if it holds a subquery.
+    fn references(e: &ast::Expr, out: &mut Vec<(Option<String>, String)>) -> Option<()> {
+        match e {
+            ast::Expr::Identifier(id) => out.push((None, normalize_ident(id))),
+            ast::Expr::CompoundIdentifier(ids) => match ids.as_slice() {
+                [t, c] => out.push((Some(normalize_ident(t)), normalize_ident(c))),
+                _ => return None,
+            },
+            ast::Expr::Subquery(_)
+            | ast::Expr::Exists { .. }
+            | ast::Expr::InSubquery { .. }
+            | ast::Expr::AnyOp { .. }
+            | ast::Expr::AllOp { .. } => return None,
+            _ => {
+                for x in subexprs(e) {
+                    references(x, out)?;
+                }
+            }
+        }
+        Some(())
+    }
+    let mut queries = Vec::new();
+    for e in exprs {
+        subqueries(e, &mut queries);
+    }
+    let mut out = Vec::new();
+    for q in queries {
+        let ast::SetExpr::Select(select) = &*q.body else {
+            continue;
+        };
+        let mut calls = Vec::new();
+        for item in &select.projection {
+            if let ast::SelectItem::UnnamedExpr(e)
+            | ast::SelectItem::ExprWithAlias { expr: e, .. } = item
+            {
+                collect_aggregates(e, &mut calls);
+            }
+        }
+        for e in select.selection.iter().chain(select.having.iter()) {
+            collect_aggregates(e, &mut calls);
+        }
+        if calls.is_empty() {
+            continue;
+        }
+        // The subquery's own FROM scope, planned as the subquery will be (and then
+        // forgotten: the names it saw).
+        let saved_names = qcx.written_names.borrow().clone();
+        qcx.outer.borrow_mut().push((scope.clone(), types.to_vec()));
+        let planned = plan_from(qcx, &select.from);
+        qcx.outer.borrow_mut().pop();
+        *qcx.written_names.borrow_mut() = saved_names;
+        let Ok((_, inner)) = planned else {
+            continue;
+        };
+        for call in calls {
+            let mut refs = Vec::new();
+            if references(&call, &mut refs).is_none() || refs.is_empty() {
+                continue;
+            }
+            let outer_only = refs.iter().all(|(t, c)| {
+                matches!(inner.resolve(t.as_deref(), c), Ok(None))
+                    && matches!(scope.resolve(t.as_deref(), c), Ok(Some(_)))
+            });
+            if outer_only && !out.contains(&call) {
+                out.push(call);
+            }
+        }
+    }
+    out
+}
+
 /// What query planning needs from its surroundings.
 pub struct QueryContext<'a> {
     pub catalog: &'a dyn SqlCatalog,
@@ -87,6 +249,10 @@ pub struct QueryContext<'a> {
     /// span of the name) with the item it resolved to, so that the stored definition
     /// can name every item fully (see [`qualify_names`]).
     written_names: RefCell<Option<Vec<(sqlparser::tokenizer::Span, QualifiedName)>>>,
+    /// Aggregates that an enclosing query owns although they are written inside one
+    /// of its subqueries (see [`outer_level_aggregates`]): a subquery reads them as
+    /// outer columns.
+    outer_aggregates: RefCell<Vec<OuterAggregate>>,
     /// Whether the statement calls a volatile function (`gen_random_uuid()`): fine in
     /// a SELECT or an INSERT, which evaluate once, refused where the result is
     /// maintained (see [`refuse_volatile`]).
@@ -114,6 +280,7 @@ impl<'a> QueryContext<'a> {
             ctes: RefCell::new(Vec::new()),
             names: RefCell::new(catalog.name_context()),
             written_names: RefCell::new(None),
+            outer_aggregates: RefCell::new(Vec::new()),
             volatile: std::cell::Cell::new(false),
         }
     }
@@ -181,6 +348,14 @@ impl Scope {
 
     /// The column named `column` (in `table`, if given).
     fn resolve(&self, table: Option<&str>, column: &str) -> Result<Option<usize>, PlanError> {
+        if let Some(i) = column
+            .strip_prefix(POSITION_MARKER)
+            .and_then(|i| i.parse::<usize>().ok())
+        {
+            if table.is_none() && i < self.items.len() {
+                return Ok(Some(i));
+            }
+        }
         let mut found = None;
         for (i, item) in self.items.iter().enumerate() {
             let visible = match table {
@@ -195,6 +370,21 @@ impl Scope {
             }
         }
         Ok(found)
+    }
+}
+
+/// Starts a column name that [`Scope::resolve`] reads as a position in the scope: how
+/// `SELECT *` names a merged `USING` column whose name alone is ambiguous there
+/// (`t1, (t2 JOIN t3 USING (a))` has two visible `a`s, and `*` means the merged one).
+const POSITION_MARKER: &str = "\u{0}position:";
+
+/// The expression `SELECT *` expands item `i` of `scope` to.
+fn wildcard_expr(scope: &Scope, i: usize) -> ast::Expr {
+    let item = &scope.items[i];
+    if item.table.is_none() && scope.resolve(None, &item.column).is_err() {
+        ast::Expr::Identifier(ast::Ident::with_quote('"', format!("{POSITION_MARKER}{i}")))
+    } else {
+        column_expr(item)
     }
 }
 
@@ -1794,6 +1984,11 @@ fn plan_select(
     let input_types = expr.typ().column_types;
 
     if let Some(selection) = &select.selection {
+        if !outer_level_aggregates(qcx, &scope, &input_types, &[selection]).is_empty() {
+            return Err(PlanError::Grouping(
+                "aggregate functions are not allowed in WHERE".into(),
+            ));
+        }
         let ecx = ExprContext::new(qcx, &scope, &input_types).in_clause("WHERE");
         let pred = plan_predicate(&ecx, selection, "WHERE")?;
         expr = HirRelationExpr::Filter {
@@ -1816,8 +2011,8 @@ fn plan_select(
                         "SELECT * with no tables specified is not valid".into(),
                     ));
                 }
-                for item in scope.items.iter().filter(|i| !i.hidden) {
-                    projection.push((column_expr(item), item.column.clone()));
+                for (i, item) in scope.items.iter().enumerate().filter(|(_, i)| !i.hidden) {
+                    projection.push((wildcard_expr(&scope, i), item.column.clone()));
                 }
             }
             ast::SelectItem::QualifiedWildcard(kind, _) => {
@@ -1855,6 +2050,19 @@ fn plan_select(
     }
     for o in order_by {
         collect_aggregates(&o.expr, &mut aggregate_asts);
+    }
+    // Aggregates an enclosing query owns are its columns here, not this query's.
+    aggregate_asts.retain(|a| outer_aggregate(qcx, a).is_none());
+    // Aggregates in this query's subqueries that read only this query's columns are
+    // this query's; the subqueries read them as outer columns.
+    let mut owning: Vec<&ast::Expr> = projection.iter().map(|(e, _)| e).collect();
+    owning.extend(select.having.as_ref());
+    owning.extend(order_by.iter().map(|o| &o.expr));
+    let lifted_aggregates = outer_level_aggregates(qcx, &scope, &input_types, &owning);
+    for a in &lifted_aggregates {
+        if !aggregate_asts.contains(a) {
+            aggregate_asts.push(a.clone());
+        }
     }
 
     let grouping_storage;
@@ -1966,6 +2174,8 @@ fn plan_select(
         ecx.grouping = Some(&grouping_storage);
         ecx.subquery_scope = Some((&grouped_scope, &types_after));
     }
+    let _outer_aggregates =
+        OuterAggregates::register(qcx, &grouping_storage, &types_after, &lifted_aggregates);
 
     if let Some(having) = &select.having {
         let hcx = ExprContext {
@@ -3642,6 +3852,12 @@ fn plan_expr(
         }
         if let Some(j) = grouping.aggregates.iter().position(|a| a == e) {
             return Ok(HirScalarExpr::column(grouping.keys.len() + j));
+        }
+    }
+    // An aggregate an enclosing query owns (see `outer_level_aggregates`).
+    if matches!(e, Expr::Function(_)) {
+        if let Some(column) = outer_aggregate(ecx.qcx, e) {
+            return Ok(column);
         }
     }
     match e {
