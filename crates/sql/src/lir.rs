@@ -246,7 +246,7 @@ fn join_order(
     };
     let n = inputs.len();
     let first = (0..n)
-        .find(|i| matches!(inputs[*i], MirRelationExpr::Filter { .. }) && arities[*i] > 0)
+        .find(|i| is_filtered(&inputs[*i]) && arities[*i] > 0)
         .unwrap_or(0);
     let mut order = vec![first];
     while order.len() < n {
@@ -268,6 +268,17 @@ fn join_order(
         order.push(next);
     }
     order
+}
+
+/// Whether `e` filters its input (under any maps and projects).
+fn is_filtered(e: &MirRelationExpr) -> bool {
+    match e {
+        MirRelationExpr::Filter { .. } => true,
+        MirRelationExpr::Project { input, .. } | MirRelationExpr::Map { input, .. } => {
+            is_filtered(input)
+        }
+        _ => false,
+    }
 }
 
 fn plan_join(

@@ -74,6 +74,21 @@ fn catalog() -> TestCatalog {
         };
         items.insert(name.to_string(), item);
     }
+    // A view, planned in place wherever a query names it.
+    let view_desc = RelationDesc::empty()
+        .with_column("k", ScalarType::Int64.nullable(false))
+        .with_column("n", ScalarType::Int64.nullable(false));
+    let view = CatalogItem {
+        id: GlobalId::User(5),
+        name: "v3".into(),
+        kind: ItemKind::View,
+        definition: Some("SELECT k, count(*) AS n FROM t3 GROUP BY k".into()),
+        on: None,
+        defaults: vec![None; 2],
+        typmods: vec![],
+        desc: view_desc,
+    };
+    items.insert("v3".into(), view);
     TestCatalog { items }
 }
 

@@ -105,8 +105,27 @@ pub fn fold(expr: &mut MirRelationExpr) {
         _ => None,
     };
     if let Some(rows) = folded {
-        *expr = MirRelationExpr::Constant { rows, typ };
+        *expr = MirRelationExpr::Constant {
+            rows: rows.map(consolidate),
+            typ,
+        };
     }
+}
+
+/// Adds up the multiplicities of equal rows and drops the rows that cancel out (a
+/// folded `UNION` with a `Negate` branch), keeping the rows in first-seen order.
+fn consolidate(rows: Vec<(Row, i64)>) -> Vec<(Row, i64)> {
+    let mut totals: std::collections::BTreeMap<Row, (usize, i64)> = Default::default();
+    for (i, (row, diff)) in rows.into_iter().enumerate() {
+        totals.entry(row).or_insert((i, 0)).1 += diff;
+    }
+    let mut out: Vec<(usize, Row, i64)> = totals
+        .into_iter()
+        .filter(|(_, (_, diff))| *diff != 0)
+        .map(|(row, (i, diff))| (i, row, diff))
+        .collect();
+    out.sort_by_key(|(i, _, _)| *i);
+    out.into_iter().map(|(_, row, diff)| (row, diff)).collect()
 }
 
 type Rows = Result<Vec<(Row, i64)>, repr::EvalError>;
@@ -196,5 +215,20 @@ mod tests {
             panic!("not folded: {bad}")
         };
         assert_eq!(err.sqlstate(), "22012");
+    }
+
+    #[test]
+    fn folded_unions_consolidate() {
+        let typ = RelationType::new(vec![ScalarType::Int32.nullable(true)]);
+        let row = |v| Row::pack_slice(&[Datum::Int32(v)]);
+        let constant = |rows: Vec<Row>| MirRelationExpr::constant(rows, typ.clone());
+        // {1, 1, 2} minus {1, 2}: one 1 is left.
+        let mut e =
+            constant(vec![row(1), row(1), row(2)]).union(constant(vec![row(1), row(2)]).negate());
+        fold(&mut e);
+        let MirRelationExpr::Constant { rows: Ok(rows), .. } = &e else {
+            panic!("not folded: {e}")
+        };
+        assert_eq!(rows, &vec![(row(1), 1)]);
     }
 }

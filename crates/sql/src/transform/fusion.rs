@@ -55,13 +55,17 @@ pub fn fuse(expr: &mut MirRelationExpr) {
                 let base = inner.arity();
                 let mut changed = false;
                 for o in outputs.iter_mut() {
-                    if *o >= base {
-                        if let MirScalarExpr::Column(c) = scalars[*o - base] {
-                            if c < base {
-                                *o = c;
-                                changed = true;
-                            }
+                    // Follow copies of copies down to an input column.
+                    let mut at = *o;
+                    while at >= base {
+                        match scalars[at - base] {
+                            MirScalarExpr::Column(c) => at = c,
+                            _ => break,
                         }
+                    }
+                    if at < base && at != *o {
+                        *o = at;
+                        changed = true;
                     }
                 }
                 // Drop trailing map columns no output (or later scalar) reads.

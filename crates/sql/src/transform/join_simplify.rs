@@ -15,29 +15,67 @@ pub fn simplify(expr: &mut MirRelationExpr) {
     else {
         return;
     };
-    // Flatten: an input that is itself a join contributes its inputs and equivalences;
-    // its columns keep their positions in the concatenation.
+    // Flatten: an input that is itself a join, or a projection of one, contributes its
+    // inputs and equivalences. `position[c]` is where column c of this join lands
+    // among the flat inputs' columns; a projected inner join keeps all its columns, so
+    // a Project above the flat join restores this join's columns.
     let mut flat_inputs = Vec::new();
     let mut flat_equivalences = Vec::new();
-    let mut offset = 0;
+    let mut position = Vec::new();
+    let mut width = 0;
+    let mut projected = false;
     for input in std::mem::take(inputs) {
-        let arity = input.arity();
-        match input {
+        let (inner, inner_eq, outputs) = match input {
             MirRelationExpr::Join {
                 inputs: inner,
                 equivalences: inner_eq,
-            } => {
-                for mut class in inner_eq {
-                    class.iter_mut().for_each(|e| e.shift(offset));
-                    flat_equivalences.push(class);
-                }
-                flat_inputs.extend(inner);
+            } => (inner, inner_eq, None),
+            MirRelationExpr::Project { input, outputs }
+                if matches!(*input, MirRelationExpr::Join { .. }) =>
+            {
+                let MirRelationExpr::Join {
+                    inputs: inner,
+                    equivalences: inner_eq,
+                } = *input
+                else {
+                    unreachable!("matched a join above")
+                };
+                (inner, inner_eq, Some(outputs))
             }
-            other => flat_inputs.push(other),
+            other => {
+                let arity = other.arity();
+                position.extend(width..width + arity);
+                width += arity;
+                flat_inputs.push(other);
+                continue;
+            }
+        };
+        let arity: usize = inner.iter().map(|i| i.arity()).sum();
+        for mut class in inner_eq {
+            class.iter_mut().for_each(|e| e.shift(width));
+            flat_equivalences.push(class);
         }
-        offset += arity;
+        match outputs {
+            Some(outputs) => {
+                position.extend(outputs.iter().map(|o| width + o));
+                projected = true;
+            }
+            None => position.extend(width..width + arity),
+        }
+        width += arity;
+        flat_inputs.extend(inner);
     }
-    flat_equivalences.append(equivalences);
+    for mut class in std::mem::take(equivalences) {
+        class.iter_mut().for_each(|e| e.permute(&position));
+        flat_equivalences.push(class);
+    }
+    let restore = |e: MirRelationExpr| {
+        if projected {
+            e.project(position.clone())
+        } else {
+            e
+        }
+    };
     // Drop one-row, zero-column inputs: they change neither columns nor multiplicities.
     flat_inputs.retain(|i| !is_unit(i));
     if flat_inputs.len() == 1 {
@@ -52,7 +90,7 @@ pub fn simplify(expr: &mut MirRelationExpr) {
                     .map(move |e| first.clone().call_binary(e, BinaryFunc::IsNotDistinctFrom))
             })
             .collect();
-        *expr = input.filter(predicates);
+        *expr = restore(input.filter(predicates));
         return;
     }
     if flat_inputs.is_empty() {
@@ -60,8 +98,10 @@ pub fn simplify(expr: &mut MirRelationExpr) {
             MirRelationExpr::constant(vec![repr::Row::default()], repr::RelationType::new(vec![]));
         return;
     }
-    *inputs = flat_inputs;
-    *equivalences = flat_equivalences;
+    *expr = restore(MirRelationExpr::Join {
+        inputs: flat_inputs,
+        equivalences: flat_equivalences,
+    });
 }
 
 fn is_unit(e: &MirRelationExpr) -> bool {
@@ -102,5 +142,29 @@ mod tests {
         };
         assert_eq!(inputs, &vec![get(1), get(2), get(3)]);
         assert_eq!(equivalences.len(), 2);
+    }
+
+    #[test]
+    fn flattens_through_projections_of_joins() {
+        // Join(Project[#3, #0](Join(t1, t2)), t3) on project's #0 = t3.#0.
+        let inner = MirRelationExpr::Join {
+            inputs: vec![get(1), get(2)],
+            equivalences: vec![vec![MirScalarExpr::column(1), MirScalarExpr::column(2)]],
+        }
+        .project(vec![3, 0]);
+        let mut e = MirRelationExpr::Join {
+            inputs: vec![inner, get(3)],
+            equivalences: vec![vec![MirScalarExpr::column(0), MirScalarExpr::column(2)]],
+        };
+        simplify(&mut e);
+        let expected = MirRelationExpr::Join {
+            inputs: vec![get(1), get(2), get(3)],
+            equivalences: vec![
+                vec![MirScalarExpr::column(1), MirScalarExpr::column(2)],
+                vec![MirScalarExpr::column(3), MirScalarExpr::column(4)],
+            ],
+        }
+        .project(vec![3, 0, 4, 5]);
+        assert_eq!(e, expected, "{e}");
     }
 }
