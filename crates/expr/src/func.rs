@@ -93,6 +93,14 @@ pub enum UnaryFunc {
     JsonbArrayLength,
     /// `to_jsonb(x)` of any type (see [`jsonb::datum_to_json`]).
     ToJsonb,
+    /// `array_ndims(anyarray)`: 1, NULL for an empty array.
+    ArrayNdims,
+    /// `array_dims(anyarray)`: `[1:n]`, NULL for an empty array.
+    ArrayDims,
+    /// `jsonb_strip_nulls(jsonb)`.
+    JsonbStripNulls,
+    /// `jsonb_pretty(jsonb)`.
+    JsonbPretty,
 }
 
 /// A comparison, as the operator of `x op ANY (array)` and `x op ALL (array)`.
@@ -306,6 +314,9 @@ pub enum VariadicFunc {
     JsonbBuildArray,
     /// `jsonb_build_object(key, value, ...)`.
     JsonbBuildObject,
+    /// `string_to_array(text, delimiter [, null_string])` (see
+    /// [`jsonb::string_to_array`]).
+    StringToArray,
     /// `gen_random_uuid()`: a random (version 4) uuid, a new one at every evaluation.
     /// The only volatile function: [`MirScalarExpr::reduce`] never folds it, and the
     /// planner refuses it where a result is maintained (views, indexes, SUBSCRIBE).
@@ -353,6 +364,10 @@ impl fmt::Display for UnaryFunc {
             UnaryFunc::JsonbTypeof => f.write_str("jsonb_typeof"),
             UnaryFunc::JsonbArrayLength => f.write_str("jsonb_array_length"),
             UnaryFunc::ToJsonb => f.write_str("to_jsonb"),
+            UnaryFunc::ArrayNdims => f.write_str("array_ndims"),
+            UnaryFunc::ArrayDims => f.write_str("array_dims"),
+            UnaryFunc::JsonbStripNulls => f.write_str("jsonb_strip_nulls"),
+            UnaryFunc::JsonbPretty => f.write_str("jsonb_pretty"),
         }
     }
 }
@@ -440,6 +455,7 @@ impl fmt::Display for VariadicFunc {
             VariadicFunc::ArrayRemove => "array_remove",
             VariadicFunc::JsonbBuildArray => "jsonb_build_array",
             VariadicFunc::JsonbBuildObject => "jsonb_build_object",
+            VariadicFunc::StringToArray => "string_to_array",
             VariadicFunc::GenRandomUuid => "gen_random_uuid",
             VariadicFunc::MzNow => "mz_now",
         })
@@ -883,6 +899,20 @@ impl UnaryFunc {
                 other => return Err(type_error("jsonb_array_length", other)),
             },
             UnaryFunc::ToJsonb => jsonb::jsonb_datum(&jsonb::datum_to_json(a), arena),
+            UnaryFunc::ArrayNdims | UnaryFunc::ArrayDims => match a {
+                Datum::Array(arr) if arr.is_empty() => Datum::Null,
+                Datum::Array(_) if *self == UnaryFunc::ArrayNdims => Datum::Int32(1),
+                Datum::Array(arr) => Datum::String(arena.push_string(format!("[1:{}]", arr.len()))),
+                other => return Err(type_error("array_dims", other)),
+            },
+            UnaryFunc::JsonbStripNulls => match a {
+                Datum::Jsonb(j) => jsonb::jsonb_datum(&jsonb::strip_nulls(j.to_value()), arena),
+                other => return Err(type_error("jsonb_strip_nulls", other)),
+            },
+            UnaryFunc::JsonbPretty => match a {
+                Datum::Jsonb(j) => Datum::String(arena.push_string(jsonb::pretty(j))),
+                other => return Err(type_error("jsonb_pretty", other)),
+            },
         })
     }
 
@@ -921,7 +951,12 @@ impl UnaryFunc {
                 ScalarType::Int32.nullable(input.nullable)
             }
             UnaryFunc::JsonbTypeof => ScalarType::String.nullable(input.nullable),
-            UnaryFunc::ToJsonb => ScalarType::Jsonb.nullable(input.nullable),
+            UnaryFunc::ToJsonb | UnaryFunc::JsonbStripNulls => {
+                ScalarType::Jsonb.nullable(input.nullable)
+            }
+            UnaryFunc::ArrayNdims => ScalarType::Int32.nullable(true),
+            UnaryFunc::ArrayDims => ScalarType::String.nullable(true),
+            UnaryFunc::JsonbPretty => ScalarType::String.nullable(input.nullable),
         }
     }
 }
@@ -1874,6 +1909,25 @@ impl VariadicFunc {
                 };
                 Ok(jsonb::jsonb_datum(&value, arena))
             }
+            VariadicFunc::StringToArray => {
+                let mut args = Vec::with_capacity(exprs.len());
+                for e in exprs {
+                    args.push(e.eval(datums, arena)?);
+                }
+                let text = match args.first() {
+                    Some(Datum::String(s)) => *s,
+                    _ => return Ok(Datum::Null),
+                };
+                let optional = |i: usize| match args.get(i) {
+                    Some(Datum::String(s)) => Some(*s),
+                    _ => None,
+                };
+                let mut packer = repr::RowPacker::new();
+                for piece in jsonb::string_to_array(text, optional(1), optional(2)) {
+                    packer.push(piece.map(Datum::String).unwrap_or(Datum::Null));
+                }
+                array_datum(packer.finish(), arena)
+            }
             VariadicFunc::ArrayToString
             | VariadicFunc::ArrayPosition
             | VariadicFunc::ArrayRemove => {
@@ -2023,6 +2077,7 @@ impl VariadicFunc {
             | VariadicFunc::ArrayRemove
             | VariadicFunc::JsonbBuildArray
             | VariadicFunc::JsonbBuildObject
+            | VariadicFunc::StringToArray
             | VariadicFunc::GenRandomUuid
             | VariadicFunc::MzNow => {
                 return Err(EvalError::Internal(format!("{self} is not strict")))
@@ -2063,6 +2118,10 @@ impl VariadicFunc {
                     || inputs.get(1).is_none_or(|t| t.nullable),
             ),
             VariadicFunc::ArrayPosition => ScalarType::Int32.nullable(true),
+            VariadicFunc::StringToArray => ScalarType::String
+                .array_of()
+                .unwrap_or(ScalarType::String)
+                .nullable(inputs.first().is_none_or(|t| t.nullable)),
             VariadicFunc::ArrayRemove => inputs
                 .first()
                 .copied()

@@ -233,6 +233,12 @@ fn overloads(name: &str) -> Option<Vec<Overload>> {
         // jsonb.
         "jsonb_typeof" => vec![unary(&[ScalarType::Jsonb], UnaryFunc::JsonbTypeof)],
         "jsonb_array_length" => vec![unary(&[ScalarType::Jsonb], UnaryFunc::JsonbArrayLength)],
+        "jsonb_strip_nulls" => vec![unary(&[ScalarType::Jsonb], UnaryFunc::JsonbStripNulls)],
+        "jsonb_pretty" => vec![unary(&[ScalarType::Jsonb], UnaryFunc::JsonbPretty)],
+        "string_to_array" => vec![
+            variadic(&[S, S], VariadicFunc::StringToArray),
+            variadic(&[S, S, S], VariadicFunc::StringToArray),
+        ],
 
         // Numbers.
         "round" | "trunc" => {
@@ -683,9 +689,33 @@ fn plan_polymorphic(name: &str, args: &[Arg]) -> Option<Result<HirScalarExpr, Pl
                 };
                 arg(0, array)?.call_binary(arg(1, Int32)?, func)
             }
-            ("cardinality", 1) => {
+            ("cardinality" | "array_ndims" | "array_dims", 1) => {
                 let array = array_at(0, None)?;
-                arg(0, array)?.call_unary(UnaryFunc::Cardinality)
+                arg(0, array)?.call_unary(match name {
+                    "cardinality" => UnaryFunc::Cardinality,
+                    "array_ndims" => UnaryFunc::ArrayNdims,
+                    _ => UnaryFunc::ArrayDims,
+                })
+            }
+            ("jsonb_extract_path" | "jsonb_extract_path_text", n) if n >= 2 => {
+                // `jsonb_extract_path(j, VARIADIC text[])` is `j #> ARRAY[...]`.
+                if !args[0].unknown && args[0].typ != ScalarType::Jsonb
+                    || args[1..].iter().any(|a| !a.unknown && a.typ != S)
+                {
+                    return Err(no_such());
+                }
+                let path = HirScalarExpr::CallVariadic {
+                    func: VariadicFunc::ArrayCreate { elem_type: S },
+                    exprs: (1..n).map(|i| arg(i, S)).collect::<Result<_, _>>()?,
+                };
+                arg(0, ScalarType::Jsonb)?.call_binary(
+                    path,
+                    if name == "jsonb_extract_path" {
+                        BinaryFunc::JsonbPath
+                    } else {
+                        BinaryFunc::JsonbPathText
+                    },
+                )
             }
             ("array_to_string", 2 | 3) => {
                 let array = array_at(0, None)?;
@@ -789,9 +819,21 @@ fn plan_polymorphic(name: &str, args: &[Arg]) -> Option<Result<HirScalarExpr, Pl
                 }
             }
             (
-                "array_length" | "array_lower" | "array_upper" | "cardinality" | "array_to_string"
-                | "array_position" | "array_remove" | "array_append" | "array_prepend"
-                | "array_cat" | "to_jsonb",
+                "array_length"
+                | "array_lower"
+                | "array_upper"
+                | "cardinality"
+                | "array_ndims"
+                | "array_dims"
+                | "jsonb_extract_path"
+                | "jsonb_extract_path_text"
+                | "array_to_string"
+                | "array_position"
+                | "array_remove"
+                | "array_append"
+                | "array_prepend"
+                | "array_cat"
+                | "to_jsonb",
                 _,
             ) => return Err(no_such()),
             _ => return Ok(None),

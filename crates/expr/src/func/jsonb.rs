@@ -174,6 +174,91 @@ pub fn delete(a: Jsonb, what: Datum) -> Result<JsonValue, EvalError> {
     }
 }
 
+/// `jsonb_strip_nulls`: the value without object fields whose value is null, at any
+/// depth (array elements stay).
+pub fn strip_nulls(v: JsonValue) -> JsonValue {
+    match v {
+        JsonValue::Object(pairs) => JsonValue::Object(
+            pairs
+                .into_iter()
+                .filter(|(_, v)| *v != JsonValue::Null)
+                .map(|(k, v)| (k, strip_nulls(v)))
+                .collect(),
+        ),
+        JsonValue::Array(elems) => JsonValue::Array(elems.into_iter().map(strip_nulls).collect()),
+        other => other,
+    }
+}
+
+/// `jsonb_pretty`: PostgreSQL's indented form, four spaces a level, an empty
+/// container's brackets on two lines.
+pub fn pretty(j: Jsonb) -> String {
+    let mut out = String::new();
+    write_pretty(&mut out, j, 0);
+    out
+}
+
+fn write_pretty(out: &mut String, j: Jsonb, level: usize) {
+    let indent = |out: &mut String, level: usize| {
+        out.push('\n');
+        out.push_str(&"    ".repeat(level));
+    };
+    match j.kind() {
+        JsonbKind::Array(a) => {
+            out.push('[');
+            for (i, e) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                indent(out, level + 1);
+                write_pretty(out, e, level + 1);
+            }
+            indent(out, level);
+            out.push(']');
+        }
+        JsonbKind::Object(o) => {
+            out.push('{');
+            for (i, (k, v)) in o.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                indent(out, level + 1);
+                repr::jsonb::escape_json(out, k);
+                out.push_str(": ");
+                write_pretty(out, v, level + 1);
+            }
+            indent(out, level);
+            out.push('}');
+        }
+        _ => out.push_str(&j.to_string()),
+    }
+}
+
+/// PostgreSQL's `string_to_array(text, delimiter [, null_string])`: the pieces between
+/// delimiters (each character for a NULL delimiter, the whole text for an empty one,
+/// nothing for an empty text); pieces equal to `null_string` are NULL.
+pub fn string_to_array<'a>(
+    text: &'a str,
+    delimiter: Option<&str>,
+    null_string: Option<&str>,
+) -> Vec<Option<&'a str>> {
+    if text.is_empty() {
+        return vec![];
+    }
+    let pieces: Vec<&'a str> = match delimiter {
+        None => text
+            .char_indices()
+            .map(|(i, c)| &text[i..i + c.len_utf8()])
+            .collect(),
+        Some("") => vec![text],
+        Some(d) => text.split(d).collect(),
+    };
+    pieces
+        .into_iter()
+        .map(|p| (Some(p) != null_string).then_some(p))
+        .collect()
+}
+
 /// The elements of `#>`'s path, a text array (a NULL step finds nothing).
 pub fn path_steps<'a>(path: repr::Array<'a>) -> Option<Vec<&'a str>> {
     path.iter()
