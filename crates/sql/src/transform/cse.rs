@@ -79,12 +79,38 @@ fn cheap(e: &MirRelationExpr) -> bool {
     }
 }
 
+/// Whether every scalar expression in `e` gives the same value each time it is
+/// evaluated (`gen_random_uuid()` does not: two copies of it are two columns of
+/// different values, which one binding would make equal).
+fn deterministic(e: &MirRelationExpr) -> bool {
+    let own = match e {
+        MirRelationExpr::Map { scalars: exprs, .. }
+        | MirRelationExpr::Filter {
+            predicates: exprs, ..
+        }
+        | MirRelationExpr::FlatMap { exprs, .. } => exprs.iter().all(|x| x.is_deterministic()),
+        MirRelationExpr::Join { equivalences, .. } => {
+            equivalences.iter().flatten().all(|x| x.is_deterministic())
+        }
+        MirRelationExpr::Reduce {
+            group_key,
+            aggregates,
+            ..
+        } => {
+            group_key.iter().all(|x| x.is_deterministic())
+                && aggregates.iter().all(|a| a.expr.is_deterministic())
+        }
+        _ => true,
+    };
+    own && e.children().into_iter().all(deterministic)
+}
+
 fn collect(
     e: &MirRelationExpr,
     path: &mut Vec<usize>,
     out: &mut BTreeMap<String, Vec<Vec<usize>>>,
 ) {
-    if known(e) && !cheap(e) {
+    if known(e) && !cheap(e) && deterministic(e) {
         out.entry(format!("{e:?}")).or_default().push(path.clone());
     }
     for (i, c) in e.children().into_iter().enumerate() {
@@ -400,6 +426,30 @@ mod tests {
         let mut e = get(1, 1).union(get(1, 1));
         relations(&mut e);
         assert_eq!(e, get(1, 1).union(get(1, 1)));
+    }
+
+    #[test]
+    fn volatile_relations_are_not_shared() {
+        let uuid = MirScalarExpr::CallVariadic {
+            func: VariadicFunc::GenRandomUuid,
+            exprs: vec![],
+        };
+        let copy = counts(get(1, 2)).map(vec![uuid]);
+        let mut e = copy.clone().union(copy);
+        relations(&mut e);
+        // The counts are shared; each copy still draws its own uuids.
+        let MirRelationExpr::Let { id, body, .. } = &e else {
+            panic!("{e}")
+        };
+        let MirRelationExpr::Union { base, inputs } = &**body else {
+            panic!("{e}")
+        };
+        for branch in std::iter::once(&**base).chain(inputs) {
+            let MirRelationExpr::Map { input, .. } = branch else {
+                panic!("a volatile map was bound: {e}")
+            };
+            assert!(matches!(**input, MirRelationExpr::GetLocal { id: i, .. } if i == *id));
+        }
     }
 
     #[test]
