@@ -213,7 +213,9 @@ async fn a_window_arrangement_stays_bounded() {
     sleep(Duration::from_secs(4)).await;
     let in_window = rows(&client, "SELECT count(*) FROM last_2s").await[0][0].clone();
     let mut after = arrangement_records(&client).await.unwrap();
-    for _ in 0..20 {
+    // The updates cancel as the index's batches merge, which on a busy machine may
+    // take a while after the window empties.
+    for _ in 0..120 {
         if after <= 2 * batch {
             break;
         }
