@@ -63,9 +63,7 @@ pub fn fold(expr: &mut MirRelationExpr) {
     // value before the query's time is chosen).
     let typ = expr.typ();
     let folded = match expr {
-        MirRelationExpr::Map { scalars, .. } if scalars.iter().any(|s| s.contains_mz_now()) => {
-            None
-        }
+        MirRelationExpr::Map { scalars, .. } if scalars.iter().any(|s| s.contains_mz_now()) => None,
         MirRelationExpr::Filter { predicates, .. }
             if predicates.iter().any(|p| p.contains_mz_now()) =>
         {
