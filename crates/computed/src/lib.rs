@@ -25,6 +25,9 @@ use uuid::Uuid;
 
 use crate::compute_state::{ComputeState, WorkerResponse};
 
+/// The merge work an idle arrangement does per scheduling, in records.
+const IDLE_MERGE_EFFORT: isize = 1_000;
+
 /// How a replica is configured.
 #[derive(Clone, Debug)]
 pub struct ReplicaConfig {
@@ -64,7 +67,15 @@ pub fn spawn_replica(
     let (response_tx, response_rx) = unbounded::<WorkerResponse>();
     let (thread_tx, thread_rx) = unbounded::<(usize, Thread)>();
     let persist = config.persist.clone();
-    let guards = timely::execute(timely::Config::process(workers), move |worker| {
+    // Arrangements keep merging while idle until they are compact, so updates that
+    // cancel (a row and its retraction, as a temporal filter makes) go away even when
+    // no more data arrives.
+    let mut timely_config = timely::Config::process(workers);
+    differential_dataflow::configure(
+        &mut timely_config.worker,
+        &differential_dataflow::Config::default().idle_merge_effort(Some(IDLE_MERGE_EFFORT)),
+    );
+    let guards = timely::execute(timely_config, move |worker| {
         let index = worker.index();
         let commands = worker_rxs[index].clone();
         let _ = thread_tx.send((index, thread::current()));
