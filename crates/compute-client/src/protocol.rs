@@ -59,6 +59,8 @@ pub struct PersistSinkExport {
     pub on_id: GlobalId,
     /// The shard (`ShardId` text form).
     pub shard_id: String,
+    /// The collection's columns (its errors are stored as rows of one more).
+    pub arity: usize,
 }
 
 /// A built collection streamed to a client (`SUBSCRIBE`) as [`SubscribeBatch`]es.

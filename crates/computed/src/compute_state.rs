@@ -215,6 +215,7 @@ impl ComputeState {
                         persist.clone(),
                         Rc::clone(&readers),
                         shard,
+                        import.desc.arity(),
                         &id.to_string(),
                         desc.as_of,
                         desc.until,
@@ -267,9 +268,15 @@ impl ComputeState {
                 );
             }
             for (sink_id, sink) in &desc.sink_exports {
-                let oks = ctx.collections[&sink.on_id].oks.clone();
+                let bundle = ctx.collections[&sink.on_id].clone();
                 match sink.shard_id.parse::<ShardId>() {
-                    Ok(shard) => render::persist_sink::persist_sink(oks, persist.clone(), shard, &sink_id.to_string()),
+                    Ok(shard) => render::persist_sink::persist_sink(
+                        bundle,
+                        sink.arity,
+                        persist.clone(),
+                        shard,
+                        &sink_id.to_string(),
+                    ),
                     Err(e) => tracing::error!(sink = %sink_id, error = %e, "invalid shard id for a persist sink"),
                 }
             }

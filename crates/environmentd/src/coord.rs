@@ -814,6 +814,7 @@ impl Coordinator {
             PersistSinkExport {
                 on_id: mv.id,
                 shard_id: mv.shard_id.clone(),
+                arity: source.arity(),
             },
         );
         self.compute.create_dataflow(DataflowDescription {

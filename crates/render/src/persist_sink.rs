@@ -7,20 +7,72 @@
 //! it, so identical writers race safely and nothing is written twice. Updates at times
 //! before the shard's upper when the sink starts are already in the shard (a restart
 //! resumes from the upper) and are dropped.
+//!
+//! A view's errors are stored in its shard beside its rows, so a read of the view
+//! fails as a read of its definition would: an error is a row of one column more than
+//! the view has, its last column the error's versioned encoding (see [`error_row`]).
 
 use std::collections::BTreeMap;
 
 use differential_dataflow::consolidation::consolidate_updates;
 use persist::{PersistClient, ShardId, WriteHandle};
-use repr::{Diff, Row, Timestamp};
+use repr::{Datum, Diff, EvalError, Row, Timestamp};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::Operator;
 
-use crate::OkCollection;
+use crate::CollectionBundle;
 
-/// Attaches a sink writing `oks` to `shard_id`. (The collection's error collection is
-/// not persisted yet: a materialized view stores its rows only.)
-pub fn persist_sink(oks: OkCollection<'_>, client: PersistClient, shard_id: ShardId, name: &str) {
+/// The format of an error stored in a shard (the first byte of its encoding).
+const ERROR_FORMAT: u8 = 1;
+
+/// How an error of a collection of `arity` columns is stored in its shard: `arity`
+/// NULLs, then the error's encoding as a `bytea`. No row of the collection has that
+/// many columns, so [`decode_row`] tells the two apart.
+pub fn error_row(arity: usize, error: &EvalError) -> Row {
+    let bytes = persist::codec::encode_versioned("a stored error", ERROR_FORMAT, error)
+        .unwrap_or_else(|e| {
+            // EvalError always encodes; keep the message if it somehow does not.
+            let fallback = EvalError::Internal(format!("{error} ({e})"));
+            persist::codec::encode_versioned("a stored error", ERROR_FORMAT, &fallback)
+                .unwrap_or_default()
+        });
+    Row::pack(
+        std::iter::repeat_n(Datum::Null, arity).chain(std::iter::once(Datum::Bytes(&bytes))),
+    )
+}
+
+/// The inverse of [`error_row`]: a row of a collection of `arity` columns read from
+/// its shard is a row, or a stored error. A row of any other shape (a corrupt shard)
+/// is an error too, never a wrong answer.
+pub fn decode_row(arity: usize, row: Row) -> Result<Row, EvalError> {
+    let columns = row.iter().count();
+    if columns == arity {
+        return Ok(row);
+    }
+    if columns == arity + 1 {
+        if let Some(Datum::Bytes(bytes)) = row.iter().last() {
+            return persist::codec::decode_versioned("a stored error", ERROR_FORMAT, bytes)
+                .map_err(|e| EvalError::Internal(e.to_string()))
+                .and_then(Err);
+        }
+    }
+    Err(EvalError::Internal(format!(
+        "a stored row has {columns} columns, not {arity}"
+    )))
+}
+
+/// Attaches a sink writing `collection`, of `arity` columns, to `shard_id`: its rows,
+/// and its errors as [`error_row`]s.
+pub fn persist_sink(
+    collection: CollectionBundle<'_>,
+    arity: usize,
+    client: PersistClient,
+    shard_id: ShardId,
+    name: &str,
+) {
+    let oks = collection
+        .oks
+        .concat(collection.errs.map(move |e| error_row(arity, &e)));
     let mut writer: Option<WriteHandle> = None;
     let mut pending: BTreeMap<Timestamp, Vec<(Row, Timestamp, Diff)>> = BTreeMap::new();
     let writer_name = format!("persist_sink {name}");
@@ -82,4 +134,34 @@ pub fn persist_sink(oks: OkCollection<'_>, client: PersistClient, shard_id: Shar
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_round_trip_beside_rows() {
+        let row = Row::pack_slice(&[Datum::Int32(1), Datum::Null]);
+        assert_eq!(decode_row(2, row.clone()), Ok(row));
+        for error in [
+            EvalError::DivisionByZero,
+            EvalError::MultipleRowsFromSubquery,
+            EvalError::Internal("x".into()),
+        ] {
+            for arity in [0, 1, 3] {
+                let stored = error_row(arity, &error);
+                assert_eq!(stored.iter().count(), arity + 1);
+                assert_eq!(decode_row(arity, stored), Err(error.clone()));
+            }
+        }
+        // A row of a two-column view whose second column is bytea is a row.
+        let bytes = Row::pack_slice(&[Datum::Bytes(&[ERROR_FORMAT, 0, 0, 0, 0])]);
+        assert_eq!(decode_row(1, bytes.clone()), Ok(bytes));
+        // A row of the wrong shape is an error, not a row.
+        let wrong = Row::pack_slice(&[Datum::Int32(1)]);
+        assert!(matches!(decode_row(3, wrong), Err(EvalError::Internal(_))));
+        let garbage = Row::pack_slice(&[Datum::Bytes(&[ERROR_FORMAT, 0xff])]);
+        assert!(matches!(decode_row(0, garbage), Err(EvalError::Internal(_))));
+    }
 }

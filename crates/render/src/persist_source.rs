@@ -5,7 +5,8 @@
 //! instances release their capability at once. The operator's output frontier follows
 //! the shard's upper, so a downstream probe that passes `t` means the shard was read
 //! completely through `t`. A read that fails (the shard compacted past `as_of`, storage
-//! errors) becomes one error in the error collection, not a panic.
+//! errors) becomes one error in the error collection, not a panic. A materialized
+//! view's stored errors (see [`crate::persist_sink`]) return to the error collection.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ use repr::{Diff, EvalError, Row, Timestamp};
 use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::Scope;
 
+use crate::persist_sink::decode_row;
 use crate::{split_results, CollectionBundle};
 
 /// How often an idle source looks for new data in persist.
@@ -106,6 +108,7 @@ pub fn persist_source<'s>(
     client: PersistClient,
     readers: Rc<RefCell<ReaderCache>>,
     shard_id: ShardId,
+    arity: usize,
     name: &str,
     as_of: Timestamp,
     until: Option<Timestamp>,
@@ -138,7 +141,7 @@ pub fn persist_source<'s>(
                                     emitted.extend(
                                         updates
                                             .into_iter()
-                                            .map(|(row, _, diff)| (Ok(row), as_of, diff)),
+                                            .map(|(row, _, diff)| (decode_row(arity, row), as_of, diff)),
                                     );
                                     next_frontier = Some(as_of + 1);
                                     // A one-shot read (until = as_of + 1) needs no listen.
@@ -159,7 +162,9 @@ pub fn persist_source<'s>(
                                     ListenEvent::Updates(updates) => emitted.extend(
                                         updates
                                             .into_iter()
-                                            .map(|(row, time, diff)| (Ok(row), time, diff)),
+                                            .map(|(row, time, diff)| {
+                                                (decode_row(arity, row), time, diff)
+                                            }),
                                     ),
                                     ListenEvent::Progress(upper) => next_frontier = Some(upper),
                                 }
