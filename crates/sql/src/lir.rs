@@ -47,19 +47,36 @@ fn check_mz_now(expr: &MirRelationExpr) -> Result<(), PlanError> {
     expr.children().into_iter().try_for_each(check_mz_now)
 }
 
+/// How a plan's `mz_now()` is computed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Now {
+    /// Maintained (MV, index, SUBSCRIBE): comparisons with the row in a filter become
+    /// temporal filters; `mz_now()` anywhere else is refused.
+    Maintained,
+    /// One shot (a SELECT's plan, as EXPLAIN shows it before the peek binds
+    /// `mz_now()` to the query's timestamp): an ordinary expression.
+    OneShot,
+}
+
 /// Lowers optimized MIR to LIR.
 pub fn plan_to_lir(expr: &MirRelationExpr) -> Result<Plan, PlanError> {
     check_mz_now(expr)?;
-    plan_node(expr)
+    plan_node(expr, Now::Maintained)
 }
 
-fn plan_node(expr: &MirRelationExpr) -> Result<Plan, PlanError> {
+/// Lowers optimized MIR of a one-shot query to LIR, leaving `mz_now()` an expression
+/// for the peek to bind (EXPLAIN of a SELECT).
+pub fn plan_to_lir_one_shot(expr: &MirRelationExpr) -> Result<Plan, PlanError> {
+    plan_node(expr, Now::OneShot)
+}
+
+fn plan_node(expr: &MirRelationExpr, now: Now) -> Result<Plan, PlanError> {
     Ok(match expr {
         MirRelationExpr::Constant { rows, .. } => Plan::Constant { rows: rows.clone() },
         MirRelationExpr::Let { id, value, body } => Plan::Let {
             id: *id,
-            value: Box::new(plan_node(value)?),
-            body: Box::new(plan_node(body)?),
+            value: Box::new(plan_node(value, now)?),
+            body: Box::new(plan_node(body, now)?),
         },
         MirRelationExpr::LetRec {
             ids,
@@ -78,9 +95,9 @@ fn plan_node(expr: &MirRelationExpr) -> Result<Plan, PlanError> {
             body,
         } => Plan::LetRec {
             ids: ids.clone(),
-            values: values.iter().map(plan_node).collect::<Result<_, _>>()?,
+            values: values.iter().map(|v| plan_node(v, now)).collect::<Result<_, _>>()?,
             limit: *limit,
-            body: Box::new(plan_node(body)?),
+            body: Box::new(plan_node(body, now)?),
         },
         MirRelationExpr::GetLocal { id, typ } => Plan::GetLocal {
             id: *id,
@@ -92,19 +109,22 @@ fn plan_node(expr: &MirRelationExpr) -> Result<Plan, PlanError> {
         },
         MirRelationExpr::Project { input, outputs } => {
             let mfp = MapFilterProject::new(input.arity()).project(outputs.iter().copied());
-            with_mfp(plan_node(input)?, mfp)
+            with_mfp(plan_node(input, now)?, mfp)
         }
         MirRelationExpr::Map { input, scalars } => {
             let mfp = MapFilterProject::new(input.arity()).map(scalars.iter().cloned());
-            with_mfp(plan_node(input)?, mfp)
+            with_mfp(plan_node(input, now)?, mfp)
         }
         MirRelationExpr::Filter { input, predicates } => {
             // Predicates comparing mz_now() with the row become a temporal filter
             // above the others.
-            let (plain, bounds) = expr::temporal::extract_temporal(predicates.clone())
-                .map_err(|what| mz_now_misplaced(&what))?;
+            let (plain, bounds) = match now {
+                Now::Maintained => expr::temporal::extract_temporal(predicates.clone())
+                    .map_err(|what| mz_now_misplaced(&what))?,
+                Now::OneShot => (predicates.clone(), Default::default()),
+            };
             let mfp = MapFilterProject::new(input.arity()).filter(plain);
-            let planned = with_mfp(plan_node(input)?, mfp);
+            let planned = with_mfp(plan_node(input, now)?, mfp);
             if bounds.is_empty() {
                 planned
             } else {
@@ -115,7 +135,7 @@ fn plan_node(expr: &MirRelationExpr) -> Result<Plan, PlanError> {
             }
         }
         MirRelationExpr::FlatMap { input, func, exprs } => Plan::FlatMap {
-            input: Box::new(plan_node(input)?),
+            input: Box::new(plan_node(input, now)?),
             func: func.clone(),
             exprs: exprs.clone(),
             mfp: MapFilterProject::new(input.arity() + func.output_types().len()),
@@ -123,13 +143,13 @@ fn plan_node(expr: &MirRelationExpr) -> Result<Plan, PlanError> {
         MirRelationExpr::Join {
             inputs,
             equivalences,
-        } => plan_join(inputs, equivalences)?,
+        } => plan_join(inputs, equivalences, now)?,
         MirRelationExpr::Reduce {
             input,
             group_key,
             aggregates,
         } => Plan::Reduce {
-            input: Box::new(plan_node(input)?),
+            input: Box::new(plan_node(input, now)?),
             key: group_key.clone(),
             plan: if aggregates.is_empty() {
                 ReducePlan::Distinct
@@ -153,7 +173,7 @@ fn plan_node(expr: &MirRelationExpr) -> Result<Plan, PlanError> {
             limit,
             offset,
         } => Plan::TopK {
-            input: Box::new(plan_node(input)?),
+            input: Box::new(plan_node(input, now)?),
             plan: expr::plan::TopKPlan {
                 group_key: group_key.clone(),
                 order_key: order_key.clone(),
@@ -162,15 +182,15 @@ fn plan_node(expr: &MirRelationExpr) -> Result<Plan, PlanError> {
             },
         },
         MirRelationExpr::Negate { input } => Plan::Negate {
-            input: Box::new(plan_node(input)?),
+            input: Box::new(plan_node(input, now)?),
         },
         MirRelationExpr::Threshold { input } => Plan::Threshold {
-            input: Box::new(plan_node(input)?),
+            input: Box::new(plan_node(input, now)?),
         },
         MirRelationExpr::Union { base, inputs } => Plan::Union {
             inputs: std::iter::once(&**base)
                 .chain(inputs)
-                .map(plan_node)
+                .map(|i| plan_node(i, now))
                 .collect::<Result<_, _>>()?,
         },
     })
@@ -284,6 +304,7 @@ fn is_filtered(e: &MirRelationExpr) -> bool {
 fn plan_join(
     inputs: &[MirRelationExpr],
     equivalences: &[Vec<MirScalarExpr>],
+    now: Now,
 ) -> Result<Plan, PlanError> {
     let arities: Vec<usize> = inputs.iter().map(|i| i.arity()).collect();
     let total: usize = arities.iter().sum();
@@ -365,7 +386,7 @@ fn plan_join(
         .project(stream_position.clone());
     let inputs = inputs
         .iter()
-        .map(plan_node)
+        .map(|i| plan_node(i, now))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Plan::Join {
         inputs,

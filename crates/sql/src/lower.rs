@@ -553,40 +553,79 @@ impl HirScalarExpr {
                         "subquery must return only one column".into(),
                     ));
                 }
+                // One row per outer key, whatever the subquery returns: its value when
+                // it returns one row, an error when it returns more. (A union of the
+                // subquery's rows with an error row would multiply the outer rows by the
+                // subquery's, and the optimizer may drop the error with an unused column.)
+                // At most one row per outer row already (an aggregate without GROUP
+                // BY, `LIMIT 1`): nothing to check.
+                let unique = at_most_one_row(query)
+                    || crate::transform::unique_keys::keys(&result)
+                        .iter()
+                        .any(|key| key.iter().all(|c| *c < k));
                 let (result, finish_result) = result.bind();
                 let present = result.clone().project((0..k).collect()).distinct();
                 let error = MirScalarExpr::Literal(
                     Err(EvalError::MultipleRowsFromSubquery),
                     typ.scalar_type.nullable(true),
                 );
-                let too_many = MirRelationExpr::Reduce {
-                    input: Box::new(result.clone()),
+                let single = if unique {
+                    result
+                } else {
+                    MirRelationExpr::Reduce {
+                    input: Box::new(result),
                     group_key: (0..k).map(MirScalarExpr::Column).collect(),
-                    aggregates: vec![AggregateExpr {
-                        func: AggregateFunc::Count,
-                        expr: MirScalarExpr::literal(Datum::True, ScalarType::Bool),
-                        distinct: false,
-                    }],
+                    aggregates: vec![
+                        AggregateExpr {
+                            func: AggregateFunc::Count,
+                            expr: MirScalarExpr::literal(Datum::True, ScalarType::Bool),
+                            distinct: false,
+                        },
+                        AggregateExpr {
+                            func: AggregateFunc::Max,
+                            expr: MirScalarExpr::Column(k),
+                            distinct: false,
+                        },
+                    ],
                 }
-                .filter(vec![MirScalarExpr::Column(k).call_binary(
-                    MirScalarExpr::literal(Datum::Int64(1), ScalarType::Int64),
-                    BinaryFunc::Gt,
-                )])
-                .map(vec![error])
-                .project((0..k).chain([k + 1]).collect());
-                let full = result
-                    .union(
-                        sub_outer
-                            .union(present.negate())
-                            .map(vec![MirScalarExpr::literal_null(typ.scalar_type)]),
-                    )
-                    .union(too_many);
+                .map(vec![MirScalarExpr::If {
+                    cond: Box::new(MirScalarExpr::Column(k).call_binary(
+                        MirScalarExpr::literal(Datum::Int64(1), ScalarType::Int64),
+                        BinaryFunc::Gt,
+                    )),
+                    then: Box::new(error),
+                    els: Box::new(MirScalarExpr::Column(k + 1)),
+                }])
+                .project((0..k).chain([k + 2]).collect())
+                };
+                let full = single.union(
+                    sub_outer
+                        .union(present.negate())
+                        .map(vec![MirScalarExpr::literal_null(typ.scalar_type)]),
+                );
                 let column = attach(rel, finish_result.wrap(full), &keys);
                 let body = std::mem::replace(rel, unit());
                 *rel = finish.wrap(body);
                 column
             }
         })
+    }
+}
+
+/// Whether `query` returns at most one row for each binding of its outer columns.
+fn at_most_one_row(query: &HirRelationExpr) -> bool {
+    match query {
+        HirRelationExpr::Constant { rows, .. } => rows.len() <= 1,
+        HirRelationExpr::Reduce { group_key, .. } => group_key.is_empty(),
+        HirRelationExpr::TopK {
+            group_key, limit, ..
+        } => group_key.is_empty() && limit.is_some_and(|l| l <= 1),
+        HirRelationExpr::Project { input, .. }
+        | HirRelationExpr::Map { input, .. }
+        | HirRelationExpr::Filter { input, .. }
+        | HirRelationExpr::Distinct { input }
+        | HirRelationExpr::Window { input, .. } => at_most_one_row(input),
+        _ => false,
     }
 }
 

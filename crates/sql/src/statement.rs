@@ -410,7 +410,7 @@ fn plan_explain(
         ExplainStage::Optimized => crate::optimize(planned.expr.lower()?).to_string(),
         ExplainStage::Physical => {
             let optimized = crate::optimize(planned.expr.lower()?);
-            let text = crate::lir::plan_to_lir(&optimized)?.to_string();
+            let text = crate::lir::plan_to_lir_one_shot(&optimized)?.to_string();
             return Ok(Plan::Explain {
                 stage,
                 text,
