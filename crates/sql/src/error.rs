@@ -56,6 +56,9 @@ pub enum PlanError {
         "column \"{0}\" must appear in the GROUP BY clause or be used in an aggregate function"
     )]
     UngroupedColumn(String),
+    /// A subquery of a grouped query reads one of its columns that is not a group key.
+    #[error("subquery uses ungrouped column \"{0}\" from outer query")]
+    UngroupedOuterColumn(String),
     #[error("{0}")]
     DatatypeMismatch(String),
     /// A type that cannot be found from the expression: `cannot determine type of
@@ -146,7 +149,9 @@ impl PlanError {
             PlanError::DuplicateColumn(_) => "42701",
             PlanError::UnknownColumn(_) | PlanError::UnknownQualifiedColumn { .. } => "42703",
             PlanError::AmbiguousColumn(_) | PlanError::AmbiguousClauseReference { .. } => "42702",
-            PlanError::UngroupedColumn(_) | PlanError::Grouping(_) => "42803",
+            PlanError::UngroupedColumn(_)
+            | PlanError::UngroupedOuterColumn(_)
+            | PlanError::Grouping(_) => "42803",
             PlanError::DatatypeMismatch(_) => "42804",
             PlanError::CannotCoerce { .. } => "42846",
             PlanError::InvalidObjectDefinition(_) => "42P17",

@@ -206,7 +206,9 @@ fn outer_level_aggregates(
         // The subquery's own FROM scope, planned as the subquery will be (and then
         // forgotten: the names it saw).
         let saved_names = qcx.written_names.borrow().clone();
-        qcx.outer.borrow_mut().push((scope.clone(), types.to_vec()));
+        qcx.outer
+            .borrow_mut()
+            .push(OuterScope::new(scope.clone(), types.to_vec()));
         let planned = plan_from(qcx, &select.from);
         qcx.outer.borrow_mut().pop();
         *qcx.written_names.borrow_mut() = saved_names;
@@ -234,9 +236,9 @@ fn outer_level_aggregates(
 pub struct QueryContext<'a> {
     pub catalog: &'a dyn SqlCatalog,
     pub params: RefCell<Params>,
-    /// The scopes of the queries enclosing the one being planned, outermost first,
-    /// with their column types: what correlated references resolve against.
-    outer: RefCell<Vec<(Scope, Vec<ColumnType>)>>,
+    /// The scopes of the queries enclosing the one being planned, outermost first:
+    /// what correlated references resolve against.
+    outer: RefCell<Vec<OuterScope>>,
     /// Every catalog object the statement names (views included, though their queries
     /// are planned in place): what a view depends on.
     pub referenced: RefCell<std::collections::BTreeSet<repr::GlobalId>>,
@@ -282,6 +284,47 @@ impl<'a> QueryContext<'a> {
             written_names: RefCell::new(None),
             outer_aggregates: RefCell::new(Vec::new()),
             volatile: std::cell::Cell::new(false),
+        }
+    }
+}
+
+/// The scope of an enclosing query, as its subqueries see it.
+struct OuterScope {
+    scope: Scope,
+    types: Vec<ColumnType>,
+    /// For a grouped query (whose `scope` is the grouped relation's): its FROM scope,
+    /// with the grouped column that each FROM column is, if it is a group key. Names
+    /// resolve here first, as in PostgreSQL, so that a subquery reading a column that
+    /// is not a group key fails with 42803 rather than finding the name further out.
+    grouped_from: Option<(Scope, Vec<Option<usize>>)>,
+}
+
+impl OuterScope {
+    fn new(scope: Scope, types: Vec<ColumnType>) -> Self {
+        OuterScope {
+            scope,
+            types,
+            grouped_from: None,
+        }
+    }
+
+    /// The column of this scope that `table.column` names, if any.
+    fn resolve(&self, table: Option<&str>, column: &str) -> Result<Option<usize>, PlanError> {
+        let Some((from, keys)) = &self.grouped_from else {
+            return self.scope.resolve(table, column);
+        };
+        match from.resolve(table, column)? {
+            None => Ok(None),
+            Some(c) => match keys[c] {
+                Some(k) => Ok(Some(k)),
+                // PostgreSQL names the column by its FROM item.
+                None => Err(PlanError::UngroupedOuterColumn(
+                    match &from.items[c].table {
+                        Some(t) => format!("{t}.{column}"),
+                        None => column.to_string(),
+                    },
+                )),
+            },
         }
     }
 }
@@ -1376,7 +1419,9 @@ fn plan_lateral_join(
     on: Option<&ast::Expr>,
 ) -> Result<(HirRelationExpr, Scope), PlanError> {
     let types = left.typ().column_types;
-    qcx.outer.borrow_mut().push((left_scope.clone(), types));
+    qcx.outer
+        .borrow_mut()
+        .push(OuterScope::new(left_scope.clone(), types));
     let planned = plan_lateral_right(qcx, factor);
     qcx.outer.borrow_mut().pop();
     let (right, right_scope) = planned?;
@@ -1781,6 +1826,9 @@ struct ExprContext<'a> {
     /// The scope subqueries see as their nearest outer scope, if not `scope` (after
     /// GROUP BY it is the grouped relation's).
     subquery_scope: Option<(&'a Scope, &'a [ColumnType])>,
+    /// After GROUP BY: the FROM scope and the group key each of its columns is (see
+    /// [`OuterScope::grouped_from`]).
+    subquery_from: Option<(&'a Scope, &'a [Option<usize>])>,
     /// Calls already computed as columns (window functions, set-returning functions
     /// in the select list): an expression equal to one of these reads its column.
     substitutions: &'a [(ast::Expr, usize)],
@@ -1799,6 +1847,7 @@ impl<'a> ExprContext<'a> {
             in_aggregate: false,
             clause: None,
             subquery_scope: None,
+            subquery_from: None,
             substitutions: &[],
             lazy_construct: None,
         }
@@ -1816,10 +1865,13 @@ impl<'a> ExprContext<'a> {
 /// Plans a subquery with the current scope as its nearest outer scope.
 fn plan_subquery(ecx: &ExprContext, query: &ast::Query) -> Result<HirRelationExpr, PlanError> {
     let (scope, types) = ecx.subquery_scope.unwrap_or((ecx.scope, ecx.types));
-    ecx.qcx
-        .outer
-        .borrow_mut()
-        .push((scope.clone(), types.to_vec()));
+    ecx.qcx.outer.borrow_mut().push(OuterScope {
+        scope: scope.clone(),
+        types: types.to_vec(),
+        grouped_from: ecx
+            .subquery_from
+            .map(|(from, keys)| (from.clone(), keys.to_vec())),
+    });
     let planned = plan_query(ecx.qcx, query, false, false).map(|(p, _)| p);
     ecx.qcx.outer.borrow_mut().pop();
     Ok(planned?.expr)
@@ -2169,10 +2221,20 @@ fn plan_select(
             .chain(grouping_storage.aggregates.iter().map(|_| unnamed(())))
             .collect(),
     };
+    // Each FROM column's group key, for the error when a subquery reads another.
+    let key_of: Vec<Option<usize>> = (0..scope.items.len())
+        .map(|c| {
+            grouping_storage
+                .keys
+                .iter()
+                .position(|(col, _)| *col == Some(c))
+        })
+        .collect();
     let mut ecx = ExprContext::new(qcx, &scope_after, &types_after);
     if grouped {
         ecx.grouping = Some(&grouping_storage);
         ecx.subquery_scope = Some((&grouped_scope, &types_after));
+        ecx.subquery_from = Some((&scope, &key_of));
     }
     let _outer_aggregates =
         OuterAggregates::register(qcx, &grouping_storage, &types_after, &lifted_aggregates);
@@ -3888,18 +3950,24 @@ fn plan_expr(
             let Some(c) = found else {
                 // Correlated references: the enclosing queries' scopes, nearest first.
                 let outer = ecx.qcx.outer.borrow();
-                for (level, (scope, types)) in outer.iter().rev().enumerate() {
-                    if let Some(c) = scope.resolve(table.as_deref(), &column)? {
+                for (level, o) in outer.iter().rev().enumerate() {
+                    if let Some(c) = o.resolve(table.as_deref(), &column)? {
                         return Ok(HirScalarExpr::OuterColumn {
                             level: level + 1,
                             column: c,
-                            typ: types[c],
+                            typ: o.types[c],
                         });
                     }
                 }
                 return Err(match table {
                     Some(table) => {
-                        let outer: Vec<&Scope> = outer.iter().map(|(s, _)| s).collect();
+                        let outer: Vec<&Scope> = outer
+                            .iter()
+                            .flat_map(|o| {
+                                std::iter::once(&o.scope)
+                                    .chain(o.grouped_from.as_ref().map(|(f, _)| f))
+                            })
+                            .collect();
                         let known = std::iter::once(ecx.scope)
                             .chain(outer.iter().copied())
                             .any(|s| s.items.iter().any(|i| i.table.as_deref() == Some(&table)));
