@@ -55,9 +55,12 @@ pub enum FrameUnits {
     Rows,
     /// Values of the (single) ORDER BY key; `CURRENT ROW` means the row's peers.
     Range,
+    /// Peer groups (rows that tie on the ORDER BY keys); `CURRENT ROW` means the row's
+    /// peers.
+    Groups,
 }
 
-/// One end of a frame. Offsets are literals: a `bigint` for `ROWS`, a value to add
+/// One end of a frame. Offsets are literals: a `bigint` for `ROWS` and `GROUPS`, a value to add
 /// to or subtract from the ORDER BY key for `RANGE` (of the key's type, or an
 /// interval for a timestamp key).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -69,7 +72,7 @@ pub enum FrameBound {
     UnboundedFollowing,
 }
 
-/// `{ROWS | RANGE} BETWEEN start AND end`. The default frame (no frame clause) is
+/// `{ROWS | RANGE | GROUPS} BETWEEN start AND end`. The default frame (no frame clause) is
 /// `RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW`, which without ORDER BY is the
 /// whole partition (every row is a peer of every other).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -194,6 +197,8 @@ struct Partition<'r, 'd> {
     peers: Vec<(usize, usize)>,
     /// For each row, the number of peer groups before its own.
     group: Vec<usize>,
+    /// The index of each peer group's first row, then the number of rows.
+    group_starts: Vec<usize>,
     /// The rows whose first ORDER BY key is not NULL (for RANGE offsets).
     non_null: (usize, usize),
 }
@@ -205,7 +210,9 @@ impl<'r, 'd> Partition<'r, 'd> {
         let mut group = vec![0; n];
         let mut start = 0;
         let mut groups = 0;
+        let mut group_starts = Vec::new();
         while start < n {
+            group_starts.push(start);
             let mut end = start + 1;
             while end < n && compare_rows(order_by, rows[start], rows[end]) == Ordering::Equal {
                 end += 1;
@@ -217,6 +224,7 @@ impl<'r, 'd> Partition<'r, 'd> {
             groups += 1;
             start = end;
         }
+        group_starts.push(n);
         let non_null = match order_by.first() {
             None => (0, n),
             Some(key) => {
@@ -232,6 +240,7 @@ impl<'r, 'd> Partition<'r, 'd> {
             rows,
             peers,
             group,
+            group_starts,
             non_null,
         }
     }
@@ -414,7 +423,7 @@ impl<'r, 'd> Partition<'r, 'd> {
             FrameBound::UnboundedPreceding => 0,
             FrameBound::CurrentRow => match frame.units {
                 FrameUnits::Rows => i,
-                FrameUnits::Range => self.peers[i].0,
+                FrameUnits::Range | FrameUnits::Groups => self.peers[i].0,
             },
             FrameBound::UnboundedFollowing => n,
             FrameBound::Preceding(offset) | FrameBound::Following(offset) => {
@@ -422,6 +431,7 @@ impl<'r, 'd> Partition<'r, 'd> {
                 match frame.units {
                     FrameUnits::Rows => rows_offset(i, offset, preceding, n),
                     FrameUnits::Range => self.range_bound(i, offset, preceding, order_by, true)?,
+                    FrameUnits::Groups => self.groups_bound(i, offset, preceding, true),
                 }
             }
         };
@@ -429,7 +439,7 @@ impl<'r, 'd> Partition<'r, 'd> {
             FrameBound::UnboundedPreceding => 0,
             FrameBound::CurrentRow => match frame.units {
                 FrameUnits::Rows => i + 1,
-                FrameUnits::Range => self.peers[i].1,
+                FrameUnits::Range | FrameUnits::Groups => self.peers[i].1,
             },
             FrameBound::UnboundedFollowing => n,
             FrameBound::Preceding(offset) | FrameBound::Following(offset) => {
@@ -443,10 +453,30 @@ impl<'r, 'd> Partition<'r, 'd> {
                         }
                     }
                     FrameUnits::Range => self.range_bound(i, offset, preceding, order_by, false)?,
+                    FrameUnits::Groups => self.groups_bound(i, offset, preceding, false),
                 }
             }
         };
         Ok((start, end.max(start)))
+    }
+
+    /// For `GROUPS offset PRECEDING/FOLLOWING`: the first row of the peer group `offset`
+    /// groups before or after row `i`'s (`is_start`), or one past its last row; a
+    /// group before the first is empty, one after the last is the end.
+    fn groups_bound(&self, i: usize, offset: &Row, preceding: bool, is_start: bool) -> usize {
+        let k = rows_offset_value(offset);
+        let groups = (self.group_starts.len() - 1) as u64;
+        let g = self.group[i] as u64;
+        let target = match (preceding, is_start) {
+            // A start before the first group is the first group.
+            (true, true) => g.saturating_sub(k),
+            // An end before the first group: the frame ends before any row.
+            (true, false) if k > g => return 0,
+            (true, false) => g - k + 1,
+            (false, true) => g.saturating_add(k),
+            (false, false) => g.saturating_add(k).saturating_add(1),
+        };
+        self.group_starts[target.min(groups) as usize]
     }
 
     /// For `RANGE offset PRECEDING/FOLLOWING`: the first row whose key is at or after
@@ -677,6 +707,7 @@ impl fmt::Display for WindowCall {
             let units = match self.frame.units {
                 FrameUnits::Rows => "rows",
                 FrameUnits::Range => "range",
+                FrameUnits::Groups => "groups",
             };
             write!(
                 f,
@@ -791,5 +822,43 @@ mod tests {
         let out = run(&plan, &input);
         let sums: Vec<String> = out.iter().map(|r| r[2..].join(" ")).collect();
         assert_eq!(sums, vec!["1 4 1", "7 7 7", "7 16 7", "17 13 10"]);
+    }
+
+    #[test]
+    fn frames_groups_count_peer_groups() {
+        let sum = |start, end| WindowCall {
+            func: WindowFunc::Aggregate(AggregateFunc::Sum),
+            args: vec![1],
+            frame: WindowFrame {
+                units: FrameUnits::Groups,
+                start,
+                end,
+            },
+        };
+        let int = |v: i64| Row::pack_slice(&[Datum::Int64(v)]);
+        let plan = WindowPlan {
+            order_by: by_column(1),
+            calls: vec![
+                sum(FrameBound::Preceding(int(1)), FrameBound::Following(int(1))),
+                sum(FrameBound::Preceding(int(2)), FrameBound::Preceding(int(1))),
+                sum(
+                    FrameBound::Following(int(1)),
+                    FrameBound::UnboundedFollowing,
+                ),
+                sum(FrameBound::UnboundedPreceding, FrameBound::CurrentRow),
+            ],
+        };
+        // Peer groups {1}, {3, 3}, {10}.
+        let input: Vec<(Vec<u8>, i64)> = [1, 3, 3, 10]
+            .iter()
+            .enumerate()
+            .map(|(k, v)| (record(k as i32, Some(*v)), 1))
+            .collect();
+        let out = run(&plan, &input);
+        let sums: Vec<String> = out.iter().map(|r| r[2..].join(" ")).collect();
+        assert_eq!(
+            sums,
+            vec!["7 NULL 16 1", "17 1 10 7", "17 1 10 7", "16 7 NULL 17"]
+        );
     }
 }

@@ -206,6 +206,7 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>, PlanError> {
             });
             continue;
         }
+        refuse_null_treatment(&meaningful, sql, &line_starts)?;
         // `WITH MUTUALLY RECURSIVE`: parsed as `WITH RECURSIVE` with a marker.
         let rewritten = rewrite_mutually_recursive(&meaningful, sql, &line_starts, start)?;
         let text_as_parsed = rewritten.as_deref().unwrap_or(text);
@@ -223,6 +224,34 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>, PlanError> {
         });
     }
     Ok(out)
+}
+
+/// `IGNORE NULLS` / `RESPECT NULLS` after a function call, which sqlparser accepts
+/// and PostgreSQL 15 does not: it reads the word as the call's alias and fails at
+/// `NULLS` (42601). `NULLS FIRST`/`LAST` after a column named `ignore` is fine.
+fn refuse_null_treatment(
+    tokens: &[&TokenWithSpan],
+    sql: &str,
+    line_starts: &[usize],
+) -> Result<(), PlanError> {
+    let unquoted = |i: usize| match tokens.get(i).map(|t| &t.token) {
+        Some(Token::Word(w)) if w.quote_style.is_none() => w.value.to_lowercase(),
+        _ => String::new(),
+    };
+    for (i, nulls) in tokens.iter().enumerate().skip(1) {
+        let before = unquoted(i - 1);
+        if (before == "ignore" || before == "respect")
+            && unquoted(i) == "nulls"
+            && !matches!(unquoted(i + 1).as_str(), "first" | "last")
+        {
+            let at = nulls.span.start;
+            return Err(PlanError::Parse {
+                message: format!("syntax error at or near \"{}\"", token_text(&nulls.token)),
+                position: char_position(sql, line_starts, at.line, at.column),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The prefix of the marker [`rewrite_mutually_recursive`] leaves on the first binding
@@ -985,6 +1014,17 @@ mod tests {
         assert_eq!(err.sqlstate(), "42601");
         assert_eq!(err.position(), Some(11));
         assert_eq!(err.to_string(), "syntax error at or near \"SELEC\"");
+    }
+
+    #[test]
+    fn null_treatment_is_a_syntax_error() {
+        let err = parse("SELECT lag(x) IGNORE NULLS OVER () FROM t").unwrap_err();
+        assert_eq!(err.sqlstate(), "42601");
+        assert_eq!(err.position(), Some(22));
+        assert_eq!(err.to_string(), "syntax error at or near \"NULLS\"");
+        assert!(parse("SELECT lag(x) respect nulls OVER () FROM t").is_err());
+        // A column named `ignore`, sorted with its NULLs first.
+        assert!(parse("SELECT ignore FROM t ORDER BY ignore NULLS FIRST").is_ok());
     }
 
     #[test]

@@ -349,9 +349,7 @@ fn plan_frame(
     let units = match frame.units {
         ast::WindowFrameUnits::Rows => FrameUnits::Rows,
         ast::WindowFrameUnits::Range => FrameUnits::Range,
-        ast::WindowFrameUnits::Groups => {
-            return Err(PlanError::unsupported("window frame mode GROUPS"))
-        }
+        ast::WindowFrameUnits::Groups => FrameUnits::Groups,
     };
     let end_ast = frame
         .end_bound
@@ -391,6 +389,11 @@ fn plan_frame(
             "RANGE with offset PRECEDING/FOLLOWING requires exactly one ORDER BY column".into(),
         ));
     }
+    if units == FrameUnits::Groups && order_types.is_empty() {
+        return Err(PlanError::Windowing(
+            "GROUPS mode requires an ORDER BY clause".into(),
+        ));
+    }
     let start = plan_bound(ecx, &frame.start_bound, units, order_types, "starting")?;
     let end = plan_bound(ecx, &end_ast, units, order_types, "ending")?;
     Ok(WindowFrame { units, start, end })
@@ -412,12 +415,13 @@ fn plan_bound(
     let units_name = match units {
         FrameUnits::Rows => "ROWS",
         FrameUnits::Range => "RANGE",
+        FrameUnits::Groups => "GROUPS",
     };
     // The offset may not read columns: plan it in an empty scope.
     let empty = Scope::default();
     let ocx = ExprContext::new(ecx.qcx, &empty, &[]).in_clause("window frame offsets");
     let target = match units {
-        FrameUnits::Rows => ScalarType::Int64,
+        FrameUnits::Rows | FrameUnits::Groups => ScalarType::Int64,
         FrameUnits::Range => match order_types.first().copied() {
             Some(ScalarType::Int16 | ScalarType::Int32 | ScalarType::Int64) => ScalarType::Int64,
             Some(t @ (ScalarType::Numeric | ScalarType::Float32 | ScalarType::Float64)) => t,
@@ -440,7 +444,16 @@ fn plan_bound(
     })?;
     let t = planned.typ(&[]).scalar_type;
     let compatible = match target {
-        ScalarType::Int64 => matches!(t, ScalarType::Int16 | ScalarType::Int32 | ScalarType::Int64),
+        // ROWS and GROUPS offsets take assignment casts to bigint, as in PostgreSQL
+        // (`ROWS 1.5 PRECEDING` is 2 rows).
+        ScalarType::Int64 => {
+            matches!(t, ScalarType::Int16 | ScalarType::Int32 | ScalarType::Int64)
+                || units != FrameUnits::Range
+                    && matches!(
+                        t,
+                        ScalarType::Numeric | ScalarType::Float32 | ScalarType::Float64
+                    )
+        }
         ScalarType::Interval => t == ScalarType::Interval,
         _ => {
             t.is_numeric() && !matches!(t, ScalarType::Float32 | ScalarType::Float64) || t == target
@@ -477,7 +490,9 @@ fn plan_bound(
     };
     if negative {
         return Err(PlanError::InvalidFrameOffset(match units {
-            FrameUnits::Rows => format!("frame {which} offset must not be negative"),
+            FrameUnits::Rows | FrameUnits::Groups => {
+                format!("frame {which} offset must not be negative")
+            }
             FrameUnits::Range => "invalid preceding or following size in window function".into(),
         }));
     }
