@@ -15,7 +15,8 @@ use repr::{GlobalId, Timestamp};
 use uuid::Uuid;
 
 use crate::protocol::{
-    ComputeCommand, ComputeResponse, DataflowDescription, Peek, PeekResponse, SubscribeBatch,
+    ComputeCommand, ComputeResponse, DataflowDescription, OperatorStat, Peek, PeekResponse,
+    SubscribeBatch,
 };
 use crate::transport::ControllerEndpoint;
 
@@ -35,6 +36,11 @@ pub enum ControllerResponse {
         id: GlobalId,
         records: u64,
         batches: u64,
+        bytes: u64,
+    },
+    /// The operators a replica last reported.
+    Operators {
+        operators: Vec<OperatorStat>,
     },
     /// The next part of a subscription: `batch.lower` is where the previous one ended.
     SubscribeBatch {
@@ -210,11 +216,16 @@ impl ComputeController {
                 id,
                 records,
                 batches,
+                bytes,
             } => Some(ControllerResponse::ArrangementSizes {
                 id,
                 records,
                 batches,
+                bytes,
             }),
+            ComputeResponse::Operators { operators } => {
+                Some(ControllerResponse::Operators { operators })
+            }
             ComputeResponse::Frontiers { id, upper } => {
                 let current = self.uppers.entry(id).or_insert(0);
                 if upper > *current {

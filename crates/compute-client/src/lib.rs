@@ -13,6 +13,6 @@ pub mod transport;
 
 pub use controller::{ComputeController, ControllerResponse};
 pub use protocol::{
-    BuildDesc, ComputeCommand, ComputeResponse, DataflowDescription, IndexExport, Peek,
-    PeekResponse, PersistSinkExport, SourceImport, SubscribeBatch, SubscribeExport,
+    BuildDesc, ComputeCommand, ComputeResponse, DataflowDescription, IndexExport, OperatorStat,
+    Peek, PeekResponse, PersistSinkExport, SourceImport, SubscribeBatch, SubscribeExport,
 };

@@ -166,10 +166,29 @@ pub enum ComputeResponse {
         batch: SubscribeBatch,
     },
     /// An index's arrangement (rows and errors) on the replica, over all workers: the
-    /// updates it holds and its batches.
+    /// updates it holds, its batches, and their size in bytes (estimated: the rows'
+    /// encodings and each update's time and diff).
     ArrangementSizes {
         id: GlobalId,
         records: u64,
         batches: u64,
+        bytes: u64,
     },
+    /// Every live operator of the replica's dataflows, elapsed times summed over
+    /// workers; sent when it changed (at most once a second per worker).
+    Operators {
+        operators: Vec<OperatorStat>,
+    },
+}
+
+/// A timely operator and how long it has been scheduled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorStat {
+    /// The worker-unique operator id (the same on every worker of a replica).
+    pub id: u64,
+    /// Its scope path: the dataflow's index, then the operator's position in each
+    /// nested scope. A dataflow's own operator has an address of length one.
+    pub address: Vec<u64>,
+    pub name: String,
+    pub elapsed_ns: u64,
 }

@@ -9,13 +9,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::time::Duration;
 
-use compute_client::{ComputeCommand, DataflowDescription, Peek, PeekResponse, SubscribeBatch};
+use compute_client::{
+    ComputeCommand, DataflowDescription, OperatorStat, Peek, PeekResponse, SubscribeBatch,
+};
 use crossbeam_channel::{Receiver, Sender};
 use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::cursor::{cursor_list, Cursor};
 use differential_dataflow::trace::implementations::spine_fueled::SpineBatch;
 use differential_dataflow::trace::implementations::{KeySpine, ValSpine};
-use differential_dataflow::trace::TraceReader;
+use differential_dataflow::trace::{Navigable, Span, TraceReader};
 use expr::{MapFilterProject, RowArena};
 use persist::{PersistClient, ShardId};
 use render::persist_source::ReaderCache;
@@ -28,6 +30,7 @@ use timely::worker::Worker;
 use timely::PartialOrder;
 use uuid::Uuid;
 
+use crate::logging::OperatorLog;
 use crate::WorkerCommand;
 
 type OkTrace = TraceAgent<ValSpine<Row, Row, Timestamp, Diff>>;
@@ -45,12 +48,16 @@ pub enum WorkerResponse {
         upper: Timestamp,
     },
     /// The size of this worker's part of an index's arrangement (rows and errors):
-    /// updates held and batches, sent when it changed (at most once a second).
+    /// updates held, batches and bytes, sent when it changed (at most once a second).
     ArrangementSize {
         worker: usize,
         id: GlobalId,
-        records: u64,
-        batches: u64,
+        size: ArrangementSize,
+    },
+    /// This worker's live operators, sent when they changed (at most once a second).
+    Operators {
+        worker: usize,
+        operators: Vec<OperatorStat>,
     },
     /// Sent by worker 0 only (the subscribe sink gathers every update there).
     Subscribe {
@@ -67,8 +74,19 @@ struct IndexState {
     dataflow: usize,
     /// The upper last reported to the dispatcher.
     reported: Timestamp,
-    /// The (records, batches) last reported.
-    reported_size: (u64, u64),
+    /// The size last reported.
+    reported_size: ArrangementSize,
+    /// The bytes of each batch measured so far, by its (lower, upper, updates): batches
+    /// do not change, so each is measured once.
+    batch_bytes: BTreeMap<(Timestamp, Timestamp, usize), u64>,
+}
+
+/// The size of (a worker's part of) an arrangement.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArrangementSize {
+    pub records: u64,
+    pub batches: u64,
+    pub bytes: u64,
 }
 
 pub struct ComputeState {
@@ -84,8 +102,10 @@ pub struct ComputeState {
     sinks: BTreeMap<GlobalId, usize>,
     /// Persist readers shared by this worker's sources.
     readers: Rc<RefCell<ReaderCache>>,
-    /// When arrangement sizes were last reported.
+    /// When arrangement sizes and operators were last reported.
     last_size_report: std::time::Instant,
+    /// This worker's operators and their scheduling time.
+    operator_log: Rc<RefCell<OperatorLog>>,
     /// The shard of every table and materialized view a dataflow imported.
     storage_shards: BTreeMap<GlobalId, ShardId>,
     /// How far each table's and materialized view's history may compact.
@@ -93,8 +113,14 @@ pub struct ComputeState {
 }
 
 impl ComputeState {
-    pub fn new(worker: usize, persist: PersistClient, responses: Sender<WorkerResponse>) -> Self {
+    pub fn new(
+        worker: usize,
+        persist: PersistClient,
+        responses: Sender<WorkerResponse>,
+        operator_log: Rc<RefCell<OperatorLog>>,
+    ) -> Self {
         ComputeState {
+            operator_log,
             worker,
             persist,
             responses,
@@ -131,6 +157,7 @@ impl ComputeState {
             if self.last_size_report.elapsed() >= Duration::from_secs(1) {
                 self.last_size_report = std::time::Instant::now();
                 self.report_sizes();
+                self.report_operators(worker);
             }
             self.readers.borrow_mut().maintain();
             // Activations (sources polling persist) and the dispatcher's unpark wake us.
@@ -214,8 +241,10 @@ impl ComputeState {
                         scope,
                         persist.clone(),
                         Rc::clone(&readers),
-                        shard,
-                        import.desc.arity(),
+                        render::persist_source::SourceShard {
+                            shard_id: shard,
+                            arity: import.desc.arity(),
+                        },
                         &id.to_string(),
                         desc.as_of,
                         desc.until,
@@ -300,7 +329,8 @@ impl ComputeState {
                     probe,
                     dataflow,
                     reported: 0,
-                    reported_size: (0, 0),
+                    reported_size: ArrangementSize::default(),
+                    batch_bytes: BTreeMap::new(),
                 },
             );
         }
@@ -308,32 +338,51 @@ impl ComputeState {
     }
 
     /// Reports every index whose arrangement's size changed since the last report: the
-    /// updates and batches its traces hold (what `mz_internal.mz_arrangement_sizes`
-    /// shows).
+    /// updates, batches and bytes its traces hold (what
+    /// `mz_internal.mz_arrangement_sizes` shows).
     fn report_sizes(&mut self) {
         for (id, index) in &mut self.indexes {
-            let (mut records, mut batches) = (0u64, 0u64);
+            let mut size = ArrangementSize::default();
+            let mut measured = BTreeMap::new();
+            let known = &index.batch_bytes;
+            let mut add = |key: (Timestamp, Timestamp, usize), bytes: &dyn Fn() -> u64| {
+                let b = known.get(&key).copied().unwrap_or_else(bytes);
+                measured.insert(key, b);
+                size.records += key.2 as u64;
+                size.batches += 1;
+                size.bytes += b;
+            };
             index.oks.map_spans(|span| {
                 if let Some(batch) = &span.inner {
-                    records += batch.len() as u64;
-                    batches += 1;
+                    add(batch_key(span, batch.len()), &|| ok_batch_bytes(batch));
                 }
             });
             index.errs.map_spans(|span| {
                 if let Some(batch) = &span.inner {
-                    records += batch.len() as u64;
-                    batches += 1;
+                    add(batch_key(span, batch.len()), &|| err_batch_bytes(batch));
                 }
             });
-            if (records, batches) != index.reported_size {
-                index.reported_size = (records, batches);
+            index.batch_bytes = measured;
+            if size != index.reported_size {
+                index.reported_size = size;
                 let _ = self.responses.send(WorkerResponse::ArrangementSize {
                     worker: self.worker,
                     id: *id,
-                    records,
-                    batches,
+                    size,
                 });
             }
+        }
+    }
+
+    /// Reports this worker's operators, if they changed.
+    fn report_operators(&mut self, worker: &Worker) {
+        let installed: BTreeSet<usize> = worker.installed_dataflows().into_iter().collect();
+        let report = self.operator_log.borrow_mut().report(&installed);
+        if let Some(operators) = report {
+            let _ = self.responses.send(WorkerResponse::Operators {
+                worker: self.worker,
+                operators,
+            });
         }
     }
 
@@ -380,6 +429,46 @@ impl ComputeState {
         }
         self.pending_peeks = still_pending;
     }
+}
+
+/// What identifies a batch of a trace: its span's bounds and its length.
+fn batch_key<B>(span: &Span<Timestamp, B>, len: usize) -> (Timestamp, Timestamp, usize) {
+    let bound = |f: &Antichain<Timestamp>| f.elements().first().copied().unwrap_or(Timestamp::MAX);
+    (bound(span.lower()), bound(span.upper()), len)
+}
+
+/// The bytes of an update's time and diff.
+const UPDATE_BYTES: u64 = std::mem::size_of::<(Timestamp, Diff)>() as u64;
+/// The bytes of a row besides its encoding.
+const ROW_BYTES: u64 = std::mem::size_of::<Row>() as u64;
+
+/// The bytes a batch of an index's rows holds: each key and value row (its encoding
+/// and its header) and each update.
+fn ok_batch_bytes(batch: &<OkTrace as TraceReader>::Batch) -> u64 {
+    let mut bytes = 0;
+    let mut cursor = batch.cursor();
+    while let Some(key) = cursor.get_key(batch) {
+        bytes += ROW_BYTES + key.byte_len() as u64;
+        while let Some(val) = cursor.get_val(batch) {
+            bytes += ROW_BYTES + val.byte_len() as u64;
+            cursor.map_times(batch, |_, _| bytes += UPDATE_BYTES);
+            cursor.step_val(batch);
+        }
+        cursor.step_key(batch);
+    }
+    bytes
+}
+
+/// The bytes a batch of an index's errors holds.
+fn err_batch_bytes(batch: &<ErrTrace as TraceReader>::Batch) -> u64 {
+    let mut bytes = 0;
+    let mut cursor = batch.cursor();
+    while let Some(key) = cursor.get_key(batch) {
+        bytes += std::mem::size_of_val(key) as u64 + key.to_string().len() as u64;
+        cursor.map_times(batch, |_, _| bytes += UPDATE_BYTES);
+        cursor.step_key(batch);
+    }
+    bytes
 }
 
 /// This worker's part of the index's contents at `time`, with `mfp` applied: its

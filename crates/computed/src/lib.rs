@@ -12,18 +12,20 @@
 //! talks over channels; the same commands will cross TCP for separate processes.
 
 pub mod compute_state;
+pub mod logging;
 
 use std::collections::BTreeMap;
 use std::thread::{self, JoinHandle, Thread};
 
 use compute_client::transport::ReplicaEndpoint;
-use compute_client::{ComputeCommand, ComputeResponse, PeekResponse};
+use compute_client::{ComputeCommand, ComputeResponse, OperatorStat, PeekResponse};
 use crossbeam_channel::{select, unbounded, Receiver, Sender};
 use persist::PersistClient;
 use repr::{GlobalId, Timestamp};
 use uuid::Uuid;
 
-use crate::compute_state::{ComputeState, WorkerResponse};
+use crate::compute_state::{ArrangementSize, ComputeState, WorkerResponse};
+use crate::logging::OperatorLog;
 
 /// The merge work an idle arrangement does per scheduling, in records.
 const IDLE_MERGE_EFFORT: isize = 1_000;
@@ -79,7 +81,9 @@ pub fn spawn_replica(
         let index = worker.index();
         let commands = worker_rxs[index].clone();
         let _ = thread_tx.send((index, thread::current()));
-        let mut state = ComputeState::new(index, persist.clone(), response_tx.clone());
+        let operator_log = OperatorLog::register(worker);
+        let mut state =
+            ComputeState::new(index, persist.clone(), response_tx.clone(), operator_log);
         state.run(worker, &commands);
     })?;
     let mut threads: Vec<(usize, Thread)> =
@@ -108,7 +112,8 @@ fn dispatch(
     let mut partial: BTreeMap<Uuid, (usize, PeekResponse)> = BTreeMap::new();
     // Each worker's upper per collection; the replica's upper is their minimum.
     let mut uppers: BTreeMap<GlobalId, (Vec<Timestamp>, Timestamp)> = BTreeMap::new();
-    let mut sizes: BTreeMap<GlobalId, Vec<(u64, u64)>> = BTreeMap::new();
+    let mut sizes: BTreeMap<GlobalId, Vec<ArrangementSize>> = BTreeMap::new();
+    let mut operators: Vec<Vec<OperatorStat>> = vec![Vec::new(); workers.len()];
     let n = workers.len();
     loop {
         select! {
@@ -142,15 +147,28 @@ fn dispatch(
                             let _ = endpoint.responses.send(ComputeResponse::Frontiers { id, upper: min });
                         }
                     }
-                    WorkerResponse::ArrangementSize { worker, id, records, batches } => {
-                        let per_worker = sizes.entry(id).or_insert_with(|| vec![(0, 0); n]);
+                    WorkerResponse::ArrangementSize { worker, id, size } => {
+                        let per_worker = sizes.entry(id).or_insert_with(|| vec![ArrangementSize::default(); n]);
                         if let Some(s) = per_worker.get_mut(worker) {
-                            *s = (records, batches);
+                            *s = size;
                         }
-                        let (records, batches) = per_worker
-                            .iter()
-                            .fold((0, 0), |(r, b), (wr, wb)| (r + wr, b + wb));
-                        let _ = endpoint.responses.send(ComputeResponse::ArrangementSizes { id, records, batches });
+                        let total = per_worker.iter().fold(ArrangementSize::default(), |t, s| ArrangementSize {
+                            records: t.records + s.records,
+                            batches: t.batches + s.batches,
+                            bytes: t.bytes + s.bytes,
+                        });
+                        let _ = endpoint.responses.send(ComputeResponse::ArrangementSizes {
+                            id,
+                            records: total.records,
+                            batches: total.batches,
+                            bytes: total.bytes,
+                        });
+                    }
+                    WorkerResponse::Operators { worker, operators: reported } => {
+                        if let Some(o) = operators.get_mut(worker) {
+                            *o = reported;
+                        }
+                        let _ = endpoint.responses.send(ComputeResponse::Operators { operators: merge_operators(&operators) });
                     }
                     WorkerResponse::Subscribe { id, batch } => {
                         let _ = endpoint.responses.send(ComputeResponse::SubscribeResponse { id, batch });
@@ -163,6 +181,18 @@ fn dispatch(
         let _ = w.send(WorkerCommand::Shutdown);
     }
     threads.iter().for_each(Thread::unpark);
+}
+
+/// The replica's operators: each worker's, with elapsed times summed by operator id.
+fn merge_operators(per_worker: &[Vec<OperatorStat>]) -> Vec<OperatorStat> {
+    let mut merged: BTreeMap<u64, OperatorStat> = BTreeMap::new();
+    for op in per_worker.iter().flatten() {
+        merged
+            .entry(op.id)
+            .and_modify(|m| m.elapsed_ns = m.elapsed_ns.saturating_add(op.elapsed_ns))
+            .or_insert_with(|| op.clone());
+    }
+    merged.into_values().collect()
 }
 
 /// Combines two workers' answers to one peek: errors win over rows, cancellation over both.

@@ -345,8 +345,14 @@ pub struct Coordinator {
     pending_fetches: Vec<PendingFetch>,
     /// The upper each index export reported (maximum over replicas).
     index_uppers: BTreeMap<GlobalId, repr::Timestamp>,
-    /// The (records, batches) of each index's arrangement, as the replica last reported.
-    pub(crate) arrangement_sizes: BTreeMap<GlobalId, (u64, u64)>,
+    /// The (records, batches, bytes) of each index's arrangement, as the replica last
+    /// reported.
+    pub(crate) arrangement_sizes: BTreeMap<GlobalId, (u64, u64, u64)>,
+    /// The replica's operators, as it last reported them.
+    pub(crate) operators: Vec<compute_client::OperatorStat>,
+    /// The time each index's and materialized view's dataflow was last rendered to
+    /// compute from (`mz_internal.mz_compute_as_ofs`).
+    pub(crate) compute_as_ofs: BTreeMap<GlobalId, repr::Timestamp>,
     /// Read holds, and how far each collection's history was allowed to compact.
     holds: compaction::ReadHolds,
     /// Autocommit INSERTs waiting to be written together, and their jobs.
@@ -432,6 +438,8 @@ impl Coordinator {
             pending_fetches: Vec::new(),
             index_uppers: BTreeMap::new(),
             arrangement_sizes: BTreeMap::new(),
+            operators: Vec::new(),
+            compute_as_ofs: BTreeMap::new(),
             holds: compaction::ReadHolds::new(),
             group_commit: Vec::new(),
             commit_waiters: Vec::new(),
@@ -683,6 +691,7 @@ impl Coordinator {
         self.holds
             .hold_build(index.id, as_of, self.storage_inputs(&source));
         self.holds.index_built(index.id, as_of);
+        self.compute_as_ofs.insert(index.id, as_of);
         self.compute.create_dataflow(DataflowDescription {
             debug_name: format!("index-{}", index.name),
             source_imports,
@@ -808,6 +817,7 @@ impl Coordinator {
             tracing::error!(view = %mv.name, error = %e.message, "materialized view inputs compacted");
         }
         self.holds.hold_view_inputs(mv.id, inputs, as_of);
+        self.compute_as_ofs.insert(mv.id, as_of);
         let mut sink_exports = BTreeMap::new();
         sink_exports.insert(
             mv.id,
@@ -2040,8 +2050,13 @@ impl Coordinator {
                 id,
                 records,
                 batches,
+                bytes,
             } => {
-                self.arrangement_sizes.insert(id, (records, batches));
+                self.arrangement_sizes.insert(id, (records, batches, bytes));
+                return;
+            }
+            ControllerResponse::Operators { operators } => {
+                self.operators = operators;
                 return;
             }
             ControllerResponse::FrontierUpper { id, upper } => {

@@ -106,7 +106,7 @@ async fn recursive_views_equal_a_fresh_evaluation_under_changes() {
     let nodes = (edge_count * 3 / 2) as i32;
     let (addr, _server) = start_server().await;
     let client = connect(addr).await;
-    let mut rng = StdRng::seed_from_u64(0x5eed_0f_c10);
+    let mut rng = StdRng::seed_from_u64(0x0005_eed0_fc10);
     let random_edge = |rng: &mut StdRng| (rng.gen_range(0..nodes), rng.gen_range(0..nodes));
 
     exec(&client, "CREATE TABLE edges (src int, dst int)").await;

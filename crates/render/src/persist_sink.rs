@@ -36,9 +36,7 @@ pub fn error_row(arity: usize, error: &EvalError) -> Row {
             persist::codec::encode_versioned("a stored error", ERROR_FORMAT, &fallback)
                 .unwrap_or_default()
         });
-    Row::pack(
-        std::iter::repeat_n(Datum::Null, arity).chain(std::iter::once(Datum::Bytes(&bytes))),
-    )
+    Row::pack(std::iter::repeat_n(Datum::Null, arity).chain(std::iter::once(Datum::Bytes(&bytes))))
 }
 
 /// The inverse of [`error_row`]: a row of a collection of `arity` columns read from
@@ -162,6 +160,9 @@ mod tests {
         let wrong = Row::pack_slice(&[Datum::Int32(1)]);
         assert!(matches!(decode_row(3, wrong), Err(EvalError::Internal(_))));
         let garbage = Row::pack_slice(&[Datum::Bytes(&[ERROR_FORMAT, 0xff])]);
-        assert!(matches!(decode_row(0, garbage), Err(EvalError::Internal(_))));
+        assert!(matches!(
+            decode_row(0, garbage),
+            Err(EvalError::Internal(_))
+        ));
     }
 }

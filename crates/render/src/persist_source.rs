@@ -103,12 +103,18 @@ impl ReaderCache {
     }
 }
 
+/// The shard a source reads, and the number of columns of its collection (a
+/// materialized view's stored errors have one more).
+pub struct SourceShard {
+    pub shard_id: ShardId,
+    pub arity: usize,
+}
+
 pub fn persist_source<'s>(
     scope: Scope<'s, Timestamp>,
     client: PersistClient,
     readers: Rc<RefCell<ReaderCache>>,
-    shard_id: ShardId,
-    arity: usize,
+    SourceShard { shard_id, arity }: SourceShard,
     name: &str,
     as_of: Timestamp,
     until: Option<Timestamp>,
@@ -138,11 +144,9 @@ pub fn persist_source<'s>(
                             let handle = cache.reader(&client, shard_id)?;
                             match handle.snapshot(as_of) {
                                 Ok(updates) => {
-                                    emitted.extend(
-                                        updates
-                                            .into_iter()
-                                            .map(|(row, _, diff)| (decode_row(arity, row), as_of, diff)),
-                                    );
+                                    emitted.extend(updates.into_iter().map(|(row, _, diff)| {
+                                        (decode_row(arity, row), as_of, diff)
+                                    }));
                                     next_frontier = Some(as_of + 1);
                                     // A one-shot read (until = as_of + 1) needs no listen.
                                     if until.is_none_or(|u| u > as_of + 1) {
@@ -160,11 +164,9 @@ pub fn persist_source<'s>(
                             for event in listen.poll().map_err(|e| e.to_string())? {
                                 match event {
                                     ListenEvent::Updates(updates) => emitted.extend(
-                                        updates
-                                            .into_iter()
-                                            .map(|(row, time, diff)| {
-                                                (decode_row(arity, row), time, diff)
-                                            }),
+                                        updates.into_iter().map(|(row, time, diff)| {
+                                            (decode_row(arity, row), time, diff)
+                                        }),
                                     ),
                                     ListenEvent::Progress(upper) => next_frontier = Some(upper),
                                 }
