@@ -42,6 +42,10 @@ pub enum UnaryFunc {
     Lower,
     Upper,
     CharLength,
+    /// A numeric with its trailing fractional zeros removed (`1.50` is `1.5`, `0.00` is
+    /// `0`): what a join on a numeric key compares, since a packed numeric keeps its
+    /// scale and PostgreSQL's `=` ignores it (see `repr::row`).
+    NormalizeNumeric,
     /// Coerces a numeric to `numeric(precision, scale)`: rounds to `scale` digits after
     /// the point and fails with `numeric field overflow` if the result needs more than
     /// `precision - scale` digits before it (PostgreSQL's `apply_typmod`).
@@ -341,6 +345,7 @@ impl fmt::Display for UnaryFunc {
             UnaryFunc::Lower => f.write_str("lower"),
             UnaryFunc::Upper => f.write_str("upper"),
             UnaryFunc::CharLength => f.write_str("char_length"),
+            UnaryFunc::NormalizeNumeric => f.write_str("normalize_numeric"),
             UnaryFunc::NumericTypmod { precision, scale } => {
                 write!(f, "cast_to_numeric({precision},{scale})")
             }
@@ -783,6 +788,10 @@ impl UnaryFunc {
                 other => return Err(type_error("abs", other)),
             },
             UnaryFunc::Cast(to) => return cast(a, *to, arena),
+            UnaryFunc::NormalizeNumeric => match a {
+                Datum::Numeric(v) => Datum::Numeric(v.normalize()),
+                other => return Err(type_error("normalize_numeric", other)),
+            },
             UnaryFunc::Lower | UnaryFunc::Upper => match a {
                 Datum::String(s) => {
                     // Case mapping can lengthen a string (`ß` is `SS`).
@@ -922,7 +931,7 @@ impl UnaryFunc {
                 ScalarType::Bool.nullable(false)
             }
             UnaryFunc::Not => ScalarType::Bool.nullable(input.nullable),
-            UnaryFunc::Neg | UnaryFunc::Abs => input,
+            UnaryFunc::Neg | UnaryFunc::Abs | UnaryFunc::NormalizeNumeric => input,
             UnaryFunc::Cast(to) => to.nullable(input.nullable),
             UnaryFunc::Lower | UnaryFunc::Upper => ScalarType::String.nullable(input.nullable),
             UnaryFunc::CharLength => ScalarType::Int32.nullable(input.nullable),
@@ -2670,6 +2679,7 @@ mod tests {
                 UnaryFunc::Abs,
                 UnaryFunc::Lower,
                 UnaryFunc::CharLength,
+                UnaryFunc::NormalizeNumeric,
             ] {
                 let _ = func.eval(d, &arena);
             }

@@ -17,7 +17,9 @@
 //! - Values that PostgreSQL holds equal but prints differently pack differently:
 //!   numerics that differ only in scale (`1.5` and `1.50`) and intervals that differ
 //!   only in how they split months, days and time (`1 mon` and `30 days`). `GROUP BY`,
-//!   `DISTINCT` and joins on such columns keep them apart where PostgreSQL merges them.
+//!   `DISTINCT` and set operations on such columns keep them apart where PostgreSQL
+//!   merges them. (Joins on numeric keys compare normalised numerics: see the
+//!   planner's predicate pushdown.)
 //!   The same holds for such values inside jsonb (`1.0` and `1`) and arrays.
 //!
 //! A uuid packs as its 16 bytes. A jsonb value packs as its canonical bytes

@@ -1,8 +1,20 @@
 //! Predicate pushdown: a Filter above a Join moves its equalities between inputs into
-//! the join's equivalences, and its predicates on one input down onto that input; a
+//! the join's equivalences (numeric sides normalised, see [`equality_key`]), and its predicates on one input down onto that input; a
 //! Filter above a FlatMap moves its predicates on the FlatMap's input below it.
 
-use expr::{BinaryFunc, MirRelationExpr, MirScalarExpr};
+use expr::{BinaryFunc, MirRelationExpr, MirScalarExpr, UnaryFunc};
+use repr::{ColumnType, ScalarType};
+
+/// What a join compares for the SQL `=` of `e` and another expression: `e` itself,
+/// except that a numeric loses its trailing zeros, since join keys compare packed
+/// bytes and `1.50 = 1.5` in PostgreSQL.
+fn equality_key(e: &MirScalarExpr, types: &[ColumnType]) -> MirScalarExpr {
+    if e.typ(types).scalar_type == ScalarType::Numeric {
+        e.clone().call_unary(UnaryFunc::NormalizeNumeric)
+    } else {
+        e.clone()
+    }
+}
 
 /// Splits `a AND b` into separate predicates, so each can move on its own.
 fn split_conjunctions(predicates: Vec<MirScalarExpr>) -> Vec<MirScalarExpr> {
@@ -59,6 +71,7 @@ pub fn pushdown(expr: &mut MirRelationExpr) {
                     .all(|c| *c >= offsets[i] && *c < offsets[i] + arities[i])
                     .then_some(i)
             };
+            let types: Vec<ColumnType> = inputs.iter().flat_map(|i| i.typ().column_types).collect();
             let mut pushed: Vec<Vec<MirScalarExpr>> = vec![Vec::new(); inputs.len()];
             let mut kept = Vec::new();
             for p in predicates.drain(..) {
@@ -79,7 +92,10 @@ pub fn pushdown(expr: &mut MirRelationExpr) {
                                 local.permute(&map);
                                 pushed[i].push(local);
                             }
-                            equivalences.push(vec![(**expr1).clone(), (**expr2).clone()]);
+                            equivalences.push(vec![
+                                equality_key(expr1, &types),
+                                equality_key(expr2, &types),
+                            ]);
                             continue;
                         }
                     }
@@ -179,5 +195,30 @@ mod tests {
                 MirScalarExpr::column(1).call_binary(five, BinaryFunc::Gt)
             ])
         );
+    }
+
+    #[test]
+    fn numeric_equalities_join_on_normalized_keys() {
+        let get = |id| MirRelationExpr::Get {
+            id: GlobalId::User(id),
+            typ: RelationType::new(vec![ScalarType::Numeric.nullable(true)]),
+            name: format!("t{id}"),
+        };
+        let mut e = MirRelationExpr::Join {
+            inputs: vec![get(1), get(2)],
+            equivalences: vec![],
+        }
+        .filter(vec![
+            MirScalarExpr::column(0).call_binary(MirScalarExpr::column(1), BinaryFunc::Eq)
+        ]);
+        pushdown(&mut e);
+        let MirRelationExpr::Filter { input, .. } = &e else {
+            panic!("{e}")
+        };
+        let MirRelationExpr::Join { equivalences, .. } = &**input else {
+            panic!("{e}")
+        };
+        let key = |c| MirScalarExpr::column(c).call_unary(UnaryFunc::NormalizeNumeric);
+        assert_eq!(equivalences, &vec![vec![key(0), key(1)]]);
     }
 }
