@@ -95,7 +95,10 @@ fn plan_node(expr: &MirRelationExpr, now: Now) -> Result<Plan, PlanError> {
             body,
         } => Plan::LetRec {
             ids: ids.clone(),
-            values: values.iter().map(|v| plan_node(v, now)).collect::<Result<_, _>>()?,
+            values: values
+                .iter()
+                .map(|v| plan_node(v, now))
+                .collect::<Result<_, _>>()?,
             limit: *limit,
             body: Box::new(plan_node(body, now)?),
         },

@@ -573,30 +573,30 @@ impl HirScalarExpr {
                     result
                 } else {
                     MirRelationExpr::Reduce {
-                    input: Box::new(result),
-                    group_key: (0..k).map(MirScalarExpr::Column).collect(),
-                    aggregates: vec![
-                        AggregateExpr {
-                            func: AggregateFunc::Count,
-                            expr: MirScalarExpr::literal(Datum::True, ScalarType::Bool),
-                            distinct: false,
-                        },
-                        AggregateExpr {
-                            func: AggregateFunc::Max,
-                            expr: MirScalarExpr::Column(k),
-                            distinct: false,
-                        },
-                    ],
-                }
-                .map(vec![MirScalarExpr::If {
-                    cond: Box::new(MirScalarExpr::Column(k).call_binary(
-                        MirScalarExpr::literal(Datum::Int64(1), ScalarType::Int64),
-                        BinaryFunc::Gt,
-                    )),
-                    then: Box::new(error),
-                    els: Box::new(MirScalarExpr::Column(k + 1)),
-                }])
-                .project((0..k).chain([k + 2]).collect())
+                        input: Box::new(result),
+                        group_key: (0..k).map(MirScalarExpr::Column).collect(),
+                        aggregates: vec![
+                            AggregateExpr {
+                                func: AggregateFunc::Count,
+                                expr: MirScalarExpr::literal(Datum::True, ScalarType::Bool),
+                                distinct: false,
+                            },
+                            AggregateExpr {
+                                func: AggregateFunc::Max,
+                                expr: MirScalarExpr::Column(k),
+                                distinct: false,
+                            },
+                        ],
+                    }
+                    .map(vec![MirScalarExpr::If {
+                        cond: Box::new(MirScalarExpr::Column(k).call_binary(
+                            MirScalarExpr::literal(Datum::Int64(1), ScalarType::Int64),
+                            BinaryFunc::Gt,
+                        )),
+                        then: Box::new(error),
+                        els: Box::new(MirScalarExpr::Column(k + 1)),
+                    }])
+                    .project((0..k).chain([k + 2]).collect())
                 };
                 let full = single.union(
                     sub_outer
