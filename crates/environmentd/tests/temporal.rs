@@ -240,3 +240,92 @@ async fn a_window_arrangement_stays_bounded() {
     exec(&client, "DROP INDEX last_2s_idx").await;
     assert_eq!(arrangement_records(&client).await, None);
 }
+
+/// Tumbling windows over a stream, kept for a second after they close: the windowed
+/// rows' index and the per-window counts hold the last few windows, not everything
+/// that flowed through (the GreptimeDB "materialize window": data older than the
+/// window is dropped and its memory released).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tumbling_windows_keep_only_recent_state() {
+    let total: i64 = std::env::var("FRESHET_WINDOW_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let batch: i64 = 10_000;
+    let (addr, _server) = start_server().await;
+    let client = connect(addr).await;
+    exec(&client, "CREATE TABLE stream (id int, ts timestamptz)").await;
+    exec(
+        &client,
+        "CREATE VIEW recent AS SELECT id, window_start FROM TUMBLE(stream, ts, INTERVAL '1 second') \
+         WHERE mz_now() < window_end + INTERVAL '1 second'",
+    )
+    .await;
+    exec(&client, "CREATE INDEX recent_idx ON recent (id)").await;
+    exec(
+        &client,
+        "CREATE MATERIALIZED VIEW per_second AS SELECT window_start, count(*) AS n \
+         FROM TUMBLE(stream, ts, INTERVAL '1 second') \
+         WHERE mz_now() < window_end + INTERVAL '1 second' GROUP BY window_start",
+    )
+    .await;
+    let mut max_records = 0;
+    let mut max_windows = 0;
+    let mut sent = 0;
+    while sent < total {
+        let n = batch.min(total - sent);
+        exec(
+            &client,
+            &format!(
+                "INSERT INTO stream SELECT g, mz_now() FROM generate_series({}, {}) g",
+                sent + 1,
+                sent + n
+            ),
+        )
+        .await;
+        sent += n;
+        if let Some(records) = arrangement_records(&client).await {
+            max_records = max_records.max(records);
+        }
+        let windows: i64 = rows(&client, "SELECT count(*) FROM per_second").await[0][0]
+            .parse()
+            .unwrap();
+        max_windows = max_windows.max(windows);
+        // The per-window counts add up to the rows of the windows still kept.
+        let counted = rows(
+            &client,
+            "SELECT (SELECT coalesce(sum(n), 0) FROM per_second) = (SELECT count(*) FROM recent)",
+        )
+        .await;
+        assert_eq!(counted[0][0], "t", "per-window counts match the kept rows");
+    }
+    sleep(Duration::from_secs(3)).await;
+    let left = rows(
+        &client,
+        "SELECT (SELECT count(*) FROM recent), (SELECT count(*) FROM per_second)",
+    )
+    .await;
+    let mut after = arrangement_records(&client).await.unwrap();
+    for _ in 0..120 {
+        if after <= 2 * batch {
+            break;
+        }
+        sleep(Duration::from_millis(500)).await;
+        after = arrangement_records(&client).await.unwrap();
+    }
+    println!(
+        "tumbling windows: {total} rows; the windowed rows' index held at most {max_records} \
+         updates, {after} after the windows closed; at most {max_windows} windows kept"
+    );
+    assert_eq!(left[0], vec!["0", "0"], "closed windows are gone");
+    assert!(
+        max_records < total,
+        "the windows' arrangement grew with the stream: {max_records} updates for {total} rows"
+    );
+    // A window lasts two seconds (one open, one kept): a handful at once.
+    assert!(max_windows <= 5, "{max_windows} windows kept at once");
+    assert!(
+        after <= 2 * batch,
+        "{after} updates left once the windows closed"
+    );
+}

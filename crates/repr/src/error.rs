@@ -116,6 +116,14 @@ pub enum EvalError {
     /// A broken invariant (a type the planner should have ruled out), never bad data.
     #[error("{0}")]
     Internal(String),
+    // New variants go last: errors are stored in materialized views' shards by
+    // variant index.
+    /// `date_bin` with a stride of zero or less (22008).
+    #[error("stride must be greater than zero")]
+    DateBinStride,
+    /// `date_bin` with a stride of months or years (0A000).
+    #[error("timestamps cannot be binned into intervals containing months or years")]
+    DateBinMonths,
 }
 
 impl EvalError {
@@ -154,6 +162,8 @@ impl EvalError {
             EvalError::InvalidNthValueArgument => "22016",
             EvalError::NotNullViolation { .. } => "23502",
             EvalError::MultipleRowsFromSubquery => "21000",
+            EvalError::DateBinStride => "22008",
+            EvalError::DateBinMonths => "0A000",
             EvalError::Internal(_) => "XX000",
         }
     }

@@ -376,6 +376,25 @@ fn rewrite_mutually_recursive(
     Ok(Some(out))
 }
 
+/// Parses one query (the SQL a windowing function in FROM stands for).
+pub fn parse_query(sql: &str) -> Result<ast::Query, PlanError> {
+    let line_starts = line_starts(sql);
+    let dialect = PostgreSqlDialect {};
+    let mut parser = Parser::new(&dialect)
+        .try_with_sql(sql)
+        .map_err(|e| parse_error(e, sql, 0, &line_starts))?;
+    let query = parser
+        .parse_query()
+        .map_err(|e| parse_error(e, sql, 0, &line_starts))?;
+    if parser.peek_token().token != Token::EOF {
+        return Err(PlanError::Parse {
+            message: format!("syntax error at or near \"{}\"", parser.peek_token().token),
+            position: None,
+        });
+    }
+    Ok(*query)
+}
+
 /// Parses one scalar expression (a column's stored DEFAULT).
 pub fn parse_expr(sql: &str) -> Result<ast::Expr, PlanError> {
     let line_starts = line_starts(sql);

@@ -896,19 +896,14 @@ pub fn make_interval(
 /// `stride`, aligned to `origin`, that holds `source`.
 pub fn date_bin(stride: Interval, source: i64, origin: i64) -> Result<i64, EvalError> {
     if stride.months != 0 {
-        return Err(EvalError::FeatureNotSupported(
-            "binning timestamps into intervals containing months or years".into(),
-        ));
+        return Err(EvalError::DateBinMonths);
     }
     let stride_micros = i64::from(stride.days)
         .checked_mul(MICROS_PER_DAY)
         .and_then(|s| s.checked_add(stride.micros))
         .ok_or_else(adt::interval_out_of_range)?;
     if stride_micros <= 0 {
-        // PostgreSQL: 22008 `stride must be greater than zero`.
-        return Err(EvalError::DatetimeFieldOutOfRange(
-            "stride must be greater than zero".into(),
-        ));
+        return Err(EvalError::DateBinStride);
     }
     let diff = source
         .checked_sub(origin)

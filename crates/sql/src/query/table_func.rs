@@ -299,6 +299,9 @@ pub(super) fn plan_function_item(
     item: &FunctionItem,
     left: Option<(HirRelationExpr, Scope)>,
 ) -> Result<(HirRelationExpr, Scope), PlanError> {
+    if let Some(query) = window_query(item)? {
+        return plan_window_item(qcx, item, &query, left);
+    }
     if !set_returning_function(&item.name) {
         return Err(PlanError::unsupported(format!(
             "function {} in FROM",
@@ -370,6 +373,129 @@ pub(super) fn plan_function_item(
             input: Box::new(input),
             func,
             exprs,
+        },
+        left_scope.concat(scope),
+    ))
+}
+
+/// The query a windowing function in FROM stands for, if `item` is one:
+///
+/// - `TUMBLE(relation, time_column, size [, origin])`: the relation's rows, each with
+///   the fixed window `[window_start, window_end)` of length `size` that holds its
+///   time, windows starting at `origin` (default the epoch) plus multiples of `size`.
+/// - `HOP(relation, time_column, hop, size [, origin])`: each row once per sliding
+///   window holding its time: windows of length `size` starting every `hop` (so
+///   `size / hop` windows per row when `hop` divides `size`; none when the row falls
+///   in a gap between windows shorter than `hop`).
+///
+/// Both are `date_bin` underneath (RisingWave's and Flink's table-valued windows, in
+/// SQL Freshet already maintains): `window_start` and `window_end` are expressions of
+/// the row's time, so a temporal filter on `window_end` bounds a windowed view's state.
+fn window_query(item: &FunctionItem) -> Result<Option<ast::Query>, PlanError> {
+    let (hop, arity) = match item.name.as_str() {
+        "tumble" => (false, 3..=4),
+        "hop" => (true, 4..=5),
+        _ => return Ok(None),
+    };
+    if item.with_ordinality {
+        return Err(PlanError::unsupported(format!(
+            "{} WITH ORDINALITY",
+            item.name.to_uppercase()
+        )));
+    }
+    let upper = item.name.to_uppercase();
+    if !arity.contains(&item.args.len()) {
+        return Err(PlanError::UnknownFunction(format!(
+            "{} with {} arguments (expected relation, time column, {}[, origin])",
+            item.name,
+            item.args.len(),
+            if hop { "hop, size" } else { "size" }
+        )));
+    }
+    let relation = match item.args[0] {
+        e @ (ast::Expr::Identifier(_) | ast::Expr::CompoundIdentifier(_)) => e.to_string(),
+        other => {
+            return Err(PlanError::Syntax(format!(
+                "the first argument of {upper} must name a table or view, not {other}"
+            )))
+        }
+    };
+    let column = match item.args[1] {
+        ast::Expr::Identifier(i) => i.to_string(),
+        other => {
+            return Err(PlanError::Syntax(format!(
+                "the second argument of {upper} must name a column, not {other}"
+            )))
+        }
+    };
+    // The origin, as an untyped literal, takes the time column's type.
+    let origin = |i: usize| {
+        item.args
+            .get(i)
+            .map(|e| format!("({e})"))
+            .unwrap_or_else(|| "'1970-01-01 00:00:00+00'".into())
+    };
+    let sql = if hop {
+        let (hop, size, origin) = (item.args[2], item.args[3], origin(4));
+        // The windows holding t start at the multiples of `hop` in (t - size, t].
+        format!(
+            "SELECT __freshet_r.*, __freshet_w AS window_start, \
+                    __freshet_w + ({size}) AS window_end \
+             FROM {relation} AS __freshet_r, generate_series( \
+                 date_bin(({hop}), __freshet_r.{column} - ({size}), {origin}) + ({hop}), \
+                 date_bin(({hop}), __freshet_r.{column}, {origin}), ({hop})) AS __freshet_w"
+        )
+    } else {
+        let (size, origin) = (item.args[2], origin(3));
+        format!(
+            "SELECT *, date_bin(({size}), {column}, {origin}) AS window_start, \
+                    date_bin(({size}), {column}, {origin}) + ({size}) AS window_end \
+             FROM {relation}"
+        )
+    };
+    match crate::parse::parse_query(&sql) {
+        Ok(query) => Ok(Some(query)),
+        Err(e) => Err(PlanError::Syntax(format!(
+            "in the arguments of {upper}: {e}"
+        ))),
+    }
+}
+
+/// Plans a windowing function (see [`window_query`]) as a FROM item: its relation,
+/// cross joined with `left` when FROM items come before it.
+fn plan_window_item(
+    qcx: &QueryContext,
+    item: &FunctionItem,
+    query: &ast::Query,
+    left: Option<(HirRelationExpr, Scope)>,
+) -> Result<(HirRelationExpr, Scope), PlanError> {
+    let (expr, mut names) = plan_nested_query(qcx, query)?;
+    let table = match item.alias {
+        Some(alias) => {
+            if alias.columns.len() > names.len() {
+                return Err(PlanError::Syntax(format!(
+                    "too many column aliases specified for function {}",
+                    item.name
+                )));
+            }
+            for (i, c) in alias.columns.iter().enumerate() {
+                names[i] = normalize_ident(&c.name);
+            }
+            normalize_ident(&alias.name)
+        }
+        None => item.name.clone(),
+    };
+    let scope = Scope::from_names(Some(&table), &names);
+    let Some((left, left_scope)) = left else {
+        return Ok((expr, scope));
+    };
+    left_scope.check_disjoint(&scope)?;
+    Ok((
+        HirRelationExpr::Join {
+            left: Box::new(left),
+            right: Box::new(expr),
+            on: HirScalarExpr::literal(Datum::True, ScalarType::Bool),
+            kind: JoinKind::Inner,
         },
         left_scope.concat(scope),
     ))
