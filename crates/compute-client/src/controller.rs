@@ -283,6 +283,7 @@ mod tests {
         let mut dataflow = DataflowDescription {
             debug_name: "s".into(),
             source_imports: BTreeMap::new(),
+            index_imports: BTreeMap::new(),
             objects_to_build: vec![],
             index_exports: BTreeMap::new(),
             sink_exports: BTreeMap::new(),

@@ -85,6 +85,10 @@ pub struct SubscribeBatch {
 pub struct DataflowDescription {
     pub debug_name: String,
     pub source_imports: BTreeMap<GlobalId, SourceImport>,
+    /// Collections read from an index another dataflow of the replica maintains: the
+    /// collection's id (an indexed view) and the index's.
+    #[serde(default)]
+    pub index_imports: BTreeMap<GlobalId, GlobalId>,
     /// Built in order; later objects may read earlier ones.
     pub objects_to_build: Vec<BuildDesc>,
     pub index_exports: BTreeMap<GlobalId, IndexExport>,

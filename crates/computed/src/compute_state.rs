@@ -35,6 +35,8 @@ use crate::WorkerCommand;
 
 type OkTrace = TraceAgent<ValSpine<Row, Row, Timestamp, Diff>>;
 type ErrTrace = TraceAgent<KeySpine<EvalError, Timestamp, Diff>>;
+/// An index's traces: its rows and its errors.
+type IndexTraces = (OkTrace, ErrTrace);
 
 /// What a worker reports to the dispatcher.
 pub enum WorkerResponse {
@@ -233,8 +235,53 @@ impl ComputeState {
                 }
             }
         }
+        // The traces of the indexes it reads, by the collection each holds.
+        let mut imported: Vec<(GlobalId, GlobalId, Option<IndexTraces>)> = desc
+            .index_imports
+            .iter()
+            .map(|(id, index_id)| {
+                let traces = self
+                    .indexes
+                    .get(index_id)
+                    .map(|i| (i.oks.clone(), i.errs.clone()));
+                (*id, *index_id, traces)
+            })
+            .collect();
         let exports = worker.dataflow_named::<Timestamp, _, _>(&desc.debug_name, |scope| {
             let mut ctx = Context::new(scope, desc.as_of);
+            // An index's updates as of the dataflow's as_of (and before its until),
+            // its rows and its errors.
+            let since = Antichain::from_elem(desc.as_of);
+            let until = desc.until.map(Antichain::from_elem).unwrap_or_default();
+            for (id, index_id, traces) in &mut imported {
+                let bundle = match traces {
+                    Some((oks, errs)) => {
+                        let (oks, _) = oks.import_frontier_core(
+                            scope,
+                            &format!("ImportIndex({index_id})"),
+                            since.clone(),
+                            until.clone(),
+                        );
+                        let (errs, _) = errs.import_frontier_core(
+                            scope,
+                            &format!("ImportIndexErrors({index_id})"),
+                            since.clone(),
+                            until.clone(),
+                        );
+                        CollectionBundle {
+                            oks: oks.as_collection(|_key, row| row.clone()),
+                            errs: errs.as_collection(|error, _| error.clone()),
+                        }
+                    }
+                    None => {
+                        let error = EvalError::Internal(format!(
+                            "index {index_id} was dropped before a read of it"
+                        ));
+                        ctx.render_plan(&expr::Plan::Constant { rows: Err(error) })
+                    }
+                };
+                ctx.insert(*id, bundle);
+            }
             for (id, import) in &desc.source_imports {
                 let bundle = match import.shard_id.parse::<ShardId>() {
                     Ok(shard) => render::persist_source::persist_source(

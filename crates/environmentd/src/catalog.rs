@@ -889,6 +889,15 @@ impl Catalog {
     pub fn indexes_on(&self, id: GlobalId) -> impl Iterator<Item = &IndexEntry> {
         self.indexes().filter(move |i| i.on == id)
     }
+
+    /// The index a one-shot read of the view `id` reads (its first), if it is a view
+    /// with one.
+    pub fn view_index(&self, id: GlobalId) -> Option<&IndexEntry> {
+        match self.entry(id) {
+            Some(CatalogEntry::View(_)) => self.indexes_on(id).next(),
+            _ => None,
+        }
+    }
 }
 
 impl SqlCatalog for Catalog {
@@ -985,6 +994,10 @@ impl SqlCatalog for SessionCatalog<'_> {
 
     fn name_context(&self) -> NameContext {
         self.context.clone()
+    }
+
+    fn reads_view_index(&self, id: GlobalId) -> bool {
+        self.catalog.view_index(id).is_some()
     }
 }
 

@@ -629,6 +629,10 @@ impl Coordinator {
                      not maintained by a materialized view, index or subscription",
                 ));
             }
+            if self.catalog.view_index(id).is_some() {
+                // Read from its index (see `index_imports`).
+                continue;
+            }
             let (shard_id, desc) = self
                 .catalog
                 .shard_of(id)
@@ -636,6 +640,16 @@ impl Coordinator {
             imports.insert(id, SourceImport { shard_id, desc });
         }
         Ok(imports)
+    }
+
+    /// The indexed views a one-shot read of `source` reads from their indexes, with
+    /// the index each reads.
+    fn index_imports(&self, source: &MirRelationExpr) -> BTreeMap<GlobalId, GlobalId> {
+        source
+            .depends_on()
+            .into_iter()
+            .filter_map(|id| self.catalog.view_index(id).map(|i| (id, i.id)))
+            .collect()
     }
 
     /// Renders a dataflow that maintains `index`: the indexed table read from persist
@@ -695,6 +709,7 @@ impl Coordinator {
         self.compute.create_dataflow(DataflowDescription {
             debug_name: format!("index-{}", index.name),
             source_imports,
+            index_imports: BTreeMap::new(),
             objects_to_build,
             index_exports,
             sink_exports: BTreeMap::new(),
@@ -830,6 +845,7 @@ impl Coordinator {
         self.compute.create_dataflow(DataflowDescription {
             debug_name: format!("materialized-view-{}", mv.name),
             source_imports,
+            index_imports: BTreeMap::new(),
             objects_to_build: vec![BuildDesc {
                 id: mv.id,
                 plan: sql::lir::plan_to_lir(&source)?,
@@ -852,11 +868,18 @@ impl Coordinator {
         let Ok(expr::Plan::Get { id, mfp }) = sql::lir::plan_to_lir(source) else {
             return None;
         };
-        let column_types = source.depends_on().into_iter().next().and_then(|on| {
-            self.catalog
-                .shard_of(on)
-                .map(|(_, desc)| desc.typ.column_types)
-        });
+        let column_types =
+            source
+                .depends_on()
+                .into_iter()
+                .next()
+                .and_then(|on| match self.catalog.entry(on) {
+                    Some(CatalogEntry::View(v)) => Some(v.desc.typ.column_types.clone()),
+                    _ => self
+                        .catalog
+                        .shard_of(on)
+                        .map(|(_, desc)| desc.typ.column_types),
+                });
         let mut best: Option<FastPath> = None;
         for index in self.catalog.indexes_on(id) {
             let columns: Option<Vec<usize>> = index
@@ -1817,7 +1840,9 @@ impl Coordinator {
                 mut text,
                 source,
             } => {
-                if let Some(path) = source.as_ref().and_then(|s| self.fast_path(s)) {
+                let fast_path = source.as_ref().and_then(|s| self.fast_path(s));
+                let dataflow = fast_path.is_none();
+                if let Some(path) = fast_path {
                     let how = match &path.key {
                         Some(key) => {
                             let values: Vec<String> = key.iter().map(|d| d.to_string()).collect();
@@ -1829,6 +1854,22 @@ impl Coordinator {
                         "\nFast path: reads index {} directly ({how}), no dataflow\n",
                         path.index_name
                     ));
+                }
+                // Views read from their indexes rather than computed from their inputs.
+                if let Some(source) = source.as_ref().filter(|_| dataflow) {
+                    for (view, index) in self.index_imports(source) {
+                        let name = |id| {
+                            self.catalog
+                                .entry(id)
+                                .map(|e| e.name().to_string())
+                                .unwrap_or_else(|| id.to_string())
+                        };
+                        text.push_str(&format!(
+                            "\nReads view {} ({view}) from its index {}\n",
+                            name(view),
+                            name(index)
+                        ));
+                    }
                 }
                 let rows = vec![Row::pack_slice(&[Datum::String(&text)])];
                 done(Ok(ExecuteResponse::Rows {
@@ -2016,6 +2057,7 @@ impl Coordinator {
         let dataflow = DataflowDescription {
             debug_name: format!("peek-{index_id}"),
             source_imports,
+            index_imports: self.index_imports(&source),
             objects_to_build: vec![BuildDesc {
                 id: object_id,
                 plan,

@@ -299,4 +299,10 @@ pub trait SqlCatalog {
     fn name_context(&self) -> NameContext {
         NameContext::default()
     }
+
+    /// Whether a one-shot read of the view `id` should read one of its indexes rather
+    /// than plan its query in place.
+    fn reads_view_index(&self, _id: GlobalId) -> bool {
+        false
+    }
 }

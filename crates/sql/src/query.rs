@@ -259,6 +259,11 @@ pub struct QueryContext<'a> {
     /// a SELECT or an INSERT, which evaluate once, refused where the result is
     /// maintained (see [`refuse_volatile`]).
     pub volatile: std::cell::Cell<bool>,
+    /// Whether a view with an index is read from the index (a `Get` of the view)
+    /// rather than planned in place: true for one-shot reads, false while a view's
+    /// definition or a subscription is planned (maintained dataflows compute views
+    /// from their inputs).
+    pub read_view_indexes: std::cell::Cell<bool>,
 }
 
 /// The error for a volatile function where a result is maintained (`what`): its value
@@ -284,6 +289,7 @@ impl<'a> QueryContext<'a> {
             written_names: RefCell::new(None),
             outer_aggregates: RefCell::new(Vec::new()),
             volatile: std::cell::Cell::new(false),
+            read_view_indexes: std::cell::Cell::new(true),
         }
     }
 }
@@ -616,7 +622,9 @@ pub fn plan_view_definition(
         return Ok((expr, names, printed));
     };
     let saved = qcx.written_names.replace(Some(Vec::new()));
+    let reads_indexes = qcx.read_view_indexes.replace(false);
     let planned = plan_nested_query(qcx, &reparsed);
+    qcx.read_view_indexes.set(reads_indexes);
     let written = qcx.written_names.replace(saved).unwrap_or_default();
     let (expr, names) = planned?;
     refuse_volatile(qcx, "a view or materialized view")?;
@@ -1728,6 +1736,16 @@ fn plan_table_factor(
                     typ: item.desc.typ.clone(),
                     name: item.name.clone(),
                 },
+                // A one-shot read of an indexed view reads the index.
+                ItemKind::View
+                    if qcx.read_view_indexes.get() && qcx.catalog.reads_view_index(item.id) =>
+                {
+                    HirRelationExpr::Get {
+                        id: item.id,
+                        typ: item.desc.typ.clone(),
+                        name: item.name.clone(),
+                    }
+                }
                 ItemKind::View => plan_view(qcx, item)?,
                 ItemKind::Index => {
                     return Err(PlanError::WrongObjectType(format!(

@@ -676,6 +676,8 @@ pub fn plan_subscribe(
             }
         }
     };
+    // A subscription's dataflow computes the views it reads from their inputs.
+    qcx.read_view_indexes.set(false);
     let planned = query::plan_root_query(qcx, &query)?;
     query::refuse_volatile(qcx, "SUBSCRIBE")?;
     let source = finishing_into_expr(crate::optimize(planned.expr.lower()?), &planned.finishing);

@@ -160,12 +160,19 @@ impl Coordinator {
         Ok(())
     }
 
-    /// The tables and materialized views `source` reads (what a dataflow imports).
+    /// The collections `source` reads, which a read of it holds: its tables and
+    /// materialized views, and the index of each view it reads from an index.
     pub(super) fn storage_inputs(&self, source: &MirRelationExpr) -> Vec<GlobalId> {
         source
             .depends_on()
             .into_iter()
-            .filter(|id| self.catalog.shard_of(*id).is_some())
+            .filter_map(|id| {
+                if self.catalog.shard_of(id).is_some() {
+                    Some(id)
+                } else {
+                    self.catalog.view_index(id).map(|i| i.id)
+                }
+            })
             .collect()
     }
 

@@ -325,6 +325,7 @@ impl Coordinator {
         self.compute.create_dataflow(DataflowDescription {
             debug_name: format!("subscribe-{subscribe_id}"),
             source_imports,
+            index_imports: Default::default(),
             objects_to_build: vec![BuildDesc {
                 id: object_id,
                 plan: lir,

@@ -146,7 +146,7 @@ fn value(rng: &mut Rng, column: &Column, base: Option<&str>) -> String {
             let delta = match rng.below(10) {
                 0..=5 => rng.range(-5, 5),
                 6..=8 => rng.range(-100, 100),
-                _ => rng.range(-1000, 1000) - base,
+                _ => rng.range(-1000, 1000).saturating_sub(base),
             };
             let v = base
                 .saturating_add(delta)

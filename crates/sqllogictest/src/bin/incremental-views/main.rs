@@ -17,8 +17,8 @@
 //!   growing past `--max-rss-mb`;
 //! - neither: a query the view path rejects at CREATE (counted per SQLSTATE), a query
 //!   that no longer plans against the file's final schema, a round in which the
-//!   recomputation fails on the random data (division by zero, overflow; a
-//!   materialized view keeps no errors, so it is not compared then), and queries left
+//!   recomputation fails on the random data (division by zero, overflow; both views
+//!   must then fail too, with any error), and queries left
 //!   out by [`corpus::Exclusion`] (LIMIT/OFFSET/DISTINCT ON, clock or random reads,
 //!   unordered string_agg).
 //!
@@ -1095,8 +1095,6 @@ async fn check_query(
             (_, Err(e)) if e.is_internal() || e.is_fatal() => {
                 findings.push(Finding::Failure(format!("{which} {name}: {e}")));
             }
-            // A materialized view keeps no errors (doc/architecture.md, Known limits).
-            (Err(_), _) if is_mv => {}
             (Err(e), Ok(rows)) => findings.push(Finding::Mismatch(format!(
                 "{which} {name} returned {} rows where the recomputation fails with {e}",
                 rows.len()
