@@ -791,8 +791,10 @@ async fn create_views(
     let context = |what: &str| format!("{label}: line {}: {what}", q.line);
 
     let mv_name = format!("inc_m{k}");
+    // The views keep an hour of history, so a round's reads `AS OF` its timestamp
+    // stay valid however long the round's checks take on a loaded machine.
     let create_mv = format!(
-        "CREATE MATERIALIZED VIEW {mv_name} ({columns}) AS {}",
+        "CREATE MATERIALIZED VIEW {mv_name} ({columns}) WITH (RETAIN HISTORY FOR '1h') AS {}",
         q.sql
     );
     let mut mv = None;
@@ -818,9 +820,13 @@ async fn create_views(
     let view_name = format!("inc_v{k}");
     let create_view = format!("CREATE VIEW {view_name} ({columns}) AS {}", q.sql);
     let create_index = format!("CREATE DEFAULT INDEX ON {view_name}");
+    let retain = format!("ALTER INDEX {view_name}_primary_idx SET (RETAIN HISTORY FOR '1h')");
     let mut view = None;
     let created = match query(client, &create_view, wait).await {
-        Ok(_) => query(client, &create_index, wait).await.map(|_| ()),
+        Ok(_) => match query(client, &create_index, wait).await {
+            Ok(_) => query(client, &retain, wait).await.map(|_| ()),
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     match created {
@@ -841,6 +847,7 @@ async fn create_views(
             }
             creates.push(create_view);
             creates.push(create_index);
+            creates.push(retain);
         }
         Err(e) if e.is_fatal() => bail!("{create_view}: {e}"),
         Err(e) => {
@@ -1085,6 +1092,11 @@ async fn check_query(
             return (counts, findings);
         }
         findings.push(Finding::RecomputeError(e.code()));
+        // The tables' history at `as_of` is gone (they keep a second of it, and a
+        // loaded machine took longer to get here): nothing to compare with.
+        if e.code() == "22023" {
+            return (counts, findings);
+        }
     }
     let expected = expected.map(multiset);
     for (which, name) in [("materialized view", &l.mv), ("indexed view", &l.view)] {
