@@ -172,7 +172,7 @@ async fn main() -> Result<()> {
         (p.len() + a.len() + b.len()) as f64 / 1e6
     ));
     report.note(
-        "windows are 10 s tumbling windows written `date_time / 10000` (no TUMBLE/HOP or window functions in Freshet yet); \
+        "windows are 10 s tumbling windows written `date_time / 10000` in both (the events carry integer milliseconds; TUMBLE takes timestamps); \
          q1's currency conversion is integer arithmetic (`price * 908 / 1000`) in both",
     );
     drop(generated);
