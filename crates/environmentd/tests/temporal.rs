@@ -170,6 +170,30 @@ async fn arrangement_records(client: &Client) -> Option<i64> {
     sizes.first().map(|r| r[0].parse().unwrap())
 }
 
+/// Inserts rows `from..=to` into `stream`, each at the insert's own time.
+async fn insert_now(client: &Client, from: i64, to: i64) {
+    exec(
+        client,
+        &format!("INSERT INTO stream SELECT g, mz_now() FROM generate_series({from}, {to}) g"),
+    )
+    .await;
+}
+
+/// The only index's `records` once they are at most `limit`, or after a minute. The
+/// updates cancel as the index's batches merge, which on a busy machine may take a
+/// while after the window empties.
+async fn records_once_merged(client: &Client, limit: i64) -> i64 {
+    let mut records = arrangement_records(client).await.unwrap();
+    for _ in 0..120 {
+        if records <= limit {
+            break;
+        }
+        sleep(Duration::from_millis(500)).await;
+        records = arrangement_records(client).await.unwrap();
+    }
+    records
+}
+
 /// 1,000,000 timestamped rows flow through a 2-second window: the window's index
 /// holds what the last seconds brought, not everything that flowed through, and
 /// dropping the index takes its arrangement away.
@@ -194,15 +218,7 @@ async fn a_window_arrangement_stays_bounded() {
     let mut sent = 0;
     while sent < total {
         let n = batch.min(total - sent);
-        exec(
-            &client,
-            &format!(
-                "INSERT INTO stream SELECT g, mz_now() FROM generate_series({}, {}) g",
-                sent + 1,
-                sent + n
-            ),
-        )
-        .await;
+        insert_now(&client, sent + 1, sent + n).await;
         sent += n;
         if let Some(records) = arrangement_records(&client).await {
             max_records = max_records.max(records);
@@ -212,16 +228,7 @@ async fn a_window_arrangement_stays_bounded() {
     // Let the window drain.
     sleep(Duration::from_secs(4)).await;
     let in_window = rows(&client, "SELECT count(*) FROM last_2s").await[0][0].clone();
-    let mut after = arrangement_records(&client).await.unwrap();
-    // The updates cancel as the index's batches merge, which on a busy machine may
-    // take a while after the window empties.
-    for _ in 0..120 {
-        if after <= 2 * batch {
-            break;
-        }
-        sleep(Duration::from_millis(500)).await;
-        after = arrangement_records(&client).await.unwrap();
-    }
+    let after = records_once_merged(&client, 2 * batch).await;
     println!(
         "temporal: {total} rows in {elapsed:.1} s ({:.0} rows/s); window index held at most {max_records} updates, {after} after the window emptied",
         total as f64 / elapsed
@@ -274,15 +281,7 @@ async fn tumbling_windows_keep_only_recent_state() {
     let mut sent = 0;
     while sent < total {
         let n = batch.min(total - sent);
-        exec(
-            &client,
-            &format!(
-                "INSERT INTO stream SELECT g, mz_now() FROM generate_series({}, {}) g",
-                sent + 1,
-                sent + n
-            ),
-        )
-        .await;
+        insert_now(&client, sent + 1, sent + n).await;
         sent += n;
         if let Some(records) = arrangement_records(&client).await {
             max_records = max_records.max(records);
@@ -305,14 +304,7 @@ async fn tumbling_windows_keep_only_recent_state() {
         "SELECT (SELECT count(*) FROM recent), (SELECT count(*) FROM per_second)",
     )
     .await;
-    let mut after = arrangement_records(&client).await.unwrap();
-    for _ in 0..120 {
-        if after <= 2 * batch {
-            break;
-        }
-        sleep(Duration::from_millis(500)).await;
-        after = arrangement_records(&client).await.unwrap();
-    }
+    let after = records_once_merged(&client, 2 * batch).await;
     println!(
         "tumbling windows: {total} rows; the windowed rows' index held at most {max_records} \
          updates, {after} after the windows closed; at most {max_windows} windows kept"
