@@ -78,9 +78,9 @@ struct IndexState {
     reported: Timestamp,
     /// The size last reported.
     reported_size: ArrangementSize,
-    /// The bytes of each batch measured so far, by its (lower, upper, updates): batches
-    /// do not change, so each is measured once.
-    batch_bytes: BTreeMap<(Timestamp, Timestamp, usize), u64>,
+    /// The bytes of each batch measured so far, by its trace (errors or not) and its
+    /// (lower, upper, updates): batches do not change, so each is measured once.
+    batch_bytes: BTreeMap<(bool, BatchKey), u64>,
 }
 
 /// The size of (a worker's part of) an arrangement.
@@ -392,21 +392,25 @@ impl ComputeState {
             let mut size = ArrangementSize::default();
             let mut measured = BTreeMap::new();
             let known = &index.batch_bytes;
-            let mut add = |key: (Timestamp, Timestamp, usize), bytes: &dyn Fn() -> u64| {
+            let mut add = |key: (bool, BatchKey), bytes: &dyn Fn() -> u64| {
                 let b = known.get(&key).copied().unwrap_or_else(bytes);
                 measured.insert(key, b);
-                size.records += key.2 as u64;
+                size.records += key.1 .2 as u64;
                 size.batches += 1;
                 size.bytes += b;
             };
             index.oks.map_spans(|span| {
                 if let Some(batch) = &span.inner {
-                    add(batch_key(span, batch.len()), &|| ok_batch_bytes(batch));
+                    add((false, batch_key(span, batch.len())), &|| {
+                        ok_batch_bytes(batch)
+                    });
                 }
             });
             index.errs.map_spans(|span| {
                 if let Some(batch) = &span.inner {
-                    add(batch_key(span, batch.len()), &|| err_batch_bytes(batch));
+                    add((true, batch_key(span, batch.len())), &|| {
+                        err_batch_bytes(batch)
+                    });
                 }
             });
             index.batch_bytes = measured;
@@ -478,8 +482,11 @@ impl ComputeState {
     }
 }
 
+/// A batch's span bounds and length, which identify it within its trace.
+type BatchKey = (Timestamp, Timestamp, usize);
+
 /// What identifies a batch of a trace: its span's bounds and its length.
-fn batch_key<B>(span: &Span<Timestamp, B>, len: usize) -> (Timestamp, Timestamp, usize) {
+fn batch_key<B>(span: &Span<Timestamp, B>, len: usize) -> BatchKey {
     let bound = |f: &Antichain<Timestamp>| f.elements().first().copied().unwrap_or(Timestamp::MAX);
     (bound(span.lower()), bound(span.upper()), len)
 }

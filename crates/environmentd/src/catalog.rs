@@ -890,11 +890,14 @@ impl Catalog {
         self.indexes().filter(move |i| i.on == id)
     }
 
-    /// The index a one-shot read of the view `id` reads (its first), if it is a view
-    /// with one.
+    /// The index a one-shot read of the view `id` reads, if it is a view with one keyed
+    /// on plain columns (an index with a key expression leaves out the rows whose key
+    /// fails, and holds the key's error instead).
     pub fn view_index(&self, id: GlobalId) -> Option<&IndexEntry> {
         match self.entry(id) {
-            Some(CatalogEntry::View(_)) => self.indexes_on(id).next(),
+            Some(CatalogEntry::View(_)) => self
+                .indexes_on(id)
+                .find(|i| i.keys.iter().all(|k| matches!(k, MirScalarExpr::Column(_)))),
             _ => None,
         }
     }

@@ -824,6 +824,14 @@ impl Coordinator {
         as_of: repr::Timestamp,
     ) -> Result<(), AdapterError> {
         let source = self.view_source(&mv.sql)?;
+        if source.arity() != mv.desc.arity() {
+            // Its shard holds rows of the catalog's columns (and errors of one more).
+            return Err(AdapterError::internal(format!(
+                "materialized view {} no longer has its {} columns",
+                mv.name,
+                mv.desc.arity()
+            )));
+        }
         let source_imports = self.source_imports(&source)?;
         let inputs = self.storage_inputs(&source);
         if let Err(e) = self.check_readable(as_of, &inputs) {
@@ -839,7 +847,8 @@ impl Coordinator {
             PersistSinkExport {
                 on_id: mv.id,
                 shard_id: mv.shard_id.clone(),
-                arity: source.arity(),
+                // The shard's readers know the view by its catalog columns.
+                arity: mv.desc.arity(),
             },
         );
         self.compute.create_dataflow(DataflowDescription {
