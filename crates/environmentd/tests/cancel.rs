@@ -19,10 +19,11 @@ async fn cancel_request_ends_a_running_query() {
         .batch_execute("CREATE TABLE big (a int)")
         .await
         .unwrap();
-    // 1,000 rows; a three-way cross join of them has 10^9 rows, every one of which the
-    // filter must look at (a plain count(*) of the join is computed from the counts).
+    // 1,000 distinct rows (equal rows would be joined once, by their counts); a three-way
+    // cross join of them has 10^9 rows, every one of which the filter must look at (a plain
+    // count(*) of the join is computed from the counts).
     client
-        .batch_execute("INSERT INTO big SELECT x.a * 100 + y.a FROM (VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9)) x(a), (VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9)) y(a), (VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9)) z(a)")
+        .batch_execute("INSERT INTO big SELECT x.a * 100 + y.a * 10 + z.a FROM (VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9)) x(a), (VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9)) y(a), (VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9)) z(a)")
         .await
         .unwrap();
     let cancel = client.cancel_token();

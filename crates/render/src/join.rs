@@ -1,15 +1,18 @@
 //! `Plan::Join` with a `LinearJoinPlan`: each stage arranges the stream so far and the
-//! next input by their keys and joins the arrangements with `join_core`.
+//! next input by their keys and joins the arrangements with [`ChunkedJoin`], which
+//! bounds the work of each step even within one key.
 //!
 //! Keys match NULL to NULL (MIR join equivalences are null-safe); the planner filters
 //! NULLs out before a join where SQL `=` demands it. The join's errors are the distinct
 //! errors of its inputs and of its key expressions (each error once).
 
-use differential_dataflow::VecCollection;
+use differential_dataflow::operators::join::join_with_tactic;
+use differential_dataflow::{AsCollection, VecCollection};
 use expr::plan::LinearJoinPlan;
 use expr::{MirScalarExpr, RowArena};
 use repr::{Datum, Diff, Row, RowPacker};
 
+use crate::join_tactic::ChunkedJoin;
 use crate::mfp::render_mfp;
 use crate::{CollectionBundle, ErrCollection, OkCollection, RenderTime};
 
@@ -54,12 +57,13 @@ pub fn render_join<'s, T: RenderTime>(
         errs.push(lookup_errs);
         let stream_arranged = stream_keyed.arrange_by_key_named("JoinStreamArrangement");
         let lookup_arranged = lookup_keyed.arrange_by_key_named("JoinLookupArrangement");
-        stream = stream_arranged.join_core(lookup_arranged, |_key, left: &Row, right: &Row| {
-            let mut packer = RowPacker::new();
-            packer.extend_from_row(left);
-            packer.extend_from_row(right);
-            Some(packer.finish())
-        });
+        stream = join_with_tactic(
+            stream_arranged,
+            lookup_arranged,
+            "Join",
+            ChunkedJoin::default(),
+        )
+        .as_collection();
     }
     // Each error once: a join's inputs are often uses of the same `Let` (decorrelation
     // joins a binding with a projection of itself), and without this every error

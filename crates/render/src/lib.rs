@@ -16,6 +16,7 @@
 pub mod constant;
 pub mod flat_map;
 pub mod join;
+pub mod join_tactic;
 pub mod letrec;
 pub mod mfp;
 pub mod persist_sink;
