@@ -78,6 +78,13 @@ struct IndexState {
     reported: Timestamp,
     /// The size last reported.
     reported_size: ArrangementSize,
+    /// The other indexes whose traces the dataflow imported (a one-shot read of
+    /// indexed views).
+    imports: Vec<GlobalId>,
+    /// An imported index that was dropped (or replaced), and its upper then: reads at
+    /// or after that time are refused, as the index's trace was sealed there and the
+    /// dataflow's frontier passes times whose updates it never received.
+    dropped_import: Option<(GlobalId, Timestamp)>,
     /// The bytes of each batch measured so far, by its trace (errors or not) and its
     /// (lower, upper, updates): batches do not change, so each is measured once.
     batch_bytes: BTreeMap<(bool, BatchKey), u64>,
@@ -189,6 +196,9 @@ impl ComputeState {
                         self.readers.borrow_mut().forget(shard);
                     }
                     self.storage_compaction.remove(&id);
+                    if self.indexes.contains_key(&id) {
+                        self.index_dropped(id);
+                    }
                     let dataflow = self
                         .indexes
                         .remove(&id)
@@ -378,6 +388,8 @@ impl ComputeState {
                     reported: 0,
                     reported_size: ArrangementSize::default(),
                     batch_bytes: BTreeMap::new(),
+                    imports: imported.iter().map(|(_, index_id, _)| *index_id).collect(),
+                    dropped_import: None,
                 },
             );
         }
@@ -455,6 +467,35 @@ impl ComputeState {
         }
     }
 
+    /// Before the index `id` goes: answers the peeks that can be answered, refuses
+    /// the other peeks of it, and limits the reads of the dataflows that imported it to
+    /// the times it was complete at.
+    fn index_dropped(&mut self, id: GlobalId) {
+        self.process_peeks();
+        let (refused, kept): (Vec<Peek>, Vec<Peek>) = std::mem::take(&mut self.pending_peeks)
+            .into_iter()
+            .partition(|p| p.id == id);
+        self.pending_peeks = kept;
+        for peek in refused {
+            let _ = self.responses.send(WorkerResponse::Peek {
+                uuid: peek.uuid,
+                response: PeekResponse::Error(dropped_while_read(id)),
+            });
+        }
+        let upper = self.indexes[&id]
+            .probe
+            .with_frontier(|f| f.iter().min().copied())
+            .unwrap_or(Timestamp::MAX);
+        for index in self.indexes.values_mut() {
+            if index.imports.contains(&id) {
+                match &mut index.dropped_import {
+                    Some((_, before)) => *before = (*before).min(upper),
+                    None => index.dropped_import = Some((id, upper)),
+                }
+            }
+        }
+    }
+
     /// Answers the peeks whose index is complete at their time.
     fn process_peeks(&mut self) {
         let mut still_pending = Vec::new();
@@ -468,6 +509,15 @@ impl ComputeState {
                 });
                 continue;
             };
+            if let Some((dropped, before)) = index.dropped_import {
+                if peek.timestamp >= before {
+                    let _ = self.responses.send(WorkerResponse::Peek {
+                        uuid: peek.uuid,
+                        response: PeekResponse::Error(dropped_while_read(dropped)),
+                    });
+                    continue;
+                }
+            }
             if index.probe.less_equal(&peek.timestamp) {
                 still_pending.push(peek);
                 continue;
@@ -480,6 +530,14 @@ impl ComputeState {
         }
         self.pending_peeks = still_pending;
     }
+}
+
+/// The error of a read whose index (or an index it imported) went before the read's
+/// time was complete.
+fn dropped_while_read(id: GlobalId) -> EvalError {
+    EvalError::Internal(format!(
+        "index {id} was dropped or replaced while a query was reading it; run the query again"
+    ))
 }
 
 /// A batch's span bounds and length, which identify it within its trace.

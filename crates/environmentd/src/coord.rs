@@ -172,6 +172,16 @@ struct PendingFetch {
     deadline: Option<Instant>,
 }
 
+/// An index's dataflow, planned and not yet installed.
+struct PlannedIndex {
+    /// What the dataflow reads, which its build holds.
+    storage_inputs: Vec<GlobalId>,
+    source_imports: BTreeMap<GlobalId, SourceImport>,
+    objects_to_build: Vec<BuildDesc>,
+    /// The indexed collection's columns.
+    arity: usize,
+}
+
 /// The state of one connection's open transaction (explicit block or implicit).
 struct TxnWrites {
     /// Writes in statement order, appended at COMMIT at one timestamp.
@@ -655,7 +665,14 @@ impl Coordinator {
     /// Renders a dataflow that maintains `index`: the indexed table read from persist
     /// (or the view's query over its tables), arranged by the index's keys.
     fn create_index_dataflow(&mut self, index: &IndexEntry) -> Result<(), AdapterError> {
-        let as_of = self.oracle.read_ts();
+        let planned = self.plan_index_dataflow(index)?;
+        self.install_index_dataflow(index, planned);
+        Ok(())
+    }
+
+    /// Plans the dataflow of `index` without touching the replica: an error here
+    /// leaves everything as it was.
+    fn plan_index_dataflow(&self, index: &IndexEntry) -> Result<PlannedIndex, AdapterError> {
         let (source, on_desc) = match self.catalog.entry(index.on) {
             Some(CatalogEntry::MaterializedView(m)) => (
                 MirRelationExpr::Get {
@@ -693,31 +710,40 @@ impl Coordinator {
                 plan: sql::lir::plan_to_lir(&source)?,
             }]
         };
+        Ok(PlannedIndex {
+            storage_inputs: self.storage_inputs(&source),
+            source_imports,
+            objects_to_build,
+            arity: on_desc.arity(),
+        })
+    }
+
+    fn install_index_dataflow(&mut self, index: &IndexEntry, planned: PlannedIndex) {
+        let as_of = self.oracle.read_ts();
         let mut index_exports = BTreeMap::new();
         index_exports.insert(
             index.id,
             IndexExport {
                 on_id: index.on,
                 key: index.keys.clone(),
-                arity: on_desc.arity(),
+                arity: planned.arity,
             },
         );
         self.holds
-            .hold_build(index.id, as_of, self.storage_inputs(&source));
+            .hold_build(index.id, as_of, planned.storage_inputs);
         self.holds.index_built(index.id, as_of);
         self.compute_as_ofs.insert(index.id, as_of);
         self.compute.create_dataflow(DataflowDescription {
             debug_name: format!("index-{}", index.name),
-            source_imports,
+            source_imports: planned.source_imports,
             index_imports: BTreeMap::new(),
-            objects_to_build,
+            objects_to_build: planned.objects_to_build,
             index_exports,
             sink_exports: BTreeMap::new(),
             subscribe_exports: BTreeMap::new(),
             as_of,
             until: None,
         });
-        Ok(())
     }
 
     fn create_view(
@@ -774,14 +800,60 @@ impl Coordinator {
                     ),
                 ));
             }
+            // A materialized view's shard holds what the old query computed, and its
+            // dataflow would go on computing it: refuse, as DROP without CASCADE does.
+            let dependents = self.catalog.dependents(id);
+            if let Some(mv) = dependents
+                .iter()
+                .find_map(|d| match self.catalog.entry(*d) {
+                    Some(CatalogEntry::MaterializedView(m)) => Some(m.name.clone()),
+                    _ => None,
+                })
+            {
+                let mut error = AdapterError::new(
+                    "2BP01",
+                    format!(
+                        "cannot replace view \"{}\": materialized view {mv} depends on it",
+                        view.name
+                    ),
+                );
+                error.hint = Some(
+                    "Drop the materialized view first, or create the new query as a new view."
+                        .into(),
+                );
+                return Err(error);
+            }
+            let Some(CatalogEntry::View(before)) = self.catalog.entry(id).cloned() else {
+                return Err(AdapterError::internal("a view to replace is not a view"));
+            };
             self.catalog
                 .replace_view(id, view.desc, view.sql, view.depends_on)
                 .map_err(AdapterError::internal)?;
-            // Indexes on the view follow its new definition.
-            let indexes: Vec<IndexEntry> = self.catalog.indexes_on(id).cloned().collect();
-            for index in indexes {
+            // The indexes on the view and on the views reading it follow its new query.
+            // All are planned before any is replaced: if one cannot be, the view keeps
+            // its old query and every index its dataflow.
+            let indexes: Vec<IndexEntry> = self
+                .catalog
+                .indexes()
+                .filter(|i| i.on == id || dependents.contains(&i.on))
+                .cloned()
+                .collect();
+            let planned: Result<Vec<PlannedIndex>, AdapterError> = indexes
+                .iter()
+                .map(|index| self.plan_index_dataflow(index))
+                .collect();
+            let planned = match planned {
+                Ok(planned) => planned,
+                Err(e) => {
+                    self.catalog
+                        .replace_view(id, before.desc, before.sql, before.depends_on)
+                        .map_err(AdapterError::internal)?;
+                    return Err(e);
+                }
+            };
+            for (index, planned) in indexes.iter().zip(planned) {
                 self.compute.drop_collection(index.id);
-                self.create_index_dataflow(&index)?;
+                self.install_index_dataflow(index, planned);
             }
             return command;
         }
@@ -1155,7 +1227,10 @@ impl Coordinator {
             self.holds.forget(*id);
             match self.catalog.entry(*id) {
                 Some(CatalogEntry::Index(_)) | Some(CatalogEntry::MaterializedView(_)) => {
-                    self.compute.drop_collection(*id)
+                    self.compute.drop_collection(*id);
+                    self.compute_as_ofs.remove(id);
+                    self.index_uppers.remove(id);
+                    self.arrangement_sizes.remove(id);
                 }
                 Some(CatalogEntry::Table(_)) => {
                     self.storage
@@ -1896,7 +1971,10 @@ impl Coordinator {
                 if let MirRelationExpr::Constant { rows, .. } = &source {
                     return done(finish_rows(rows.clone(), &finishing, desc));
                 }
-                let source = self.with_own_writes(conn_id, source);
+                let source = match self.prepare_read(session, source, as_of) {
+                    Ok(source) => source,
+                    Err(e) => return done(Err(e)),
+                };
                 let timestamp = match self.read_timestamp(session, as_of, &source) {
                     Ok(ts) => ts,
                     Err(e) => return done(Err(e)),
@@ -1919,7 +1997,10 @@ impl Coordinator {
                     if let MirRelationExpr::Constant { rows, .. } = &source {
                         return done(finish_rows(rows.clone(), &finishing, desc).map(into_copy));
                     }
-                    let source = self.with_own_writes(conn_id, source);
+                    let source = match self.prepare_read(session, source, as_of) {
+                        Ok(source) => source,
+                        Err(e) => return done(Err(e)),
+                    };
                     let timestamp = match self.read_timestamp(session, as_of, &source) {
                         Ok(ts) => ts,
                         Err(e) => return done(Err(e)),
@@ -1966,7 +2047,10 @@ impl Coordinator {
                     };
                     return done(self.finish_insert(writer, id, &name, &desc, rows, returning));
                 }
-                let source = self.with_own_writes(conn_id, source);
+                let source = match self.prepare_read(session, source, None) {
+                    Ok(source) => source,
+                    Err(e) => return done(Err(e)),
+                };
                 self.peek(
                     source,
                     PeekPurpose::Insert {
@@ -1995,7 +2079,10 @@ impl Coordinator {
                         self.finish_mutation(writer, id, &name, &desc, kind, rows, returning),
                     );
                 }
-                let selection = self.with_own_writes(conn_id, selection);
+                let selection = match self.prepare_read(session, selection, None) {
+                    Ok(selection) => selection,
+                    Err(e) => return done(Err(e)),
+                };
                 self.peek(
                     selection,
                     PeekPurpose::Mutate {
@@ -2011,19 +2098,74 @@ impl Coordinator {
         }
     }
 
-    /// `expr` reading the connection's own buffered writes, if it is in a transaction
-    /// that has any (see [`read_own_writes`]).
-    ///
-    /// Reads of introspection relations are replaced by their current rows here too.
-    fn with_own_writes(&self, conn_id: u32, mut expr: MirRelationExpr) -> MirRelationExpr {
+    /// `expr` ready to be read by `session` at `as_of` (or at its block's timestamp):
+    /// reads of introspection relations replaced by their current rows, reads of indexed
+    /// views that cannot read their index replaced by the views' queries (see
+    /// [`Self::inline_view_reads`]), and the connection's own buffered writes merged
+    /// into the reads of the tables it wrote (see [`read_own_writes`]).
+    fn prepare_read(
+        &self,
+        session: &Session,
+        mut expr: MirRelationExpr,
+        as_of: Option<repr::Timestamp>,
+    ) -> Result<MirRelationExpr, AdapterError> {
         self.introspect(&mut expr);
-        if let Some(txn) = self.transactions.get(&conn_id) {
-            let pending = txn.pending_updates();
-            if !pending.is_empty() {
-                read_own_writes(&mut expr, &pending);
+        let txn = self.transactions.get(&session.conn_id);
+        let pending = txn.map(|t| t.pending_updates()).unwrap_or_default();
+        let block_ts = txn
+            .and_then(|t| t.read_ts)
+            .filter(|_| session.transaction == TransactionStatus::InBlock);
+        self.inline_view_reads(&mut expr, as_of.or(block_ts), &pending)?;
+        if !pending.is_empty() {
+            read_own_writes(&mut expr, &pending);
+        }
+        Ok(expr)
+    }
+
+    /// Replaces each read of an indexed view (planned to read the view's index) with the
+    /// view's query when the index cannot answer it: the index is not built on the
+    /// replica (its dataflow could not be rendered), it has compacted past `at` (a read
+    /// `AS OF` an older time, or a block's later read of a view it did not read
+    /// before), or the view reads a table the transaction has written and not yet
+    /// committed (the index does not have those writes; the tables' reads get them).
+    fn inline_view_reads(
+        &self,
+        expr: &mut MirRelationExpr,
+        at: Option<repr::Timestamp>,
+        pending: &BTreeMap<GlobalId, Vec<(Row, Diff)>>,
+    ) -> Result<(), AdapterError> {
+        let mut queries = BTreeMap::new();
+        for id in expr.depends_on() {
+            let (Some(index), Some(CatalogEntry::View(view))) =
+                (self.catalog.view_index(id), self.catalog.entry(id))
+            else {
+                continue;
+            };
+            let query = self.view_source(&view.sql)?;
+            let unreadable = !self.compute_as_ofs.contains_key(&index.id)
+                || at.is_some_and(|ts| ts < self.holds.since(index.id))
+                || query.depends_on().iter().any(|d| pending.contains_key(d));
+            if unreadable {
+                queries.insert(id, query);
             }
         }
-        expr
+        if queries.is_empty() {
+            return Ok(());
+        }
+        fn replace(expr: &mut MirRelationExpr, queries: &BTreeMap<GlobalId, MirRelationExpr>) {
+            if let MirRelationExpr::Get { id, .. } = expr {
+                if let Some(query) = queries.get(id) {
+                    *expr = query.clone();
+                }
+                return;
+            }
+            for child in expr.children_mut() {
+                replace(child, queries);
+            }
+        }
+        replace(expr, &queries);
+        *expr = sql::transform::optimize(expr.clone());
+        Ok(())
     }
 
     /// Peeks `source` at `timestamp` (default: the oracle's read timestamp): from an

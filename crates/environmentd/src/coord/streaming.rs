@@ -548,7 +548,10 @@ impl Coordinator {
                         Err(e) => Step::Done(Err(e)),
                     };
                 }
-                let source = self.with_own_writes(conn_id, source);
+                let source = match self.prepare_read(session, source, as_of) {
+                    Ok(source) => source,
+                    Err(e) => return Step::Done(Err(e)),
+                };
                 let timestamp = match self.read_timestamp(session, as_of, &source) {
                     Ok(ts) => ts,
                     Err(e) => return Step::Done(Err(e)),
