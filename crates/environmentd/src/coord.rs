@@ -2184,7 +2184,9 @@ impl Coordinator {
         if let Some(uuid) = self.fast_path_peek(&source, timestamp) {
             return Step::Peeking(uuid, purpose, None);
         }
-        let plan = match sql::lir::plan_to_lir(&source) {
+        // The dataflow computes the query at one time (its `until` drops later
+        // updates), which the one-shot plan's strategies rely on.
+        let plan = match sql::lir::plan_to_lir_one_shot(&source) {
             Ok(plan) => plan,
             Err(e) => return Step::Done(Err(e.into())),
         };

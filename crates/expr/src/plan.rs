@@ -74,11 +74,8 @@ pub enum Plan {
         input: Box<Plan>,
         bounds: crate::temporal::TemporalBounds,
     },
-    /// An inner equi-join of `inputs`; see [`LinearJoinPlan`].
-    Join {
-        inputs: Vec<Plan>,
-        plan: LinearJoinPlan,
-    },
+    /// An inner equi-join of `inputs`; see [`JoinPlan`].
+    Join { inputs: Vec<Plan>, plan: JoinPlan },
     /// Group by `key` (expressions of the input row) and aggregate; output rows are the
     /// key values followed by one column per aggregate.
     Reduce {
@@ -94,6 +91,46 @@ pub enum Plan {
     Threshold { input: Box<Plan> },
     /// The sum of the inputs' multiplicities.
     Union { inputs: Vec<Plan> },
+}
+
+/// How a join is rendered. Either way the result is the join's rows, each input's
+/// columns in input order, with the plan's final map, filter and project applied.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum JoinPlan {
+    Linear(LinearJoinPlan),
+    Delta(DeltaJoinPlan),
+}
+
+impl JoinPlan {
+    /// Applies `mfp` to the join's result.
+    pub fn then(self, mfp: &MapFilterProject) -> JoinPlan {
+        let then = |mut path: LinearJoinPlan| {
+            path.final_mfp = path.final_mfp.then(mfp);
+            path
+        };
+        match self {
+            JoinPlan::Linear(plan) => JoinPlan::Linear(then(plan)),
+            JoinPlan::Delta(DeltaJoinPlan { paths }) => JoinPlan::Delta(DeltaJoinPlan {
+                paths: paths.into_iter().map(then).collect(),
+            }),
+        }
+    }
+}
+
+/// A delta join ("delta query"): no intermediate results are arranged. Each input
+/// is arranged by the keys the other inputs look it up by, and each input's changes
+/// flow along their own path (a [`LinearJoinPlan`] whose `source` is that input),
+/// looking up one arrangement per stage with a half join, whose result is the
+/// path's `final_mfp` applied to the stream's rows. The paths' results are added up.
+///
+/// Path `i` computes `dA_i` joined with every other input at the change's time `t`:
+/// the inputs before `i` (in input order) as of `t` including their changes at `t`,
+/// the inputs after `i` as of just before `t`, so simultaneous changes to several
+/// inputs are counted once. The paths have no stage without a key (a cross product
+/// is planned as a linear join).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeltaJoinPlan {
+    pub paths: Vec<LinearJoinPlan>,
 }
 
 /// A linear join: input `source` is the initial stream; each stage joins the stream so
@@ -279,23 +316,19 @@ impl Plan {
                 writeln!(f, "{pad}In")?;
                 return body.fmt_indent(f, depth + 1);
             }
-            Plan::Join { plan, .. } => {
-                writeln!(f, "{pad}Join::Linear source=input {}", plan.source)?;
-                for (i, s) in plan.stages.iter().enumerate() {
-                    let sk: Vec<String> = s.stream_key.iter().map(|e| e.to_string()).collect();
-                    let lk: Vec<String> = s.lookup_key.iter().map(|e| e.to_string()).collect();
-                    writeln!(
-                        f,
-                        "{pad}  stage {i}: lookup input {} stream_key=[{}] lookup_key=[{}]",
-                        s.lookup_input,
-                        sk.join(", "),
-                        lk.join(", ")
-                    )?;
+            Plan::Join { plan, .. } => match plan {
+                JoinPlan::Linear(plan) => {
+                    writeln!(f, "{pad}Join::Linear source=input {}", plan.source)?;
+                    fmt_join_path(f, &pad, plan)?;
                 }
-                if !plan.final_mfp.is_identity() {
-                    writeln!(f, "{pad}  final {}", plan.final_mfp)?;
+                JoinPlan::Delta(DeltaJoinPlan { paths }) => {
+                    writeln!(f, "{pad}Join::Delta")?;
+                    for path in paths {
+                        writeln!(f, "{pad}  path from input {}", path.source)?;
+                        fmt_join_path(f, &format!("{pad}  "), path)?;
+                    }
                 }
-            }
+            },
             Plan::Reduce { key, plan, .. } => {
                 let k: Vec<String> = key.iter().map(|e| e.to_string()).collect();
                 match plan {
@@ -336,6 +369,25 @@ impl Plan {
         }
         Ok(())
     }
+}
+
+/// EXPLAIN text for the stages and final map of a linear join or a delta join's path.
+fn fmt_join_path(f: &mut fmt::Formatter<'_>, pad: &str, plan: &LinearJoinPlan) -> fmt::Result {
+    for (i, s) in plan.stages.iter().enumerate() {
+        let sk: Vec<String> = s.stream_key.iter().map(|e| e.to_string()).collect();
+        let lk: Vec<String> = s.lookup_key.iter().map(|e| e.to_string()).collect();
+        writeln!(
+            f,
+            "{pad}  stage {i}: lookup input {} stream_key=[{}] lookup_key=[{}]",
+            s.lookup_input,
+            sk.join(", "),
+            lk.join(", ")
+        )?;
+    }
+    if !plan.final_mfp.is_identity() {
+        writeln!(f, "{pad}  final {}", plan.final_mfp)?;
+    }
+    Ok(())
 }
 
 impl fmt::Display for Plan {

@@ -1,4 +1,5 @@
-//! `Plan::Join` with a `LinearJoinPlan`: each stage arranges the stream so far and the
+//! `Plan::Join`: a `JoinPlan::Delta` renders in [`crate::delta_join`]; a
+//! `LinearJoinPlan` here: each stage arranges the stream so far and the
 //! next input by their keys and joins the arrangements with [`ChunkedJoin`], which
 //! bounds the work of each step even within one key.
 //!
@@ -8,7 +9,7 @@
 
 use differential_dataflow::operators::join::join_with_tactic;
 use differential_dataflow::{AsCollection, VecCollection};
-use expr::plan::LinearJoinPlan;
+use expr::plan::{JoinPlan, LinearJoinPlan};
 use expr::{MirScalarExpr, RowArena};
 use repr::{Datum, Diff, Row, RowPacker};
 
@@ -41,6 +42,16 @@ pub fn key_by<'s, T: RenderTime>(
 }
 
 pub fn render_join<'s, T: RenderTime>(
+    inputs: Vec<CollectionBundle<'s, T>>,
+    plan: &JoinPlan,
+) -> CollectionBundle<'s, T> {
+    match plan {
+        JoinPlan::Linear(plan) => render_linear_join(inputs, plan),
+        JoinPlan::Delta(plan) => T::render_delta_join(inputs, plan),
+    }
+}
+
+pub fn render_linear_join<'s, T: RenderTime>(
     inputs: Vec<CollectionBundle<'s, T>>,
     plan: &LinearJoinPlan,
 ) -> CollectionBundle<'s, T> {

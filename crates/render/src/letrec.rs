@@ -41,6 +41,13 @@ pub struct LetRecRef<'a> {
 type Round = Product<Timestamp, u64>;
 
 impl RenderTime for Timestamp {
+    fn render_delta_join<'s>(
+        inputs: Vec<CollectionBundle<'s, Self>>,
+        plan: &expr::plan::DeltaJoinPlan,
+    ) -> CollectionBundle<'s, Self> {
+        crate::delta_join::render_delta_join(inputs, plan)
+    }
+
     fn render_letrec<'s>(
         ctx: &mut Context<'s, Self>,
         letrec: LetRecRef<'_>,
@@ -124,6 +131,15 @@ impl RenderTime for Timestamp {
 }
 
 impl RenderTime for Round {
+    /// A round's times are only partially ordered: the first path (a whole join on its
+    /// own) renders as a linear join.
+    fn render_delta_join<'s>(
+        inputs: Vec<CollectionBundle<'s, Self>>,
+        plan: &expr::plan::DeltaJoinPlan,
+    ) -> CollectionBundle<'s, Self> {
+        crate::join::render_linear_join(inputs, &plan.paths[0])
+    }
+
     fn render_letrec<'s>(
         ctx: &mut Context<'s, Self>,
         _letrec: LetRecRef<'_>,

@@ -3,7 +3,8 @@
 //! Module map (one module per LIR operator family; the semantics of each are documented
 //! once, on `expr::Plan`):
 //! - [`persist_source`]: reads a persist shard into a collection (snapshot, then listen).
-//! - [`constant`], [`mfp`], [`flat_map`], [`join`], [`reduce`], [`threshold`], [`topk`]:
+//! - [`constant`], [`mfp`], [`flat_map`], [`join`] (with [`join_tactic`]),
+//!   [`delta_join`], [`reduce`], [`threshold`], [`topk`]:
 //!   the operators; [`letrec`]: recursive bindings in an iterative scope;
 //!   [`temporal`]: rows that enter and leave the result as time passes (`mz_now()`).
 //! - [`persist_sink`], [`subscribe`]: the sinks (a shard; a stream of batches to a client).
@@ -14,6 +15,7 @@
 //! by zero, overflow) becomes an error update and never panics a worker.
 
 pub mod constant;
+pub mod delta_join;
 pub mod flat_map;
 pub mod join;
 pub mod join_tactic;
@@ -49,6 +51,13 @@ pub trait RenderTime: timely::progress::Timestamp + Lattice + Refines<Timestamp>
     fn render_letrec<'s>(
         ctx: &mut Context<'s, Self>,
         letrec: letrec::LetRecRef<'_>,
+    ) -> CollectionBundle<'s, Self>;
+
+    /// Renders a delta join (a half join compares times, which needs them totally
+    /// ordered; elsewhere its first path renders as a linear join).
+    fn render_delta_join<'s>(
+        inputs: Vec<CollectionBundle<'s, Self>>,
+        plan: &expr::plan::DeltaJoinPlan,
     ) -> CollectionBundle<'s, Self>;
 }
 

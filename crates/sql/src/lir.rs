@@ -6,7 +6,7 @@
 //! become linear joins over their inputs in order; reductions without aggregates
 //! become `Distinct`.
 
-use expr::plan::{LinearJoinPlan, LinearStagePlan, ReducePlan};
+use expr::plan::{DeltaJoinPlan, JoinPlan, LinearJoinPlan, LinearStagePlan, ReducePlan};
 use expr::{MapFilterProject, MirRelationExpr, MirScalarExpr, Plan};
 
 use crate::error::PlanError;
@@ -54,7 +54,9 @@ enum Now {
     /// temporal filters; `mz_now()` anywhere else is refused.
     Maintained,
     /// One shot (a SELECT's plan, as EXPLAIN shows it before the peek binds
-    /// `mz_now()` to the query's timestamp): an ordinary expression.
+    /// `mz_now()` to the query's timestamp): an ordinary expression. The plan is
+    /// rendered in a dataflow that computes its result at a single time (a peek's
+    /// `until` is its timestamp + 1), so every input's updates are at that time.
     OneShot,
 }
 
@@ -64,8 +66,8 @@ pub fn plan_to_lir(expr: &MirRelationExpr) -> Result<Plan, PlanError> {
     plan_node(expr, Now::Maintained)
 }
 
-/// Lowers optimized MIR of a one-shot query to LIR, leaving `mz_now()` an expression
-/// for the peek to bind (EXPLAIN of a SELECT).
+/// Lowers optimized MIR of a one-shot query to LIR: a peek's (with `mz_now()` bound),
+/// or EXPLAIN's of a SELECT (leaving `mz_now()` an expression for the peek to bind).
 pub fn plan_to_lir_one_shot(expr: &MirRelationExpr) -> Result<Plan, PlanError> {
     plan_node(expr, Now::OneShot)
 }
@@ -224,21 +226,9 @@ fn with_mfp(plan: Plan, mfp: MapFilterProject) -> Plan {
             exprs,
             mfp: inner.then(&mfp),
         },
-        Plan::Join {
+        Plan::Join { inputs, plan } => Plan::Join {
             inputs,
-            plan:
-                LinearJoinPlan {
-                    source,
-                    stages,
-                    final_mfp,
-                },
-        } => Plan::Join {
-            inputs,
-            plan: LinearJoinPlan {
-                source,
-                stages,
-                final_mfp: final_mfp.then(&mfp),
-            },
+            plan: plan.then(&mfp),
         },
         other => Plan::Mfp {
             input: Box::new(other),
@@ -255,6 +245,7 @@ fn join_order(
     equivalences: &[Vec<MirScalarExpr>],
     offsets: &[usize],
     arities: &[usize],
+    first: Option<usize>,
 ) -> Vec<usize> {
     let input_of = |c: usize| {
         (0..inputs.len())
@@ -268,9 +259,11 @@ fn join_order(
         v
     };
     let n = inputs.len();
-    let first = (0..n)
-        .find(|i| is_filtered(&inputs[*i]) && arities[*i] > 0)
-        .unwrap_or(0);
+    let first = first.unwrap_or_else(|| {
+        (0..n)
+            .find(|i| is_filtered(&inputs[*i]) && arities[*i] > 0)
+            .unwrap_or(0)
+    });
     let mut order = vec![first];
     while order.len() < n {
         let connected = (0..n).filter(|i| !order.contains(i)).find(|candidate| {
@@ -304,13 +297,20 @@ fn is_filtered(e: &MirRelationExpr) -> bool {
     }
 }
 
+/// Plans a join: as a delta join when its inputs are connected by keys and it either
+/// has three or more inputs (no intermediate result is arranged) or is one-shot (a
+/// single path suffices, see below); else as a linear join.
+///
+/// A one-shot dataflow's inputs all change at one time, where a delta join's paths
+/// other than the last-ranked input's look the others up "before" that time and find
+/// nothing: its plan keeps only the path from the input a linear join would start
+/// from, a chain of lookups with no arrangement of the stream.
 fn plan_join(
     inputs: &[MirRelationExpr],
     equivalences: &[Vec<MirScalarExpr>],
     now: Now,
 ) -> Result<Plan, PlanError> {
     let arities: Vec<usize> = inputs.iter().map(|i| i.arity()).collect();
-    let total: usize = arities.iter().sum();
     let offsets: Vec<usize> = arities
         .iter()
         .scan(0, |acc, a| {
@@ -319,11 +319,53 @@ fn plan_join(
             Some(o)
         })
         .collect();
-    let order = join_order(inputs, equivalences, &offsets, &arities);
+    let order = join_order(inputs, equivalences, &offsets, &arities, None);
+    let linear = plan_join_path(equivalences, &offsets, &arities, &order);
+    let keyed = |path: &LinearJoinPlan| path.stages.iter().all(|s| !s.stream_key.is_empty());
+    let plan = if now == Now::OneShot && inputs.len() >= 2 && keyed(&linear) {
+        JoinPlan::Delta(DeltaJoinPlan {
+            paths: vec![linear],
+        })
+    } else if inputs.len() >= 3 {
+        // The paths in rank order: the linear order's first input last, so that a
+        // one-input change to it looks every other input up as of its time.
+        let paths: Vec<LinearJoinPlan> = order
+            .iter()
+            .rev()
+            .map(|&source| {
+                let order = join_order(inputs, equivalences, &offsets, &arities, Some(source));
+                plan_join_path(equivalences, &offsets, &arities, &order)
+            })
+            .collect();
+        if paths.iter().all(keyed) {
+            JoinPlan::Delta(DeltaJoinPlan { paths })
+        } else {
+            JoinPlan::Linear(linear)
+        }
+    } else {
+        JoinPlan::Linear(linear)
+    };
+    let inputs = inputs
+        .iter()
+        .map(|i| plan_node(i, now))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Plan::Join { inputs, plan })
+}
+
+/// The stages of a join that starts from `order[0]` and adds the inputs in `order`,
+/// with the final filter (equivalences the keys did not enforce) and projection back
+/// to the inputs' column order.
+fn plan_join_path(
+    equivalences: &[Vec<MirScalarExpr>],
+    offsets: &[usize],
+    arities: &[usize],
+    order: &[usize],
+) -> LinearJoinPlan {
+    let total: usize = arities.iter().sum();
     // Where each original column sits in the stream (inputs concatenated in `order`).
     let mut stream_position = vec![0; total];
     let mut next = 0;
-    for &i in &order {
+    for &i in order {
         for c in 0..arities[i] {
             stream_position[offsets[i] + c] = next;
             next += 1;
@@ -387,16 +429,9 @@ fn plan_join(
     let final_mfp = MapFilterProject::new(total)
         .filter(residual)
         .project(stream_position.clone());
-    let inputs = inputs
-        .iter()
-        .map(|i| plan_node(i, now))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Plan::Join {
-        inputs,
-        plan: LinearJoinPlan {
-            source: order[0],
-            stages,
-            final_mfp,
-        },
-    })
+    LinearJoinPlan {
+        source: order[0],
+        stages,
+        final_mfp,
+    }
 }

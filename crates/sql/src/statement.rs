@@ -398,18 +398,36 @@ fn plan_explain(
     stage: ExplainStage,
     statement: &ast::Statement,
 ) -> Result<Plan, PlanError> {
-    let ast::Statement::Query(q) = statement else {
-        return Err(PlanError::unsupported(
-            "EXPLAIN of statements other than SELECT",
-        ));
+    // `EXPLAIN ... FOR CREATE MATERIALIZED VIEW name AS query` explains the dataflow
+    // that would maintain the view (computing views from their inputs, as it would).
+    let (q, maintained) = match statement {
+        ast::Statement::Query(q) => (q, false),
+        ast::Statement::CreateView(cv) if cv.materialized => (&cv.query, true),
+        _ => {
+            return Err(PlanError::unsupported(
+                "EXPLAIN of statements other than SELECT and CREATE MATERIALIZED VIEW",
+            ))
+        }
     };
-    let planned = query::plan_root_query(qcx, q)?;
+    let reads_indexes = qcx.read_view_indexes.replace(!maintained);
+    let planned = query::plan_root_query(qcx, q);
+    qcx.read_view_indexes.set(reads_indexes);
+    let planned = planned?;
+    let optimized = || -> Result<MirRelationExpr, PlanError> {
+        let optimized = crate::optimize(planned.expr.lower()?);
+        Ok(if maintained {
+            crate::streaming::finishing_into_expr(optimized, &planned.finishing)
+        } else {
+            optimized
+        })
+    };
     let text = match stage {
         ExplainStage::Raw => planned.expr.to_string(),
         ExplainStage::Decorrelated => planned.expr.lower()?.to_string(),
-        ExplainStage::Optimized => crate::optimize(planned.expr.lower()?).to_string(),
+        ExplainStage::Optimized => optimized()?.to_string(),
+        ExplainStage::Physical if maintained => crate::lir::plan_to_lir(&optimized()?)?.to_string(),
         ExplainStage::Physical => {
-            let optimized = crate::optimize(planned.expr.lower()?);
+            let optimized = optimized()?;
             let text = crate::lir::plan_to_lir_one_shot(&optimized)?.to_string();
             return Ok(Plan::Explain {
                 stage,
