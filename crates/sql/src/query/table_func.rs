@@ -388,9 +388,18 @@ pub(super) fn plan_function_item(
 ///   `size / hop` windows per row when `hop` divides `size`; none when the row falls
 ///   in a gap between windows shorter than `hop`).
 ///
+/// A row whose time is NULL is in no window, so both drop it (as Flink's window
+/// table functions and RisingWave's HOP do).
+///
 /// Both are `date_bin` underneath (RisingWave's and Flink's table-valued windows, in
 /// SQL Freshet already maintains): `window_start` and `window_end` are expressions of
 /// the row's time, so a temporal filter on `window_end` bounds a windowed view's state.
+///
+/// The query is a fixed template (see [`window_template`]) with the caller's
+/// relation name and argument expressions put in as AST nodes, never as text: they
+/// keep their spans in the statement, so that a view's definition records where the
+/// relation was named and names it fully (see `plan_view_definition`), and the
+/// template itself names no catalog item.
 fn window_query(item: &FunctionItem) -> Result<Option<ast::Query>, PlanError> {
     let (hop, arity) = match item.name.as_str() {
         "tumble" => (false, 3..=4),
@@ -412,8 +421,9 @@ fn window_query(item: &FunctionItem) -> Result<Option<ast::Query>, PlanError> {
             if hop { "hop, size" } else { "size" }
         )));
     }
-    let relation = match item.args[0] {
-        e @ (ast::Expr::Identifier(_) | ast::Expr::CompoundIdentifier(_)) => e.to_string(),
+    let relation: Vec<ast::Ident> = match item.args[0] {
+        ast::Expr::Identifier(i) => vec![i.clone()],
+        ast::Expr::CompoundIdentifier(parts) => parts.clone(),
         other => {
             return Err(PlanError::Syntax(format!(
                 "the first argument of {upper} must name a table or view, not {other}"
@@ -421,44 +431,172 @@ fn window_query(item: &FunctionItem) -> Result<Option<ast::Query>, PlanError> {
         }
     };
     let column = match item.args[1] {
-        ast::Expr::Identifier(i) => i.to_string(),
+        ast::Expr::Identifier(i) => i.clone(),
         other => {
             return Err(PlanError::Syntax(format!(
                 "the second argument of {upper} must name a column, not {other}"
             )))
         }
     };
-    // The origin, as an untyped literal, takes the time column's type.
-    let origin = |i: usize| {
-        item.args
-            .get(i)
-            .map(|e| format!("({e})"))
-            .unwrap_or_else(|| "'1970-01-01 00:00:00+00'".into())
+    let (hop_arg, size, origin) = if hop {
+        (Some(item.args[2]), item.args[3], item.args.get(4))
+    } else {
+        (None, item.args[2], item.args.get(3))
     };
-    let sql = if hop {
-        let (hop, size, origin) = (item.args[2], item.args[3], origin(4));
-        // The windows holding t start at the multiples of `hop` in (t - size, t].
+    // The templates are fixed text: a unit test parses each.
+    let mut query = crate::parse::parse_query(&window_template(hop, origin.is_some()))
+        .expect("the window templates parse");
+    let args = WindowArgs {
+        relation: ast::ObjectName(
+            relation
+                .into_iter()
+                .map(ast::ObjectNamePart::Identifier)
+                .collect(),
+        ),
+        column,
+        hop: hop_arg,
+        size,
+        origin: origin.copied(),
+    };
+    args.fill_query(&mut query);
+    Ok(Some(query))
+}
+
+/// Placeholders in the window templates, each replaced by one of [`WindowArgs`].
+const RELATION: &str = "__freshet_relation";
+const COLUMN: &str = "__freshet_column";
+const HOP: &str = "__freshet_hop";
+const SIZE: &str = "__freshet_size";
+const ORIGIN: &str = "__freshet_origin";
+
+/// The text of the query behind TUMBLE (or HOP, when `hop`), with placeholders for
+/// the arguments; without an origin, windows start at the epoch (an untyped literal,
+/// so it takes the time column's type, as a written origin of unknown type does).
+fn window_template(hop: bool, has_origin: bool) -> String {
+    let origin = if has_origin {
+        ORIGIN
+    } else {
+        "'1970-01-01 00:00:00+00'"
+    };
+    if hop {
+        // The windows holding t start at the multiples of the hop in (t - size, t].
         format!(
             "SELECT __freshet_r.*, __freshet_w AS window_start, \
-                    __freshet_w + ({size}) AS window_end \
-             FROM {relation} AS __freshet_r, generate_series( \
-                 date_bin(({hop}), __freshet_r.{column} - ({size}), {origin}) + ({hop}), \
-                 date_bin(({hop}), __freshet_r.{column}, {origin}), ({hop})) AS __freshet_w"
+                    __freshet_w + {SIZE} AS window_end \
+             FROM {RELATION} AS __freshet_r, generate_series( \
+                 date_bin({HOP}, __freshet_r.{COLUMN} - {SIZE}, {origin}) + {HOP}, \
+                 date_bin({HOP}, __freshet_r.{COLUMN}, {origin}), {HOP}) AS __freshet_w \
+             WHERE __freshet_r.{COLUMN} IS NOT NULL"
         )
     } else {
-        let (size, origin) = (item.args[2], origin(3));
         format!(
-            "SELECT *, date_bin(({size}), {column}, {origin}) AS window_start, \
-                    date_bin(({size}), {column}, {origin}) + ({size}) AS window_end \
-             FROM {relation}"
+            "SELECT *, date_bin({SIZE}, {COLUMN}, {origin}) AS window_start, \
+                    date_bin({SIZE}, {COLUMN}, {origin}) + {SIZE} AS window_end \
+             FROM {RELATION} WHERE {COLUMN} IS NOT NULL"
         )
-    };
-    match crate::parse::parse_query(&sql) {
-        Ok(query) => Ok(Some(query)),
-        Err(e) => Err(PlanError::Syntax(format!(
-            "in the arguments of {upper}: {e}"
-        ))),
     }
+}
+
+/// The arguments of a windowing function, as the statement wrote them.
+struct WindowArgs<'a> {
+    relation: ast::ObjectName,
+    column: ast::Ident,
+    hop: Option<&'a ast::Expr>,
+    size: &'a ast::Expr,
+    origin: Option<&'a ast::Expr>,
+}
+
+impl WindowArgs<'_> {
+    /// Replaces the placeholders in a template query (of the shapes
+    /// [`window_template`] writes) by the arguments.
+    fn fill_query(&self, query: &mut ast::Query) {
+        let ast::SetExpr::Select(select) = query.body.as_mut() else {
+            return;
+        };
+        for item in &mut select.projection {
+            match item {
+                ast::SelectItem::UnnamedExpr(e)
+                | ast::SelectItem::ExprWithAlias { expr: e, .. } => self.fill_expr(e),
+                ast::SelectItem::QualifiedWildcard(..) | ast::SelectItem::Wildcard(_) => {}
+            }
+        }
+        for twj in &mut select.from {
+            match &mut twj.relation {
+                ast::TableFactor::Table { name, args, .. } => {
+                    if is_placeholder_name(name, RELATION) {
+                        *name = self.relation.clone();
+                    }
+                    for a in args.iter_mut().flat_map(|a| a.args.iter_mut()) {
+                        self.fill_arg(a);
+                    }
+                }
+                ast::TableFactor::Function { args, .. } => {
+                    for a in args {
+                        self.fill_arg(a);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(e) = &mut select.selection {
+            self.fill_expr(e);
+        }
+    }
+
+    fn fill_arg(&self, arg: &mut ast::FunctionArg) {
+        if let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) = arg {
+            self.fill_expr(e);
+        }
+    }
+
+    fn fill_expr(&self, e: &mut ast::Expr) {
+        match e {
+            ast::Expr::Identifier(i) => {
+                let argument = match i.value.as_str() {
+                    COLUMN => {
+                        *i = self.column.clone();
+                        return;
+                    }
+                    HOP => self.hop,
+                    SIZE => Some(self.size),
+                    ORIGIN => self.origin,
+                    _ => None,
+                };
+                // In parentheses: the argument is an expression of its own.
+                if let Some(argument) = argument {
+                    *e = ast::Expr::Nested(Box::new(argument.clone()));
+                }
+            }
+            ast::Expr::CompoundIdentifier(parts) => {
+                for part in parts {
+                    if part.value == COLUMN {
+                        *part = self.column.clone();
+                    }
+                }
+            }
+            ast::Expr::BinaryOp { left, right, .. } => {
+                self.fill_expr(left);
+                self.fill_expr(right);
+            }
+            ast::Expr::Nested(inner) | ast::Expr::IsNotNull(inner) => self.fill_expr(inner),
+            ast::Expr::Function(f) => {
+                if let ast::FunctionArguments::List(list) = &mut f.args {
+                    for a in &mut list.args {
+                        self.fill_arg(a);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Whether `name` is the one-part name `placeholder`.
+fn is_placeholder_name(name: &ast::ObjectName, placeholder: &str) -> bool {
+    matches!(
+        name.0.as_slice(),
+        [ast::ObjectNamePart::Identifier(i)] if i.value == placeholder
+    )
 }
 
 /// Plans a windowing function (see [`window_query`]) as a FROM item: its relation,
@@ -560,4 +698,138 @@ pub(super) fn plan_select_list_srfs(
         },
         substitutions,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use repr::GlobalId;
+
+    use super::*;
+    use crate::catalog::ItemKind;
+    use crate::parse::parse;
+    use crate::statement::{plan, Plan};
+
+    /// `ev (id int, ts timestamptz, v int)` and `dims (id int, name text)`, in
+    /// `freshet.public`.
+    struct TestCatalog(BTreeMap<String, CatalogItem>);
+
+    impl SqlCatalog for TestCatalog {
+        fn resolve(&self, name: &str) -> Option<&CatalogItem> {
+            self.0.get(name)
+        }
+    }
+
+    fn catalog() -> TestCatalog {
+        let table = |id, name: &str, desc: RelationDesc| CatalogItem {
+            id: GlobalId::User(id),
+            name: name.into(),
+            kind: ItemKind::Table,
+            definition: None,
+            on: None,
+            defaults: vec![None; desc.arity()],
+            typmods: vec![],
+            desc,
+        };
+        let ev = table(
+            1,
+            "ev",
+            RelationDesc::empty()
+                .with_column("id", ScalarType::Int32.nullable(true))
+                .with_column("ts", ScalarType::TimestampTz.nullable(true))
+                .with_column("v", ScalarType::Int32.nullable(true)),
+        );
+        let dims = table(
+            2,
+            "dims",
+            RelationDesc::empty()
+                .with_column("id", ScalarType::Int32.nullable(true))
+                .with_column("name", ScalarType::String.nullable(true)),
+        );
+        TestCatalog(BTreeMap::from([("ev".into(), ev), ("dims".into(), dims)]))
+    }
+
+    /// The stored definition of `CREATE VIEW w AS <query>`.
+    fn view_sql(query: &str) -> String {
+        let sql = format!("CREATE VIEW w AS {query}");
+        let stmt = parse(&sql).unwrap().remove(0);
+        match plan(&catalog(), &stmt, Params::default()) {
+            Ok((Plan::CreateView(view), _)) => view.sql,
+            Ok((other, _)) => panic!("{sql}: planned as {other:?}"),
+            Err(e) => panic!("{sql}: {e}"),
+        }
+    }
+
+    #[test]
+    fn templates_parse_and_take_every_argument() {
+        let size = crate::parse::parse_expr("INTERVAL '1 minute'").unwrap();
+        let origin = crate::parse::parse_expr("TIMESTAMPTZ '2024-01-01 00:00:30+00'").unwrap();
+        for hop in [false, true] {
+            for has_origin in [false, true] {
+                let mut query = crate::parse::parse_query(&window_template(hop, has_origin))
+                    .unwrap_or_else(|e| panic!("template (hop {hop}, origin {has_origin}): {e}"));
+                WindowArgs {
+                    relation: ast::ObjectName(vec![ast::ObjectNamePart::Identifier(
+                        ast::Ident::new("ev"),
+                    )]),
+                    column: ast::Ident::new("ts"),
+                    hop: hop.then_some(&size),
+                    size: &size,
+                    origin: has_origin.then_some(&origin),
+                }
+                .fill_query(&mut query);
+                let text = query.to_string();
+                for placeholder in [RELATION, COLUMN, HOP, SIZE, ORIGIN] {
+                    assert!(!text.contains(placeholder), "{placeholder} left in {text}");
+                }
+                assert!(text.contains("FROM ev"), "{text}");
+                assert_eq!(
+                    text.contains("2024-01-01 00:00:30+00"),
+                    has_origin,
+                    "{text}"
+                );
+            }
+        }
+    }
+
+    /// The names a view's definition records while its TUMBLE or HOP is planned are
+    /// the statement's own: the relation is named fully, and no other text changes.
+    #[test]
+    fn view_definitions_name_the_window_relation_fully() {
+        let tumble = "SELECT t.id, t.window_start, t.window_end, d.name AS dimension_name, \
+                      d.id AS dimension_id, t.v AS value_of_the_event \
+                      FROM TUMBLE(ev, ts, INTERVAL '1 minute') AS t JOIN dims AS d ON d.id = t.id \
+                      WHERE d.name <> 'a rather long string literal that pushes the text along' \
+                      AND t.id IN (SELECT id FROM dims)";
+        assert_eq!(
+            view_sql(tumble),
+            "SELECT t.id, t.window_start, t.window_end, d.name AS dimension_name, \
+             d.id AS dimension_id, t.v AS value_of_the_event \
+             FROM TUMBLE(freshet.public.ev, ts, INTERVAL '1 minute') AS t \
+             JOIN freshet.public.dims AS d ON d.id = t.id \
+             WHERE d.name <> 'a rather long string literal that pushes the text along' \
+             AND t.id IN (SELECT id FROM freshet.public.dims)"
+        );
+        let hop = "SELECT t.id, t.window_start, 'some padding text here' AS pad1, \
+                   'more padding text' AS pad2 \
+                   FROM HOP(public.ev, ts, INTERVAL '30 seconds', INTERVAL '1 minute') AS t \
+                   WHERE t.id IN (SELECT id FROM dims)";
+        assert_eq!(
+            view_sql(hop),
+            "SELECT t.id, t.window_start, 'some padding text here' AS pad1, \
+             'more padding text' AS pad2 \
+             FROM HOP(freshet.public.ev, ts, INTERVAL '30 seconds', INTERVAL '1 minute') AS t \
+             WHERE t.id IN (SELECT id FROM freshet.public.dims)"
+        );
+        // A name inside an argument is the statement's too (planned once per use in
+        // the template, replaced once).
+        let subquery_origin = "SELECT window_start FROM TUMBLE(ev, ts, INTERVAL '1 hour', \
+                               (SELECT min(ts) FROM ev)) AS w";
+        assert_eq!(
+            view_sql(subquery_origin),
+            "SELECT window_start FROM TUMBLE(freshet.public.ev, ts, INTERVAL '1 hour', \
+             (SELECT min(ts) FROM freshet.public.ev)) AS w"
+        );
+    }
 }
