@@ -8,7 +8,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use environmentd::testing::{free_port, spawn_process, ServerProcess};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
+
+mod common;
 
 fn spawn(data_dir: &Path, port: u16) -> ServerProcess {
     spawn_process(
@@ -19,20 +21,7 @@ fn spawn(data_dir: &Path, port: u16) -> ServerProcess {
 }
 
 async fn connect(port: u16) -> Client {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let url = format!("host=127.0.0.1 port={port} user=freshet dbname=freshet");
-        match tokio_postgres::connect(&url, NoTls).await {
-            Ok((client, connection)) => {
-                tokio::spawn(connection);
-                return client;
-            }
-            Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("could not connect to environmentd: {e}"),
-        }
-    }
+    common::connect(([127, 0, 0, 1], port).into()).await
 }
 
 /// Every row, its columns as text joined by spaces (NULL as `NULL`), through the
