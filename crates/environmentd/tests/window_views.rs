@@ -4,21 +4,13 @@
 //! re-plans their stored definitions (the materialized view and the index are
 //! maintained from those).
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use environmentd::testing::{free_port, spawn_process, ServerProcess};
+use common::spawn;
+use environmentd::testing::free_port;
 use tokio_postgres::Client;
 
 mod common;
-
-fn spawn(data_dir: &Path, port: u16) -> ServerProcess {
-    spawn_process(
-        Path::new(env!("CARGO_BIN_EXE_environmentd")),
-        data_dir,
-        port,
-    )
-}
 
 async fn connect(port: u16) -> Client {
     common::connect(([127, 0, 0, 1], port).into()).await

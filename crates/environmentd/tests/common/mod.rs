@@ -3,6 +3,7 @@
 #![allow(dead_code)] // Each test file uses its own subset.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tokio::time::{sleep, timeout};
@@ -59,4 +60,13 @@ pub async fn exec(client: &Client, sql: &str) {
         .await
         .unwrap_or_else(|_| panic!("{sql}: no answer in time"))
         .unwrap_or_else(|e| panic!("{sql}: {:?}", e.as_db_error()));
+}
+
+/// Starts this crate's environmentd binary on `data_dir`, listening on 127.0.0.1:`port`.
+pub fn spawn(data_dir: &Path, port: u16) -> environmentd::testing::ServerProcess {
+    environmentd::testing::spawn_process(
+        Path::new(env!("CARGO_BIN_EXE_environmentd")),
+        data_dir,
+        port,
+    )
 }
