@@ -280,6 +280,10 @@ async fn tumbling_windows_keep_only_recent_state() {
     let mut max_windows = 0;
     let mut sent = 0;
     while sent < total {
+        // Paced so the stream spans several window lifetimes (a row is kept for at most
+        // two seconds): unpaced, a fast machine sends everything within one lifetime and
+        // the whole stream is rightly in the windows at once.
+        let pace = tokio::time::Instant::now() + Duration::from_millis(400);
         let n = batch.min(total - sent);
         insert_now(&client, sent + 1, sent + n).await;
         sent += n;
@@ -297,6 +301,7 @@ async fn tumbling_windows_keep_only_recent_state() {
         )
         .await;
         assert_eq!(counted[0][0], "t", "per-window counts match the kept rows");
+        tokio::time::sleep_until(pace).await;
     }
     sleep(Duration::from_secs(3)).await;
     let left = rows(
