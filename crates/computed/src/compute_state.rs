@@ -257,6 +257,10 @@ impl ComputeState {
                 (*id, *index_id, traces)
             })
             .collect();
+        // A one-shot dataflow's monotonic reductions need positive inputs, which an
+        // index's batches (unlike a persist snapshot) are not until consolidated.
+        let consolidate_imports = desc.until == Some(desc.as_of.saturating_add(1))
+            && desc.objects_to_build.iter().any(|o| o.plan.has_monotonic());
         let exports = worker.dataflow_named::<Timestamp, _, _>(&desc.debug_name, |scope| {
             let mut ctx = Context::new(scope, desc.as_of);
             // An index's updates as of the dataflow's as_of (and before its until),
@@ -278,8 +282,12 @@ impl ComputeState {
                             since.clone(),
                             until.clone(),
                         );
+                        let mut oks = oks.as_collection(|_key, row| row.clone());
+                        if consolidate_imports {
+                            oks = oks.consolidate();
+                        }
                         CollectionBundle {
-                            oks: oks.as_collection(|_key, row| row.clone()),
+                            oks,
                             errs: errs.as_collection(|error, _| error.clone()),
                         }
                     }

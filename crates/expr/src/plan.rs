@@ -159,14 +159,37 @@ pub struct LinearStagePlan {
 /// `TopK`: rows grouped by `group_key` columns; within each group, ranked by
 /// `order_key` (ties broken by comparing whole rows, so the result is deterministic),
 /// a row of multiplicity n taking n ranks; the rows at ranks `offset .. offset + limit`
-/// are kept. Rendered by recomputing a group's ranking whenever the group changes.
+/// are kept.
+///
+/// With no `buckets` a group's ranking is recomputed from all its rows whenever the
+/// group changes. With `buckets` (descending, each a multiple of the next; only with a
+/// `limit`), the rows are first ranked within buckets of their group (a row's bucket is
+/// its hash modulo the bucket count), keeping each bucket's first `offset + limit`
+/// rows, bucket level by bucket level, and the group's ranking is computed from the
+/// last level's survivors: a change re-ranks one bucket per level (a group of `n`
+/// rows costs `n / buckets[0]` per change, not `n`), which matters when the top
+/// rows are deleted from a large group.
+///
+/// `monotonic`: the input has no retractions (see `ReducePlan::Hierarchical`); each
+/// worker first keeps, per group and time, only the rows that could rank within
+/// `offset + limit` among the rows it saw, so the final ranking arranges a few rows
+/// per group and worker instead of all of them. A retraction is an error.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TopKPlan {
     pub group_key: Vec<usize>,
     pub order_key: Vec<ColumnOrder>,
     pub limit: Option<usize>,
     pub offset: usize,
+    pub buckets: Vec<u64>,
+    pub monotonic: bool,
 }
+
+/// The bucket levels of hierarchical reductions and TopKs. Each level divides the
+/// previous one, so a row's bucket at a level follows from its bucket at the level
+/// before. More levels would cut the cost of a change in very large groups further,
+/// at the price of one more arrangement, which for groups smaller than the buckets
+/// holds nearly every row again.
+pub const HIERARCHICAL_BUCKETS: [u64; 2] = [256, 16];
 
 /// EXPLAIN text for a TopK's parameters.
 pub fn format_topk(
@@ -222,6 +245,37 @@ pub enum ReducePlan {
     /// costs the same however large its group is. A sum beyond `bigint` is an error
     /// (22003) in the error collection, like `Basic`'s.
     Accumulable { aggregates: Vec<AggregateExpr> },
+    /// Only `min`, `max`, `bool_and` and `bool_or` (with or without `DISTINCT`, which
+    /// changes none of them): aggregates whose value over a set is their value over
+    /// the values of its parts. The values are aggregated within buckets of their
+    /// group (a value row's hash modulo `buckets[0]`), those results within coarser
+    /// buckets (`buckets[1]`, each level dividing the one before), and the last
+    /// level's results per group, so deleting a group's current minimum re-reads one
+    /// bucket per level instead of the whole group.
+    ///
+    /// `monotonic`: the input has no retractions (a one-shot read, whose inputs are
+    /// all positive at one time); each value row is carried in the difference, which
+    /// differential adds up as the running min/max per lane, so a group costs one
+    /// arranged entry instead of its rows (and `buckets` is empty). A retraction
+    /// reaching it anyway is an error in the error collection, not a wrong answer.
+    Hierarchical {
+        aggregates: Vec<AggregateExpr>,
+        buckets: Vec<u64>,
+        monotonic: bool,
+    },
+    /// Aggregates of different kinds: each part is an `Accumulable`, `Hierarchical` or
+    /// `Basic` plan over some of the aggregates (`positions`, indexes into the
+    /// aggregate list), computed on its own from the same keyed values; a group's
+    /// output row puts the parts' results back in aggregate order. A group whose
+    /// part failed (its error is in the error collection) has no row.
+    Collation { parts: Vec<CollationPart> },
+}
+
+/// One kind of aggregate of a [`ReducePlan::Collation`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CollationPart {
+    pub positions: Vec<usize>,
+    pub plan: ReducePlan,
 }
 
 impl ReducePlan {
@@ -237,9 +291,127 @@ impl ReducePlan {
                 _ => false,
             }
     }
+
+    /// Whether an aggregate's value over a set is its value over its parts' values.
+    pub fn is_hierarchical(aggregate: &AggregateExpr) -> bool {
+        use crate::agg::AggregateFunc::*;
+        matches!(aggregate.func, Min | Max | BoolAnd | BoolOr)
+    }
+
+    /// The plan for `aggregates` (non-empty), whose arguments have types `args`: one
+    /// strategy if they are all of one kind, else a collation of one part per kind.
+    pub fn for_aggregates(aggregates: Vec<AggregateExpr>, args: &[repr::ScalarType]) -> Self {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Kind {
+            Accumulable,
+            Hierarchical,
+            Basic,
+        }
+        let kinds: Vec<Kind> = aggregates
+            .iter()
+            .zip(args)
+            .map(|(a, arg)| {
+                if Self::is_accumulable(a, arg) {
+                    Kind::Accumulable
+                } else if Self::is_hierarchical(a) {
+                    Kind::Hierarchical
+                } else {
+                    Kind::Basic
+                }
+            })
+            .collect();
+        let plan = |kind: Kind, aggregates: Vec<AggregateExpr>| match kind {
+            Kind::Accumulable => ReducePlan::Accumulable { aggregates },
+            Kind::Hierarchical => ReducePlan::Hierarchical {
+                aggregates,
+                buckets: HIERARCHICAL_BUCKETS.to_vec(),
+                monotonic: false,
+            },
+            Kind::Basic => ReducePlan::Basic { aggregates },
+        };
+        if kinds.iter().all(|k| *k == kinds[0]) {
+            return plan(kinds[0], aggregates);
+        }
+        let parts = [Kind::Accumulable, Kind::Hierarchical, Kind::Basic]
+            .into_iter()
+            .filter_map(|kind| {
+                let positions: Vec<usize> =
+                    (0..kinds.len()).filter(|i| kinds[*i] == kind).collect();
+                if positions.is_empty() {
+                    return None;
+                }
+                let part = positions.iter().map(|i| aggregates[*i].clone()).collect();
+                Some(CollationPart {
+                    positions,
+                    plan: plan(kind, part),
+                })
+            })
+            .collect();
+        ReducePlan::Collation { parts }
+    }
+
+    /// EXPLAIN text: the strategy's name, and its aggregates and parameters.
+    fn explain(&self) -> (&'static str, String) {
+        let list = |aggregates: &[AggregateExpr]| {
+            let a: Vec<String> = aggregates.iter().map(|a| a.to_string()).collect();
+            a.join(", ")
+        };
+        let numbers = |n: &[u64]| {
+            let n: Vec<String> = n.iter().map(|b| b.to_string()).collect();
+            n.join(", ")
+        };
+        match self {
+            ReducePlan::Distinct => ("Distinct", String::new()),
+            ReducePlan::Basic { aggregates } => {
+                ("Basic", format!(" aggregates=[{}]", list(aggregates)))
+            }
+            ReducePlan::Accumulable { aggregates } => {
+                ("Accumulable", format!(" aggregates=[{}]", list(aggregates)))
+            }
+            ReducePlan::Hierarchical {
+                aggregates,
+                monotonic: true,
+                ..
+            } => (
+                "Hierarchical",
+                format!(" aggregates=[{}] monotonic", list(aggregates)),
+            ),
+            ReducePlan::Hierarchical {
+                aggregates,
+                buckets,
+                ..
+            } => (
+                "Hierarchical",
+                format!(
+                    " aggregates=[{}] buckets=[{}]",
+                    list(aggregates),
+                    numbers(buckets)
+                ),
+            ),
+            ReducePlan::Collation { .. } => ("Collation", String::new()),
+        }
+    }
 }
 
 impl Plan {
+    /// Whether the plan has a reduction or TopK relying on a retraction-free input
+    /// (which a one-shot dataflow must then read consolidated).
+    pub fn has_monotonic(&self) -> bool {
+        fn monotonic_reduce(plan: &ReducePlan) -> bool {
+            match plan {
+                ReducePlan::Hierarchical { monotonic, .. } => *monotonic,
+                ReducePlan::Collation { parts } => parts.iter().any(|p| monotonic_reduce(&p.plan)),
+                _ => false,
+            }
+        }
+        let here = match self {
+            Plan::Reduce { plan, .. } => monotonic_reduce(plan),
+            Plan::TopK { plan, .. } => plan.monotonic,
+            _ => false,
+        };
+        here || self.children().into_iter().any(Plan::has_monotonic)
+    }
+
     pub fn children(&self) -> Vec<&Plan> {
         match self {
             Plan::Constant { .. } | Plan::Get { .. } | Plan::GetLocal { .. } => vec![],
@@ -331,36 +503,36 @@ impl Plan {
             },
             Plan::Reduce { key, plan, .. } => {
                 let k: Vec<String> = key.iter().map(|e| e.to_string()).collect();
-                match plan {
-                    ReducePlan::Distinct => {
-                        writeln!(f, "{pad}Reduce::Distinct key=[{}]", k.join(", "))?
-                    }
-                    ReducePlan::Basic { aggregates } => {
-                        let a: Vec<String> = aggregates.iter().map(|a| a.to_string()).collect();
-                        writeln!(
-                            f,
-                            "{pad}Reduce::Basic key=[{}] aggregates=[{}]",
-                            k.join(", "),
-                            a.join(", ")
-                        )?
-                    }
-                    ReducePlan::Accumulable { aggregates } => {
-                        let a: Vec<String> = aggregates.iter().map(|a| a.to_string()).collect();
-                        writeln!(
-                            f,
-                            "{pad}Reduce::Accumulable key=[{}] aggregates=[{}]",
-                            k.join(", "),
-                            a.join(", ")
-                        )?
+                let (strategy, rest) = plan.explain();
+                writeln!(f, "{pad}Reduce::{strategy} key=[{}]{rest}", k.join(", "))?;
+                if let ReducePlan::Collation { parts } = plan {
+                    for part in parts {
+                        let p: Vec<String> = part.positions.iter().map(|p| p.to_string()).collect();
+                        let (strategy, rest) = part.plan.explain();
+                        writeln!(f, "{pad}  part [{}]: {strategy}{rest}", p.join(", "))?;
                     }
                 }
             }
             Plan::Negate { .. } => writeln!(f, "{pad}Negate")?,
-            Plan::TopK { plan, .. } => writeln!(
+            Plan::TopK { plan, .. } if plan.monotonic => writeln!(
+                f,
+                "{pad}TopK::Monotonic {}",
+                format_topk(&plan.group_key, &plan.order_key, plan.limit, plan.offset)
+            )?,
+            Plan::TopK { plan, .. } if plan.buckets.is_empty() => writeln!(
                 f,
                 "{pad}TopK::Basic {}",
                 format_topk(&plan.group_key, &plan.order_key, plan.limit, plan.offset)
             )?,
+            Plan::TopK { plan, .. } => {
+                let b: Vec<String> = plan.buckets.iter().map(|b| b.to_string()).collect();
+                writeln!(
+                    f,
+                    "{pad}TopK::Hierarchical {} buckets=[{}]",
+                    format_topk(&plan.group_key, &plan.order_key, plan.limit, plan.offset),
+                    b.join(", ")
+                )?
+            }
             Plan::Threshold { .. } => writeln!(f, "{pad}Threshold")?,
             Plan::Union { .. } => writeln!(f, "{pad}Union")?,
         }

@@ -6,6 +6,8 @@
 //! become linear joins over their inputs in order; reductions without aggregates
 //! become `Distinct`.
 
+use std::collections::BTreeMap;
+
 use expr::plan::{DeltaJoinPlan, JoinPlan, LinearJoinPlan, LinearStagePlan, ReducePlan};
 use expr::{MapFilterProject, MirRelationExpr, MirScalarExpr, Plan};
 
@@ -69,7 +71,111 @@ pub fn plan_to_lir(expr: &MirRelationExpr) -> Result<Plan, PlanError> {
 /// Lowers optimized MIR of a one-shot query to LIR: a peek's (with `mz_now()` bound),
 /// or EXPLAIN's of a SELECT (leaving `mz_now()` an expression for the peek to bind).
 pub fn plan_to_lir_one_shot(expr: &MirRelationExpr) -> Result<Plan, PlanError> {
-    plan_node(expr, Now::OneShot)
+    let mut plan = plan_node(expr, Now::OneShot)?;
+    refine_one_shot(&mut plan, &mut BTreeMap::new(), false);
+    Ok(plan)
+}
+
+/// Fits a plan's reductions and TopKs to a one-shot dataflow, and says whether the
+/// plan's updates are all positive (no retractions).
+///
+/// A one-shot dataflow computes its result once, so buckets (which make later
+/// changes cheap) only cost; and its inputs are positive, all at one time (the
+/// sources read consolidated snapshots), so a min/max or TopK whose input stays
+/// positive can be `monotonic`. Positive are: `Get`, constants without negative
+/// rows, and reductions, TopKs and thresholds (each emits its positive result once,
+/// whatever its input) outside a `LetRec` (whose rounds retract); maps, flat maps,
+/// joins and unions of positive inputs. A `Negate` is not.
+fn refine_one_shot(
+    plan: &mut Plan,
+    locals: &mut BTreeMap<expr::LocalId, bool>,
+    in_letrec: bool,
+) -> bool {
+    fn refine_reduce(plan: &mut ReducePlan, positive: bool) {
+        match plan {
+            ReducePlan::Hierarchical {
+                aggregates,
+                buckets,
+                monotonic,
+            } => {
+                buckets.clear();
+                // The difference marks max lanes in a 64-bit mask.
+                *monotonic = positive && aggregates.len() <= 64;
+            }
+            ReducePlan::Collation { parts } => {
+                for part in parts {
+                    refine_reduce(&mut part.plan, positive);
+                }
+            }
+            _ => {}
+        }
+    }
+    match plan {
+        Plan::Constant { rows } => rows
+            .as_ref()
+            .map_or(true, |rows| rows.iter().all(|(_, d)| *d > 0)),
+        Plan::Get { .. } => true,
+        Plan::GetLocal { id, .. } => locals.get(id).copied().unwrap_or(false),
+        Plan::Let { id, value, body } => {
+            let positive = refine_one_shot(value, locals, in_letrec);
+            let shadowed = locals.insert(*id, positive);
+            let result = refine_one_shot(body, locals, in_letrec);
+            match shadowed {
+                Some(previous) => locals.insert(*id, previous),
+                None => locals.remove(id),
+            };
+            result
+        }
+        Plan::LetRec {
+            ids, values, body, ..
+        } => {
+            let shadowed: Vec<_> = ids
+                .iter()
+                .map(|id| (*id, locals.insert(*id, false)))
+                .collect();
+            for value in values {
+                refine_one_shot(value, locals, true);
+            }
+            refine_one_shot(body, locals, true);
+            for (id, previous) in shadowed {
+                match previous {
+                    Some(previous) => locals.insert(id, previous),
+                    None => locals.remove(&id),
+                };
+            }
+            false
+        }
+        Plan::Mfp { input, .. } | Plan::FlatMap { input, .. } => {
+            refine_one_shot(input, locals, in_letrec)
+        }
+        Plan::TemporalFilter { input, .. } | Plan::Negate { input } => {
+            refine_one_shot(input, locals, in_letrec);
+            false
+        }
+        Plan::Threshold { input } => {
+            refine_one_shot(input, locals, in_letrec);
+            !in_letrec
+        }
+        Plan::Reduce { input, plan, .. } => {
+            let positive = refine_one_shot(input, locals, in_letrec);
+            refine_reduce(plan, positive);
+            !in_letrec
+        }
+        Plan::TopK { input, plan } => {
+            let positive = refine_one_shot(input, locals, in_letrec);
+            plan.buckets.clear();
+            plan.monotonic = positive && plan.limit.is_some();
+            !in_letrec
+        }
+        Plan::Join { inputs, .. } | Plan::Union { inputs } => {
+            // Every input is refined, positive or not.
+            let positive: Vec<bool> = inputs
+                .iter_mut()
+                .map(|input| refine_one_shot(input, locals, in_letrec))
+                .collect();
+            positive.into_iter().all(|p| p)
+        }
+    }
 }
 
 fn plan_node(expr: &MirRelationExpr, now: Now) -> Result<Plan, PlanError> {
@@ -160,15 +266,11 @@ fn plan_node(expr: &MirRelationExpr, now: Now) -> Result<Plan, PlanError> {
                 ReducePlan::Distinct
             } else {
                 let columns = input.typ().column_types;
-                let accumulable = aggregates
+                let args: Vec<_> = aggregates
                     .iter()
-                    .all(|a| ReducePlan::is_accumulable(a, &a.expr.typ(&columns).scalar_type));
-                let aggregates = aggregates.clone();
-                if accumulable {
-                    ReducePlan::Accumulable { aggregates }
-                } else {
-                    ReducePlan::Basic { aggregates }
-                }
+                    .map(|a| a.expr.typ(&columns).scalar_type)
+                    .collect();
+                ReducePlan::for_aggregates(aggregates.clone(), &args)
             },
         },
         MirRelationExpr::TopK {
@@ -184,6 +286,13 @@ fn plan_node(expr: &MirRelationExpr, now: Now) -> Result<Plan, PlanError> {
                 order_key: order_key.clone(),
                 limit: *limit,
                 offset: *offset,
+                // Buckets pay off only when a group keeps fewer rows than it has.
+                buckets: if limit.is_some() {
+                    expr::plan::HIERARCHICAL_BUCKETS.to_vec()
+                } else {
+                    Vec::new()
+                },
+                monotonic: false,
             },
         },
         MirRelationExpr::Negate { input } => Plan::Negate {
