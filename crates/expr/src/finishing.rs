@@ -91,7 +91,11 @@ impl RowSetFinishing {
                 .enumerate()
                 .map(|(i, (r, _))| (r.unpack(), i))
                 .collect();
-            keyed.sort_by(|(a, _), (b, _)| compare_rows(&self.order_by, a, b));
+            // Ties are broken by the whole row, as a TopK breaks them, so the rows
+            // LIMIT keeps do not depend on the order the rows arrived in.
+            keyed.sort_by(|(a, i), (b, j)| {
+                compare_rows(&self.order_by, a, b).then_with(|| counted[*i].0.cmp(&counted[*j].0))
+            });
             let order: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();
             let mut slots: Vec<Option<(Row, usize)>> = counted.into_iter().map(Some).collect();
             counted = order.into_iter().filter_map(|i| slots[i].take()).collect();

@@ -36,22 +36,25 @@ pub struct Query {
 /// Why a query is not turned into views.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Exclusion {
-    /// LIMIT, OFFSET, FETCH or DISTINCT ON: which rows qualify is only defined up to
-    /// ties, so a maintained view and a recomputation may legitimately differ.
-    TopK,
     /// Reads the clock or a random generator (`now()`, `random()`, ...).
     Nondeterministic,
     /// `string_agg`/`array_agg` without ORDER BY inside the call: the order of the
     /// aggregated values is unspecified.
     UnorderedAgg,
+    /// `WITH RECURSIVE ... UNION ALL`: once random writes make a cycle (a tree row
+    /// whose parent is its own descendant), the recursion never ends, in PostgreSQL
+    /// neither, so the views and the recomputation would only spin.
+    UnboundedRecursion,
 }
 
 impl Exclusion {
     pub fn describe(self) -> &'static str {
         match self {
-            Exclusion::TopK => "LIMIT/OFFSET/FETCH/DISTINCT ON (rows defined only up to ties)",
             Exclusion::Nondeterministic => "reads the clock or random()",
             Exclusion::UnorderedAgg => "string_agg/array_agg without ORDER BY",
+            Exclusion::UnboundedRecursion => {
+                "WITH RECURSIVE ... UNION ALL (endless once random writes make a cycle)"
+            }
         }
     }
 }
@@ -201,12 +204,15 @@ fn exclusion(sql: &str) -> Option<Exclusion> {
     if nondeterministic.iter().any(|w| has(w)) {
         return Some(Exclusion::Nondeterministic);
     }
-    let distinct_on = words.windows(2).any(|w| w[0] == "distinct" && w[1] == "on");
-    if has("limit") || has("offset") || has("fetch") || distinct_on {
-        return Some(Exclusion::TopK);
-    }
+    // LIMIT, OFFSET and DISTINCT ON are checked: which rows tie for the last places
+    // is decided by comparing whole rows, in a view's TopK and in a SELECT's
+    // finishing alike.
     if (has("string_agg") || has("array_agg")) && !has("order") {
         return Some(Exclusion::UnorderedAgg);
+    }
+    let union_all = words.windows(2).any(|w| w[0] == "union" && w[1] == "all");
+    if has("recursive") && union_all {
+        return Some(Exclusion::UnboundedRecursion);
     }
     None
 }
@@ -267,14 +273,8 @@ mod tests {
     #[test]
     fn exclusions() {
         assert_eq!(exclusion("SELECT a FROM t ORDER BY a"), None);
-        assert_eq!(
-            exclusion("SELECT a FROM t ORDER BY a LIMIT 3"),
-            Some(Exclusion::TopK)
-        );
-        assert_eq!(
-            exclusion("SELECT DISTINCT ON (a) a, b FROM t"),
-            Some(Exclusion::TopK)
-        );
+        assert_eq!(exclusion("SELECT a FROM t ORDER BY a LIMIT 3"), None);
+        assert_eq!(exclusion("SELECT DISTINCT ON (a) a, b FROM t"), None);
         assert_eq!(
             exclusion("SELECT string_agg(x, ',') FROM t"),
             Some(Exclusion::UnorderedAgg)
@@ -286,6 +286,16 @@ mod tests {
         assert_eq!(
             exclusion("SELECT now() > a FROM t"),
             Some(Exclusion::Nondeterministic)
+        );
+        assert_eq!(
+            exclusion(
+                "WITH RECURSIVE d(n) AS (SELECT 1 UNION ALL SELECT n FROM d) SELECT * FROM d"
+            ),
+            Some(Exclusion::UnboundedRecursion)
+        );
+        assert_eq!(
+            exclusion("WITH RECURSIVE d(n) AS (SELECT 1 UNION SELECT n FROM d) SELECT * FROM d"),
+            None
         );
         assert!(is_read_only("(SELECT 1) UNION (SELECT 2)"));
         assert!(is_read_only("with x as (select 1) select * from x"));

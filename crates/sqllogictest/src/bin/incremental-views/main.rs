@@ -1040,7 +1040,9 @@ async fn check_round(
                             l.query.sql
                         );
                         if m.contains("hang") || m.contains("connection") {
-                            fatal = Some(what);
+                            // The statements that led here, to replay by hand.
+                            let repro = write_repro(run, corpus, l, history, as_of);
+                            fatal = Some(format!("{what}\n  repro: {repro}"));
                         } else {
                             run.totals.failures.push(what);
                         }
