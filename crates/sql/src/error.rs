@@ -174,7 +174,7 @@ impl PlanError {
             PlanError::Eval(e) => e.sqlstate(),
             PlanError::DuplicateCte(_) => "42712",
             PlanError::DoesNotExist {
-                kind: "index" | "window",
+                kind: "index" | "window" | "cluster",
                 ..
             } => "42704",
             PlanError::DoesNotExist { .. } => "42P01",

@@ -199,6 +199,60 @@ pub fn retain_history_ms(interval: &str) -> Result<u64, PlanError> {
         .map_err(|_| PlanError::InvalidParameterValue("RETAIN HISTORY is too long".into()))
 }
 
+/// The one compute cluster Freshet has (Materialize's default cluster's name).
+pub const DEFAULT_CLUSTER: &str = "quickstart";
+
+/// Finds `IN CLUSTER name` in `CREATE MATERIALIZED VIEW ... [IN CLUSTER c] AS` and
+/// `CREATE [DEFAULT] INDEX ... [IN CLUSTER c] ON` (before the `AS` or `ON`),
+/// returning the cluster's name (lowercased unless quoted) and the clause's tokens.
+/// A name other than [`DEFAULT_CLUSTER`] is an unknown cluster (42704).
+pub fn find_in_cluster(
+    tokens: &[&TokenWithSpan],
+) -> Result<Option<std::ops::Range<usize>>, PlanError> {
+    let w = |i: usize| {
+        tokens
+            .get(i)
+            .and_then(|t| word(&t.token))
+            .unwrap_or_default()
+    };
+    if w(0) != "create" {
+        return Ok(None);
+    }
+    let end_word = if (1..4).any(|i| w(i) == "materialized" && w(i + 1) == "view") {
+        "as"
+    } else if (1..4).any(|i| w(i) == "index") {
+        "on"
+    } else {
+        return Ok(None);
+    };
+    for i in 1..tokens.len() {
+        if w(i) == end_word {
+            return Ok(None);
+        }
+        if w(i) == "in" && w(i + 1) == "cluster" {
+            let name = match tokens.get(i + 2).map(|t| &t.token) {
+                Some(Token::Word(word)) if word.quote_style.is_some() => word.value.clone(),
+                Some(Token::Word(word)) if word.value.to_lowercase() != end_word => {
+                    word.value.to_lowercase()
+                }
+                _ => {
+                    return Err(syntax(
+                        "syntax error: expected a cluster name after IN CLUSTER".into(),
+                    ))
+                }
+            };
+            if name != DEFAULT_CLUSTER {
+                return Err(PlanError::DoesNotExist {
+                    kind: "cluster",
+                    name,
+                });
+            }
+            return Ok(Some(i..i + 3));
+        }
+    }
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

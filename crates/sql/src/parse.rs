@@ -170,6 +170,26 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>, PlanError> {
         );
         let end = byte_offset(&line_starts, last.span.end.line, last.span.end.column, sql);
         let text = &sql[start..end.max(start)];
+        if let Some(clause) = crate::options::find_in_cluster(&meaningful)? {
+            // There is one cluster: parse the statement without the clause.
+            let span_of = |i: usize| meaningful[i].span;
+            let (first, last) = (span_of(clause.start), span_of(clause.end - 1));
+            let cut_start = byte_offset(&line_starts, first.start.line, first.start.column, sql);
+            let cut_end = byte_offset(&line_starts, last.end.line, last.end.column, sql);
+            let rewritten = format!("{} {}", &sql[start..cut_start], &sql[cut_end..end]);
+            let mut inner = parse(&rewritten)?;
+            if inner.len() != 1 {
+                return Err(PlanError::Parse {
+                    message: "syntax error at or near \"IN\"".into(),
+                    position: None,
+                });
+            }
+            out.push(ParsedStatement {
+                statement: inner.remove(0).statement,
+                sql: text.to_string(),
+            });
+            continue;
+        }
         if let Some(clause) = crate::options::find_retain_history(&meaningful)? {
             // Parse the statement without the clause, and attach the clause to it.
             let span_of = |i: usize| meaningful[i].span;
