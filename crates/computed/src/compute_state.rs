@@ -370,6 +370,7 @@ impl ComputeState {
                         persist.clone(),
                         shard,
                         &sink_id.to_string(),
+                        desc.as_of,
                     ),
                     Err(e) => tracing::error!(sink = %sink_id, error = %e, "invalid shard id for a persist sink"),
                 }

@@ -8,6 +8,12 @@
 //! before the shard's upper when the sink starts are already in the shard (a restart
 //! resumes from the upper) and are dropped.
 //!
+//! Nothing is appended until the input is complete past the dataflow's `as_of`: the
+//! first append holds the view's contents at `as_of`. An append of the empty range
+//! below `as_of` alone would claim the view was empty just before `as_of`, and a
+//! restart (which resumes at `upper - 1`) would then take the query's whole result
+//! at that time as already written and drop it.
+//!
 //! A view's errors are stored in its shard beside its rows, so a read of the view
 //! fails as a read of its definition would: an error is a row of one column more than
 //! the view has, its last column the error's versioned encoding (see [`error_row`]).
@@ -59,14 +65,15 @@ pub fn decode_row(arity: usize, row: Row) -> Result<Row, EvalError> {
     )))
 }
 
-/// Attaches a sink writing `collection`, of `arity` columns, to `shard_id`: its rows,
-/// and its errors as [`error_row`]s.
+/// Attaches a sink writing `collection` (computed from `as_of` on), of `arity`
+/// columns, to `shard_id`: its rows, and its errors as [`error_row`]s.
 pub fn persist_sink(
     collection: CollectionBundle<'_>,
     arity: usize,
     client: PersistClient,
     shard_id: ShardId,
     name: &str,
+    as_of: Timestamp,
 ) {
     let oks = collection
         .oks
@@ -86,6 +93,10 @@ pub fn persist_sink(
             return;
         }
         let upper = frontier.frontier().iter().min().copied().unwrap_or(Timestamp::MAX);
+        if upper <= as_of {
+            // The contents at as_of are not complete yet.
+            return;
+        }
         if writer.is_none() {
             match client.open_writer(shard_id, &writer_name) {
                 Ok(w) => writer = Some(w),
@@ -136,7 +147,63 @@ pub fn persist_sink(
 
 #[cfg(test)]
 mod tests {
+    use differential_dataflow::AsCollection;
+    use timely::dataflow::operators::{Input, Probe};
+
     use super::*;
+
+    /// Until the input passes `as_of`, the shard's upper stays where it was: the first
+    /// append carries the contents at `as_of`.
+    #[test]
+    fn first_append_holds_the_contents_at_as_of() {
+        let location = persist::PersistLocation::mem("persist-sink-first-append");
+        let client = PersistClient::open(&location).expect("in-memory persist");
+        let shard = ShardId::new();
+        let as_of: Timestamp = 100;
+        let row = Row::pack_slice(&[Datum::Int32(7)]);
+        let sink_client = client.clone();
+        let expected = row.clone();
+        timely::execute_directly(move |worker| {
+            let (mut input, probe) = worker.dataflow::<Timestamp, _, _>(|scope| {
+                let (input, stream) = scope.new_input::<Vec<(Row, Timestamp, Diff)>>();
+                let (probe, stream) = stream.probe();
+                let oks = stream.as_collection();
+                let errs = oks
+                    .clone()
+                    .filter(|_| false)
+                    .map(|_: Row| EvalError::DivisionByZero);
+                persist_sink(
+                    CollectionBundle { oks, errs },
+                    1,
+                    sink_client,
+                    shard,
+                    "t",
+                    as_of,
+                );
+                (input, probe)
+            });
+            input.advance_to(as_of);
+            input.send((expected.clone(), as_of, 1));
+            // The input's frontier is at as_of: nothing is complete.
+            for _ in 0..50 {
+                worker.step();
+            }
+            let upper = client.inspect_shard(shard).map(|s| s.upper).unwrap_or(0);
+            assert_eq!(upper, 0, "nothing may be appended before as_of is complete");
+            input.advance_to(as_of + 5);
+            while probe.less_than(&(as_of + 5)) {
+                worker.step();
+            }
+            for _ in 0..50 {
+                worker.step();
+            }
+            let state = client.inspect_shard(shard).expect("the sink wrote");
+            assert_eq!(state.upper, as_of + 5);
+            let reader = client.open_reader(shard, "test").expect("reader");
+            let snapshot = reader.snapshot(as_of).expect("readable at as_of");
+            assert_eq!(snapshot, vec![(expected.clone(), as_of, 1)]);
+        });
+    }
 
     #[test]
     fn errors_round_trip_beside_rows() {
