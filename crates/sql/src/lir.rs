@@ -406,9 +406,14 @@ fn is_filtered(e: &MirRelationExpr) -> bool {
     }
 }
 
+/// The most inputs a maintained delta join has: its `n` paths have `n - 1` half joins
+/// each, so a 64-way join (SQLite's select5) would render 4,032 operators per
+/// dataflow where a linear join has 63 stages.
+const MAX_DELTA_INPUTS: usize = 8;
+
 /// Plans a join: as a delta join when its inputs are connected by keys and it either
-/// has three or more inputs (no intermediate result is arranged) or is one-shot (a
-/// single path suffices, see below); else as a linear join.
+/// has three to [`MAX_DELTA_INPUTS`] inputs (no intermediate result is arranged) or is
+/// one-shot (a single path suffices, see below); else as a linear join.
 ///
 /// A one-shot dataflow's inputs all change at one time, where a delta join's paths
 /// other than the last-ranked input's look the others up "before" that time and find
@@ -435,7 +440,7 @@ fn plan_join(
         JoinPlan::Delta(DeltaJoinPlan {
             paths: vec![linear],
         })
-    } else if inputs.len() >= 3 {
+    } else if (3..=MAX_DELTA_INPUTS).contains(&inputs.len()) {
         // The paths in rank order: the linear order's first input last, so that a
         // one-input change to it looks every other input up as of its time.
         let paths: Vec<LinearJoinPlan> = order
