@@ -28,26 +28,20 @@ pub fn render_topk<T: RenderTime>(
         (key, row)
     });
     let mut errs = input.errs;
-    if let (Some(limit), true) = (plan.limit, plan.monotonic) {
-        let keep = TopKPlan {
-            limit: Some(limit.saturating_add(plan.offset)),
-            offset: 0,
-            buckets: Vec::new(),
-            monotonic: false,
-            ..plan.clone()
-        };
+    // A part of a group (a bucket, or what one worker saw) keeps the rows that could be
+    // in its group's result.
+    let keep = plan.limit.map(|limit| TopKPlan {
+        limit: Some(limit.saturating_add(plan.offset)),
+        offset: 0,
+        buckets: Vec::new(),
+        monotonic: false,
+        ..plan.clone()
+    });
+    if let (Some(keep), true) = (keep.clone(), plan.monotonic) {
         let (survivors, retractions) = monotonic_prefilter(keyed, keep);
         keyed = survivors;
         errs = errs.concat(retractions);
-    } else if let (Some(limit), false) = (plan.limit, plan.buckets.is_empty()) {
-        // A bucket keeps the rows that could be in its group's result.
-        let keep = TopKPlan {
-            limit: Some(limit.saturating_add(plan.offset)),
-            offset: 0,
-            buckets: Vec::new(),
-            monotonic: false,
-            ..plan.clone()
-        };
+    } else if let (Some(keep), false) = (keep, plan.buckets.is_empty()) {
         let mut bucketed = keyed.map(|(key, row)| {
             let hash = row.hashed();
             ((key, hash), row)

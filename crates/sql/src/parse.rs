@@ -170,8 +170,9 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>, PlanError> {
         );
         let end = byte_offset(&line_starts, last.span.end.line, last.span.end.column, sql);
         let text = &sql[start..end.max(start)];
-        if let Some(clause) = crate::options::find_in_cluster(&meaningful)? {
-            // There is one cluster: parse the statement without the clause.
+        // A Materialize clause sqlparser does not know: the statement parsed without
+        // its tokens `clause` (which begin with `word`).
+        let parse_without = |clause: std::ops::Range<usize>, word: &str| {
             let span_of = |i: usize| meaningful[i].span;
             let (first, last) = (span_of(clause.start), span_of(clause.end - 1));
             let cut_start = byte_offset(&line_starts, first.start.line, first.start.column, sql);
@@ -180,33 +181,25 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>, PlanError> {
             let mut inner = parse(&rewritten)?;
             if inner.len() != 1 {
                 return Err(PlanError::Parse {
-                    message: "syntax error at or near \"IN\"".into(),
+                    message: format!("syntax error at or near \"{word}\""),
                     position: None,
                 });
             }
+            Ok(inner.remove(0).statement)
+        };
+        if let Some(clause) = crate::options::find_in_cluster(&meaningful)? {
+            // There is one cluster: the clause changes nothing.
             out.push(ParsedStatement {
-                statement: inner.remove(0).statement,
+                statement: parse_without(clause, "IN")?,
                 sql: text.to_string(),
             });
             continue;
         }
         if let Some(clause) = crate::options::find_retain_history(&meaningful)? {
-            // Parse the statement without the clause, and attach the clause to it.
-            let span_of = |i: usize| meaningful[i].span;
-            let (first, last) = (span_of(clause.tokens.start), span_of(clause.tokens.end - 1));
-            let cut_start = byte_offset(&line_starts, first.start.line, first.start.column, sql);
-            let cut_end = byte_offset(&line_starts, last.end.line, last.end.column, sql);
-            let rewritten = format!("{} {}", &sql[start..cut_start], &sql[cut_end..end]);
-            let mut inner = parse(&rewritten)?;
-            if inner.len() != 1 {
-                return Err(PlanError::Parse {
-                    message: "syntax error at or near \"WITH\"".into(),
-                    position: None,
-                });
-            }
+            // The statement, with the clause attached to it.
             out.push(ParsedStatement {
                 statement: Statement::WithRetainHistory {
-                    inner: Box::new(inner.remove(0).statement),
+                    inner: Box::new(parse_without(clause.tokens, "WITH")?),
                     interval: clause.interval,
                 },
                 sql: text.to_string(),
